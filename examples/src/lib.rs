@@ -1,0 +1,1 @@
+//! Examples are the binaries under `examples/`.

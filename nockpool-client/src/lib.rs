@@ -1,0 +1,1 @@
+//! nockpool-client (work in progress).

@@ -1,0 +1,13 @@
+//! Compiles `proto/nockpool/v1/pool.proto` with protox (pure Rust), so no `protoc` is needed.
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let proto_root = "../proto";
+    let file = "../proto/nockpool/v1/pool.proto";
+    println!("cargo:rerun-if-changed={file}");
+    let descriptors = protox::compile([file], [proto_root])?;
+    tonic_prost_build::configure()
+        .build_server(true)
+        .build_client(true)
+        .compile_fds(descriptors)?;
+    Ok(())
+}

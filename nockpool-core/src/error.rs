@@ -1,0 +1,34 @@
+use thiserror::Error;
+
+/// Errors from building core values out of untrusted input.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum CoreError {
+    /// A field element was not canonical (it must be `< p`).
+    #[error(
+        "field element {value} at limb {index} is not canonical (must be < p = 2^64 - 2^32 + 1)"
+    )]
+    NonCanonical {
+        /// Which limb (0-based).
+        index: usize,
+        /// The offending value.
+        value: u64,
+    },
+    /// A slice had the wrong number of limbs.
+    #[error("expected {expected} limbs, got {got}")]
+    WrongLength {
+        /// The length required.
+        expected: usize,
+        /// The length supplied.
+        got: usize,
+    },
+    /// `pow_len` must be a power of two from 1 to 65,536.
+    #[error("pow_len {0} is invalid: it must be a power of two from 1 to 65536")]
+    InvalidPowLen(u64),
+    /// A difficulty of zero has no target.
+    #[error("difficulty must be at least 1")]
+    ZeroDifficulty,
+    /// A number did not fit or did not parse.
+    #[error("invalid number: {0}")]
+    InvalidNumber(String),
+}

@@ -1,0 +1,1 @@
+//! nockpool-pow (work in progress).

@@ -1,0 +1,119 @@
+//! The chain side of the pool: where block templates come from and where found blocks go.
+
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use nockpool_core::{Digest, Nonce, Target};
+use thiserror::Error;
+use tokio::sync::watch;
+
+/// A block candidate to mine on, as handed out by the chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockTemplate {
+    /// The block commitment (the puzzle's "header"), 5 belts.
+    pub commitment: Digest,
+    /// The network target a digest must meet for a block.
+    pub network_target: Target,
+    /// Height of the block being mined.
+    pub height: u64,
+    /// Proof version of the candidate (5 for the Tip5 lottery).
+    pub version: u64,
+    /// Puzzle length (`pow-len`; 64 on mainnet).
+    pub pow_len: u64,
+    /// When the backend produced this template.
+    pub created_at: SystemTime,
+}
+
+/// The backend's stream of templates: a watch channel, so the newest template always wins and a
+/// slow reader never sees an outdated one. `None` until the first template arrives.
+pub type TemplateStream = watch::Receiver<Option<BlockTemplate>>;
+
+/// A share that also met the network target, persisted by the pool before it is submitted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FoundBlock {
+    /// The template the nonce was found for.
+    pub template: BlockTemplate,
+    /// The winning nonce.
+    pub nonce: Nonce,
+    /// The proof-of-work digest the pool recomputed for it.
+    pub digest: Digest,
+    /// The worker that found it.
+    pub worker: String,
+    /// When the pool accepted the share.
+    pub found_at: SystemTime,
+}
+
+/// What became of a submitted block.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BlockOutcome {
+    /// The chain accepted the block.
+    Accepted {
+        /// The block's id as the chain names it (base58), when known.
+        block_id: Option<String>,
+    },
+    /// The chain refused the block.
+    Rejected {
+        /// Why, in the chain's words.
+        reason: String,
+    },
+    /// The block's parent is no longer the tip (or its candidate was superseded).
+    Stale,
+}
+
+/// A snapshot of the backend for logs and the status API.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChainStatus {
+    /// Which backend this is (`"devnet"`, `"node"`).
+    pub backend: String,
+    /// Whether the backend currently has a live connection to its chain.
+    pub connected: bool,
+    /// The chain's software version, when known.
+    pub version: Option<String>,
+    /// Height of the chain tip, when known.
+    pub height: Option<u64>,
+    /// Whether the chain considers itself synced.
+    pub synced: bool,
+    /// Number of peers, when known.
+    pub peers: Option<u32>,
+    /// When the newest template arrived.
+    pub last_template_at: Option<SystemTime>,
+    /// Found blocks being proved right now.
+    pub proofs_in_flight: u32,
+    /// Human-readable warnings (e.g. an unsupported proof version).
+    pub warnings: Vec<String>,
+}
+
+/// Errors from a chain backend.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ChainError {
+    /// The chain cannot be reached right now; retry later.
+    #[error("chain unavailable: {0}")]
+    Unavailable(String),
+    /// The backend's configuration is unusable; fix it and restart.
+    #[error("chain backend misconfigured: {0}")]
+    Config(String),
+    /// The chain answered with something the backend cannot use.
+    #[error("unexpected answer from the chain: {0}")]
+    Protocol(String),
+    /// Local storage failed.
+    #[error("chain storage error: {0}")]
+    Storage(String),
+    /// The backend has shut down.
+    #[error("chain backend has shut down")]
+    Closed,
+}
+
+/// Where block templates come from and where found blocks go: the embedded devnet or a
+/// Nockchain node.
+#[async_trait]
+pub trait ChainBackend: Send + Sync + 'static {
+    /// Subscribes to block templates; the newest one always wins.
+    async fn templates(&self) -> Result<TemplateStream, ChainError>;
+    /// Submits a found block (proving it first where the chain needs a proof) and reports what
+    /// the chain made of it.
+    async fn submit_block(&self, block: FoundBlock) -> Result<BlockOutcome, ChainError>;
+    /// A status snapshot.
+    async fn status(&self) -> Result<ChainStatus, ChainError>;
+}

@@ -1,0 +1,1 @@
+//! nockpool-wallet (work in progress).
