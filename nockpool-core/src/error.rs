@@ -28,6 +28,9 @@ pub enum CoreError {
     /// A difficulty of zero has no target.
     #[error("difficulty must be at least 1")]
     ZeroDifficulty,
+    /// A Nockchain address did not parse.
+    #[error("invalid Nockchain address: {0}")]
+    InvalidAddress(String),
     /// A number did not fit or did not parse.
     #[error("invalid number: {0}")]
     InvalidNumber(String),

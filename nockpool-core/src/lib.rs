@@ -6,6 +6,7 @@
 //! Nothing here hashes; the kernel lives in `nockpool-pow`.
 //!
 //! # Layout
+//! - `address` — [`PubkeyHash`] (v1 address) and [`MiningShare`] (`ADDR[:SHARE]`).
 //! - `felt` — the Goldilocks prime [`P`], [`Digest`], [`Nonce`], canonical checks.
 //! - `target` — [`U320`], [`Target`], [`Difficulty`]: digest ↔ number, target ↔ `[%bn]`
 //!   limbs, difficulty ↔ target, work.
@@ -21,6 +22,7 @@
 //! assert!(digest.meets(&share_target));
 //! ```
 
+mod address;
 mod error;
 mod felt;
 mod job;
@@ -32,6 +34,7 @@ pub mod proto {
     tonic::include_proto!("nockpool.v1");
 }
 
+pub use address::{MiningShare, PubkeyHash, MAX_PKH_CHARS};
 pub use error::CoreError;
 pub use felt::{Digest, Nonce, DIGEST_LEN, P};
 pub use job::{validate_pow_len, JobParams, NonceRange, MAX_POW_LEN};
