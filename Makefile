@@ -1,0 +1,49 @@
+# nockpool — operator and developer targets. Outputs land in target/release/.
+SHELL := /bin/bash
+CARGO ?= cargo
+
+.PHONY: all release pool-server miner wallet demo test lint bench clean-data help
+
+all: release
+
+help:
+	@echo "make release      build pool-server, miner and nockchain-wallet (target/release/)"
+	@echo "make pool-server  build the pool server"
+	@echo "make miner        build the miner"
+	@echo "make wallet       build nockchain-wallet"
+	@echo "make demo         pool server on the embedded devnet + one local miner (Ctrl-C stops)"
+	@echo "make test         the test suite CI runs (tests + examples)"
+	@echo "make lint         fmt --check, clippy -D warnings, doc (warnings denied)"
+	@echo "make bench        criterion benches (see benches/BENCHES.md)"
+
+release:
+	$(CARGO) build --release -p nockpool-bins
+
+pool-server:
+	$(CARGO) build --release -p nockpool-bins --bin pool-server
+
+miner:
+	$(CARGO) build --release -p nockpool-bins --bin miner
+
+wallet:
+	$(CARGO) build --release -p nockpool-bins --bin nockchain-wallet
+
+# The main job on one machine: a pool server on the embedded development chain (simulated,
+# not Nockchain mainnet) and one miner connected to it over 127.0.0.1:7777.
+demo: release
+	./scripts/demo.sh
+
+test:
+	$(CARGO) test --workspace
+	./scripts/run-examples.sh
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps
+
+bench:
+	$(CARGO) bench -p nockpool-benches
+
+clean-data:
+	rm -rf data/demo
