@@ -1,2 +1,83 @@
 //! Shared start-up helpers for the stock binaries (`pool-server`, `miner`,
 //! `nockchain-wallet`): `.env` loading, logging and the shutdown signal.
+//!
+//! Every binary starts the same way: [`load_dotenv`] before parsing flags (so `.env` values
+//! become environment fallbacks for clap), [`init_tracing`] with the `-l/--log` value, then the
+//! library's `run(shutdown_signal())`.
+//!
+//! # Example
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! nockpool_bins::load_dotenv();
+//! nockpool_bins::init_tracing(Some("info"))?;
+//! nockpool_bins::shutdown_signal().await; // resolves on ctrl-c or SIGTERM
+//! # Ok(())
+//! # }
+//! ```
+
+use anyhow::Context;
+use tracing_subscriber::EnvFilter;
+
+/// The log filter used when neither `-l/--log` nor `RUST_LOG` says otherwise.
+pub const DEFAULT_LOG: &str = "info";
+
+/// Loads `.env` from the working directory (or a parent), if there is one. Variables already
+/// set in the environment win. A malformed file is reported on stderr and otherwise ignored,
+/// because logging is not set up yet.
+pub fn load_dotenv() {
+    match dotenvy::dotenv() {
+        Ok(_) => {}
+        Err(e) if e.not_found() => {}
+        Err(e) => eprintln!("warning: ignoring .env: {e}"),
+    }
+}
+
+/// Sets up `tracing` output on stderr.
+///
+/// `level` is the `-l/--log` flag: a level (`debug`) or a full filter
+/// (`info,nockpool_server=debug`). Without it `RUST_LOG` is used, and without that
+/// [`DEFAULT_LOG`].
+pub fn init_tracing(level: Option<&str>) -> anyhow::Result<()> {
+    let filter = match level {
+        Some(spec) => EnvFilter::try_new(spec)
+            .with_context(|| format!("invalid log filter {spec:?} (try info or debug)"))?,
+        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG)),
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init()
+        .map_err(|e| anyhow::anyhow!("logging was already set up: {e}"))
+}
+
+/// Resolves when the process is asked to stop: ctrl-c (SIGINT) or, on Unix, SIGTERM.
+///
+/// If a signal handler cannot be installed, that source is ignored (with a warning) rather
+/// than stopping the process at once.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!("cannot listen for ctrl-c: {e}");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut sig) => {
+                sig.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!("cannot listen for SIGTERM: {e}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("ctrl-c received, shutting down"),
+        () = terminate => tracing::info!("SIGTERM received, shutting down"),
+    }
+}
