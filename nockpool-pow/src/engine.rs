@@ -1,0 +1,288 @@
+//! The [`PowEngine`] trait, the per-job [`PreparedJob`] and [`V5Engine`].
+
+use std::any::Any;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use nockpool_core::{Digest, JobParams, Nonce, NonceRange, Target};
+
+use crate::v5::V5Job;
+use crate::PowError;
+
+/// A proof-of-work kernel: a small core with a per-job prepare step. Threads, stats and
+/// reconnects live outside it ([`CpuMiner`](crate::CpuMiner), the pool client).
+pub trait PowEngine: Send + Sync + 'static {
+    /// Per-job precomputation (constant hashes, validated parameters), done once per job.
+    fn prepare(&self, job: &JobParams) -> Result<PreparedJob, PowError>;
+
+    /// The digest of one nonce (what the pool server uses to check a share).
+    fn digest(&self, job: &PreparedJob, nonce: &Nonce) -> Digest;
+
+    /// Tries the nonces of `range` in order, calls `found` for every digest `<=` `target`,
+    /// returns early (within about a millisecond of work) once `stop` is set, and returns how
+    /// many nonces were actually tried.
+    fn search(
+        &self,
+        job: &PreparedJob,
+        range: NonceRange,
+        target: &Target,
+        stop: &AtomicBool,
+        found: &mut dyn FnMut(Nonce, Digest),
+    ) -> u64;
+}
+
+/// A job after [`PowEngine::prepare`]: the job parameters plus an engine-specific payload.
+///
+/// Third-party engines store whatever they precompute with [`PreparedJob::new`] and read it
+/// back with [`PreparedJob::payload`]. Cloning is cheap (the payload is shared).
+#[derive(Clone)]
+pub struct PreparedJob {
+    params: JobParams,
+    payload: Arc<dyn Any + Send + Sync>,
+}
+
+impl PreparedJob {
+    /// Wraps job parameters and an engine's precomputed payload.
+    pub fn new<T: Any + Send + Sync>(params: JobParams, payload: T) -> PreparedJob {
+        PreparedJob {
+            params,
+            payload: Arc::new(payload),
+        }
+    }
+
+    /// Wraps an already shared payload.
+    pub fn from_arc(params: JobParams, payload: Arc<dyn Any + Send + Sync>) -> PreparedJob {
+        PreparedJob { params, payload }
+    }
+
+    /// The job parameters.
+    pub fn params(&self) -> &JobParams {
+        &self.params
+    }
+
+    /// The payload, if it is a `T`.
+    pub fn payload<T: Any>(&self) -> Option<&T> {
+        self.payload.downcast_ref::<T>()
+    }
+
+    /// The shared payload.
+    pub fn payload_arc(&self) -> &Arc<dyn Any + Send + Sync> {
+        &self.payload
+    }
+}
+
+impl fmt::Debug for PreparedJob {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PreparedJob")
+            .field("params", &self.params)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Nonces per batch between `stop` checks in [`V5Engine::search`]; a few hundred
+/// microseconds of work.
+const SEARCH_BATCH: u64 = 16;
+
+/// The engine for Nockchain proof version %5: pure Tip5 grinding ([`crate::v5`]).
+///
+/// ```
+/// use std::sync::atomic::AtomicBool;
+/// use nockpool_core::{Digest, JobParams, NonceRange, Target};
+/// use nockpool_pow::{PowEngine, V5Engine};
+///
+/// let engine = V5Engine::new();
+/// let job = engine.prepare(&JobParams::v5(Digest::new([1, 2, 3, 4, 5]).unwrap(), 64).unwrap()).unwrap();
+/// let range = NonceRange { prefix: 7, lane: 0, start: 0, count: 4 };
+/// let mut shares = Vec::new();
+/// let tried = engine.search(&job, range, &Target::MAX, &AtomicBool::new(false), &mut |n, d| shares.push((n, d)));
+/// assert_eq!(tried, 4);
+/// assert_eq!(shares.len(), 4); // every digest meets the maximum target
+/// assert_eq!(engine.digest(&job, &shares[0].0), shares[0].1);
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct V5Engine {
+    _private: (),
+}
+
+impl V5Engine {
+    /// The version-5 engine (kernel selection happens at run time from CPU features).
+    pub fn new() -> V5Engine {
+        V5Engine { _private: () }
+    }
+
+    /// The precomputed job of `job`, or one computed now if `job` came from another engine.
+    ///
+    /// # Panics
+    /// If `job` was not prepared by a [`V5Engine`] and its parameters are not a valid version-5
+    /// job (a programming error: prepare jobs with the engine that runs them).
+    fn v5_job<'a>(&self, job: &'a PreparedJob) -> std::borrow::Cow<'a, V5Job> {
+        match job.payload::<V5Job>() {
+            Some(v5job) => std::borrow::Cow::Borrowed(v5job),
+            None => match V5Job::from_params(job.params()) {
+                Ok(v5job) => std::borrow::Cow::Owned(v5job),
+                Err(err) => panic!("V5Engine given a job it cannot grind: {err}"),
+            },
+        }
+    }
+}
+
+impl PowEngine for V5Engine {
+    fn prepare(&self, job: &JobParams) -> Result<PreparedJob, PowError> {
+        let v5job = V5Job::from_params(job)?;
+        Ok(PreparedJob::new(*job, v5job))
+    }
+
+    fn digest(&self, job: &PreparedJob, nonce: &Nonce) -> Digest {
+        self.v5_job(job).digest(nonce)
+    }
+
+    fn search(
+        &self,
+        job: &PreparedJob,
+        range: NonceRange,
+        target: &Target,
+        stop: &AtomicBool,
+        found: &mut dyn FnMut(Nonce, Digest),
+    ) -> u64 {
+        let v5job = self.v5_job(job);
+        let mut tried = 0u64;
+        let mut batch: Vec<Nonce> = Vec::with_capacity(SEARCH_BATCH as usize);
+        while tried < range.count {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            batch.clear();
+            let end = (tried + SEARCH_BATCH).min(range.count);
+            for i in tried..end {
+                match range.nonce(i) {
+                    Some(nonce) => batch.push(nonce),
+                    None => break,
+                }
+            }
+            if batch.is_empty() {
+                // The range's prefix/lane are not canonical, or the counter ran out.
+                break;
+            }
+            let digests = v5job.digest_many(&batch);
+            for (nonce, digest) in batch.iter().zip(digests.iter()) {
+                if digest.meets(target) {
+                    found(*nonce, *digest);
+                }
+            }
+            tried += batch.len() as u64;
+        }
+        tried
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::v5;
+    use nockpool_core::Digest;
+
+    fn params(version: u64, pow_len: u64) -> JobParams {
+        JobParams {
+            commitment: Digest::new([1, 2, 3, 4, 5]).unwrap(),
+            pow_len,
+            version,
+        }
+    }
+
+    #[test]
+    fn prepare_refuses_other_versions_and_bad_pow_len() {
+        let engine = V5Engine::new();
+        assert_eq!(
+            engine.prepare(&params(3, 64)).unwrap_err(),
+            PowError::UnsupportedVersion {
+                version: 3,
+                supported: 5
+            }
+        );
+        assert_eq!(
+            engine.prepare(&params(5, 48)).unwrap_err(),
+            PowError::InvalidPowLen(48)
+        );
+        assert_eq!(
+            engine.prepare(&params(5, 1 << 17)).unwrap_err(),
+            PowError::InvalidPowLen(1 << 17)
+        );
+        let job = engine.prepare(&params(5, 64)).unwrap();
+        assert!(job.payload::<V5Job>().is_some());
+        assert_eq!(job.params(), &params(5, 64));
+    }
+
+    #[test]
+    fn search_stops_when_flag_set() {
+        let engine = V5Engine::new();
+        let job = engine.prepare(&params(5, 64)).unwrap();
+        let range = NonceRange {
+            prefix: 1,
+            lane: 0,
+            start: 0,
+            count: 1_000_000,
+        };
+        let stop = AtomicBool::new(true);
+        let tried = engine.search(&job, range, &Target::MAX, &stop, &mut |_, _| {
+            panic!("nothing should be tried")
+        });
+        assert_eq!(tried, 0);
+    }
+
+    #[test]
+    fn search_reports_exactly_the_meeting_digests() {
+        let engine = V5Engine::new();
+        let job = engine.prepare(&params(5, 16)).unwrap();
+        let range = NonceRange {
+            prefix: 9,
+            lane: 2,
+            start: u128::from(nockpool_core::P) - 3, // crosses a limb carry
+            count: 40,
+        };
+        // Work 2 target: about half the digests meet it.
+        let target = Target::from_difficulty(nockpool_core::Difficulty::new(2).unwrap());
+        let mut reported = Vec::new();
+        let tried = engine.search(
+            &job,
+            range,
+            &target,
+            &AtomicBool::new(false),
+            &mut |n, d| reported.push((n, d)),
+        );
+        assert_eq!(tried, 40);
+        let expected: Vec<(Nonce, Digest)> = (0..40)
+            .map(|i| range.nonce(i).unwrap())
+            .map(|n| {
+                (
+                    n,
+                    v5::digest(job.params().commitment.limbs(), n.limbs(), 16),
+                )
+            })
+            .filter(|(_, d)| Digest::new(*d).unwrap().meets(&target))
+            .map(|(n, d)| (n, Digest::new(d).unwrap()))
+            .collect();
+        assert_eq!(reported, expected);
+        assert!(!expected.is_empty() && expected.len() < 40);
+    }
+
+    #[test]
+    fn search_of_non_canonical_prefix_tries_nothing() {
+        let engine = V5Engine::new();
+        let job = engine.prepare(&params(5, 1)).unwrap();
+        let range = NonceRange {
+            prefix: nockpool_core::P,
+            lane: 0,
+            start: 0,
+            count: 10,
+        };
+        let tried = engine.search(
+            &job,
+            range,
+            &Target::MAX,
+            &AtomicBool::new(false),
+            &mut |_, _| {},
+        );
+        assert_eq!(tried, 0);
+    }
+}
