@@ -1,1 +1,63 @@
-//! nockpool-client (work in progress).
+//! `nockpool-client`: the miner side of nockpool.
+//!
+//! A [`PoolClient`] connects to a nockpool pool server over gRPC, runs any
+//! [`PowEngine`](nockpool_pow::PowEngine) on N threads (through `nockpool_pow::CpuMiner`) and
+//! keeps it fed: it switches to each new job the moment it arrives, submits every share the
+//! engine finds, reconnects forever with exponential backoff and jitter, fails over to backup
+//! pools in order and returns to the primary when it is back. Found shares go through a queue
+//! that survives reconnects and failover; a block candidate is retried until the pool answers
+//! it. Stats ([`ClientStats`]) report the hashes actually computed (1 min / 5 min averages) and
+//! every share's fate; [`ClientEvent`]s let an embedding program follow along.
+//!
+//! # Layout
+//! - `client` — [`PoolClient`], [`PoolClientBuilder`], [`ClientHandle`].
+//! - `runner` (private) — the connect / session / submit loop.
+//! - `queue` (private) — the lossless submission queue.
+//! - `address` — [`PoolAddress`]: what an operator types → `http://host:port`.
+//! - `backoff` — [`Backoff`]: exponential backoff with jitter.
+//! - `hashrate` (private) — windowed hashrate from the engine's hash counter.
+//! - `stats` — [`ClientStats`], [`ClientEvent`].
+//! - `error` — [`ClientError`].
+//!
+//! # Example
+//! ```no_run
+//! use nockpool_client::PoolClient;
+//! use nockpool_pow::V5Engine;
+//!
+//! # async fn mine() -> Result<(), nockpool_client::ClientError> {
+//! let client = PoolClient::builder()
+//!     .pools(["192.168.1.100", "192.168.1.101:7777"]) // primary, then backup
+//!     .worker("rack3-node17")
+//!     .engine(V5Engine::new())
+//!     .threads(15)
+//!     .build()?;
+//! let handle = client.handle();
+//! tokio::spawn(async move {
+//!     loop {
+//!         tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+//!         let stats = handle.stats();
+//!         println!("{:.0} H/s, {} accepted", stats.hashrate_1m, stats.accepted);
+//!     }
+//! });
+//! client.run(async { let _ = tokio::signal::ctrl_c().await; }).await
+//! # }
+//! ```
+
+mod address;
+mod backoff;
+mod client;
+mod error;
+mod hashrate;
+mod queue;
+mod runner;
+mod stats;
+
+pub use address::{PoolAddress, DEFAULT_POOL_PORT};
+pub use backoff::{Backoff, DEFAULT_BACKOFF_MAX, DEFAULT_BACKOFF_MIN};
+pub use client::{
+    ClientHandle, PoolClient, PoolClientBuilder, DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_PRIMARY_PROBE_INTERVAL, DEFAULT_SUBMIT_TIMEOUT,
+};
+pub use error::ClientError;
+pub use nockpool_core::proto::{NoticeKind, RejectReason};
+pub use stats::{ClientEvent, ClientStats};

@@ -1,0 +1,327 @@
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use nockpool_pow::{PowEngine, V5Engine};
+use tokio::sync::broadcast;
+use tonic::metadata::AsciiMetadataValue;
+
+use crate::backoff::{DEFAULT_BACKOFF_MAX, DEFAULT_BACKOFF_MIN};
+use crate::{runner, ClientError, ClientEvent, ClientStats, PoolAddress};
+
+/// How long a TCP + HTTP/2 connect to a pool may take by default.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often a client on a backup pool checks whether a better pool is back, by default.
+pub const DEFAULT_PRIMARY_PROBE_INTERVAL: Duration = Duration::from_secs(30);
+/// How long a client waits for the pool to answer one submission before retrying, by default.
+pub const DEFAULT_SUBMIT_TIMEOUT: Duration = Duration::from_secs(10);
+
+const EVENT_CAPACITY: usize = 1024;
+const MAX_WORKER_NAME: usize = 64;
+
+/// Everything a running client needs, validated.
+pub(crate) struct Config {
+    pub(crate) pools: Vec<PoolAddress>,
+    pub(crate) worker: String,
+    pub(crate) token: Option<AsciiMetadataValue>,
+    pub(crate) engine: Arc<dyn PowEngine>,
+    pub(crate) threads: usize,
+    pub(crate) backoff_min: Duration,
+    pub(crate) backoff_max: Duration,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) primary_probe_interval: Duration,
+    pub(crate) submit_timeout: Duration,
+}
+
+/// State shared between the running client and its handles.
+pub(crate) struct Shared {
+    stats: Mutex<ClientStats>,
+    events: broadcast::Sender<ClientEvent>,
+}
+
+impl Shared {
+    /// The stats, locked for a short update. A panic while holding the lock cannot leave the
+    /// counters inconsistent enough to matter, so poisoning is ignored.
+    pub(crate) fn stats(&self) -> MutexGuard<'_, ClientStats> {
+        self.stats
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Publishes an event (nobody listening is fine).
+    pub(crate) fn emit(&self, event: ClientEvent) {
+        let _ = self.events.send(event);
+    }
+}
+
+/// Builds a [`PoolClient`]; see [`PoolClient::builder`].
+pub struct PoolClientBuilder {
+    pools: Vec<String>,
+    worker: Option<String>,
+    token: Option<String>,
+    engine: Option<Arc<dyn PowEngine>>,
+    threads: usize,
+    backoff: (Duration, Duration),
+    connect_timeout: Duration,
+    primary_probe_interval: Duration,
+    submit_timeout: Duration,
+}
+
+impl PoolClientBuilder {
+    /// The pools, best first: the first is the primary, the others backups tried in order.
+    /// Each is an IP, `IP:port` (default port 7777), `host[:port]` or an `http://` URL.
+    pub fn pools<I, S>(mut self, pools: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.pools = pools.into_iter().map(|p| p.as_ref().to_owned()).collect();
+        self
+    }
+
+    /// Appends one pool after those already given.
+    pub fn pool(mut self, pool: impl AsRef<str>) -> Self {
+        self.pools.push(pool.as_ref().to_owned());
+        self
+    }
+
+    /// The worker name the pool shows for this miner (default `"worker"`; the stock `miner`
+    /// binary uses the hostname).
+    pub fn worker(mut self, worker: impl Into<String>) -> Self {
+        self.worker = Some(worker.into());
+        self
+    }
+
+    /// The farm token, sent in the `x-nockpool-token` metadata of every call.
+    pub fn token(mut self, token: Option<String>) -> Self {
+        self.token = token;
+        self
+    }
+
+    /// The proof-of-work engine (default [`V5Engine`]).
+    pub fn engine(mut self, engine: impl PowEngine) -> Self {
+        self.engine = Some(Arc::new(engine));
+        self
+    }
+
+    /// The engine, already shared.
+    pub fn engine_arc(mut self, engine: Arc<dyn PowEngine>) -> Self {
+        self.engine = Some(engine);
+        self
+    }
+
+    /// Mining threads (default 1).
+    pub fn threads(mut self, threads: usize) -> Self {
+        self.threads = threads;
+        self
+    }
+
+    /// Reconnect backoff bounds (default 100 ms to 30 s, with jitter).
+    pub fn backoff(mut self, min: Duration, max: Duration) -> Self {
+        self.backoff = (min, max);
+        self
+    }
+
+    /// How long one connect may take (default 5 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// While on a backup pool, how often to check whether a better pool is back
+    /// (default 30 s).
+    pub fn primary_probe_interval(mut self, interval: Duration) -> Self {
+        self.primary_probe_interval = interval;
+        self
+    }
+
+    /// How long to wait for the answer to one submission before retrying it (default 10 s).
+    pub fn submit_timeout(mut self, timeout: Duration) -> Self {
+        self.submit_timeout = timeout;
+        self
+    }
+
+    /// Validates the settings.
+    pub fn build(self) -> Result<PoolClient, ClientError> {
+        if self.pools.is_empty() {
+            return Err(ClientError::NoPools);
+        }
+        let pools = self
+            .pools
+            .iter()
+            .map(|p| p.parse::<PoolAddress>())
+            .collect::<Result<Vec<_>, _>>()?;
+        let worker = self.worker.unwrap_or_else(|| "worker".to_owned());
+        if worker.trim().is_empty()
+            || worker.chars().count() > MAX_WORKER_NAME
+            || worker.chars().any(char::is_control)
+        {
+            return Err(ClientError::InvalidWorkerName(worker));
+        }
+        let token = match self.token {
+            None => None,
+            Some(t) if t.is_empty() || !t.bytes().all(|b| b.is_ascii_graphic()) => {
+                return Err(ClientError::InvalidToken)
+            }
+            Some(t) => Some(
+                AsciiMetadataValue::try_from(t.as_str()).map_err(|_| ClientError::InvalidToken)?,
+            ),
+        };
+        if self.threads == 0 {
+            return Err(ClientError::ZeroThreads);
+        }
+        let (min, max) = self.backoff;
+        if min.is_zero() || min > max {
+            return Err(ClientError::InvalidBackoff { min, max });
+        }
+        for (name, value) in [
+            ("connect timeout", self.connect_timeout),
+            ("primary probe interval", self.primary_probe_interval),
+            ("submit timeout", self.submit_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(ClientError::ZeroDuration(name));
+            }
+        }
+        let engine = self.engine.unwrap_or_else(|| Arc::new(V5Engine::new()));
+        let (events, _) = broadcast::channel(EVENT_CAPACITY);
+        Ok(PoolClient {
+            config: Arc::new(Config {
+                pools,
+                worker,
+                token,
+                engine,
+                threads: self.threads,
+                backoff_min: min,
+                backoff_max: max,
+                connect_timeout: self.connect_timeout,
+                primary_probe_interval: self.primary_probe_interval,
+                submit_timeout: self.submit_timeout,
+            }),
+            shared: Arc::new(Shared {
+                stats: Mutex::new(ClientStats::default()),
+                events,
+            }),
+        })
+    }
+}
+
+/// A miner's connection to its pool(s): runs a [`PowEngine`] on N threads and keeps it fed.
+///
+/// Build with [`PoolClient::builder`], watch with [`PoolClient::handle`], drive with
+/// [`PoolClient::run`]. The client reconnects forever (exponential backoff with jitter),
+/// fails over to backup pools in order and returns to the primary when it is back, switches to
+/// a new job the moment it arrives, and keeps every found share in a queue until the pool
+/// answers it or its job is known stale.
+pub struct PoolClient {
+    config: Arc<Config>,
+    shared: Arc<Shared>,
+}
+
+impl PoolClient {
+    /// A builder with the defaults.
+    pub fn builder() -> PoolClientBuilder {
+        PoolClientBuilder {
+            pools: Vec::new(),
+            worker: None,
+            token: None,
+            engine: None,
+            threads: 1,
+            backoff: (DEFAULT_BACKOFF_MIN, DEFAULT_BACKOFF_MAX),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            primary_probe_interval: DEFAULT_PRIMARY_PROBE_INTERVAL,
+            submit_timeout: DEFAULT_SUBMIT_TIMEOUT,
+        }
+    }
+
+    /// A handle for stats and events; usable before, during and after [`PoolClient::run`].
+    pub fn handle(&self) -> ClientHandle {
+        ClientHandle {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// The configured pools, primary first.
+    pub fn pools(&self) -> &[PoolAddress] {
+        &self.config.pools
+    }
+
+    /// Mines until `shutdown` completes, then stops the engine threads (giving in-flight
+    /// submissions a moment to be answered) and returns.
+    pub async fn run<F>(self, shutdown: F) -> Result<(), ClientError>
+    where
+        F: Future<Output = ()> + Send,
+    {
+        runner::run(self.config, self.shared, shutdown).await
+    }
+}
+
+/// A cheap, cloneable view of a [`PoolClient`]: stats snapshots and an event stream.
+#[derive(Clone)]
+pub struct ClientHandle {
+    shared: Arc<Shared>,
+}
+
+impl ClientHandle {
+    /// A snapshot of the counters and the connection state.
+    pub fn stats(&self) -> ClientStats {
+        self.shared.stats().clone()
+    }
+
+    /// Events from now on (a lagging receiver skips the oldest; stats never do).
+    pub fn events(&self) -> broadcast::Receiver<ClientEvent> {
+        self.shared.events.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_validates_every_setting() {
+        let ok = || PoolClient::builder().pools(["127.0.0.1"]);
+        assert!(ok().build().is_ok());
+        assert!(matches!(
+            PoolClient::builder().build(),
+            Err(ClientError::NoPools)
+        ));
+        assert!(matches!(
+            ok().pool("https://x").build(),
+            Err(ClientError::InvalidPoolAddress { .. })
+        ));
+        assert!(matches!(
+            ok().threads(0).build(),
+            Err(ClientError::ZeroThreads)
+        ));
+        assert!(matches!(
+            ok().worker(" ").build(),
+            Err(ClientError::InvalidWorkerName(_))
+        ));
+        assert!(matches!(
+            ok().worker("a\nb").build(),
+            Err(ClientError::InvalidWorkerName(_))
+        ));
+        assert!(matches!(
+            ok().token(Some("ü".into())).build(),
+            Err(ClientError::InvalidToken)
+        ));
+        assert!(matches!(
+            ok().token(Some(String::new())).build(),
+            Err(ClientError::InvalidToken)
+        ));
+        assert!(matches!(
+            ok().backoff(Duration::from_secs(2), Duration::from_secs(1))
+                .build(),
+            Err(ClientError::InvalidBackoff { .. })
+        ));
+        assert!(matches!(
+            ok().submit_timeout(Duration::ZERO).build(),
+            Err(ClientError::ZeroDuration(_))
+        ));
+        let client = ok().pool("10.0.0.2:7000").build().unwrap();
+        let pools: Vec<String> = client.pools().iter().map(|p| p.to_string()).collect();
+        assert_eq!(pools, ["http://127.0.0.1:7777", "http://10.0.0.2:7000"]);
+        assert_eq!(client.handle().stats(), ClientStats::default());
+    }
+}

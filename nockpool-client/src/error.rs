@@ -1,0 +1,41 @@
+use thiserror::Error;
+
+/// Everything that can go wrong while configuring or starting a [`crate::PoolClient`].
+///
+/// Network trouble at run time is not an error: the client reconnects forever and reports it
+/// through [`crate::ClientEvent`]s and [`crate::ClientStats`].
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// No pool address was given.
+    #[error("no pool address given: pass at least one (IP, IP:port or http:// URL)")]
+    NoPools,
+    /// A pool address did not parse.
+    #[error("invalid pool address {address:?}: {reason}")]
+    InvalidPoolAddress {
+        /// The address as given.
+        address: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The worker name is empty or too long.
+    #[error("invalid worker name {0:?}: use 1 to 64 printable characters")]
+    InvalidWorkerName(String),
+    /// The farm token cannot travel in gRPC metadata.
+    #[error("invalid farm token: use printable ASCII without spaces")]
+    InvalidToken,
+    /// Zero mining threads.
+    #[error("threads must be at least 1")]
+    ZeroThreads,
+    /// The backoff bounds are unusable.
+    #[error("invalid backoff: need 0 < min ({min:?}) <= max ({max:?})")]
+    InvalidBackoff {
+        /// The smallest delay requested.
+        min: std::time::Duration,
+        /// The largest delay requested.
+        max: std::time::Duration,
+    },
+    /// A duration setting was zero.
+    #[error("{0} must be greater than zero")]
+    ZeroDuration(&'static str),
+}

@@ -1,0 +1,785 @@
+//! The client's loop: connect (failover, backoff), run a session, submit, repeat.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::stream::FuturesUnordered;
+use futures::StreamExt;
+use nockpool_core::proto::mining_pool_client::MiningPoolClient;
+use nockpool_core::proto::{
+    miner_status, work_order, Hello, MinerStatus, NoticeKind, RejectReason, Status, SubmitAck,
+    Welcome, WorkOrder, WorkResult,
+};
+use nockpool_core::{Digest, JobParams, Target, U320};
+use nockpool_pow::{CpuMiner, FoundShare, MiningJob};
+use tokio::sync::mpsc;
+use tokio::time::{sleep, sleep_until, timeout, Instant, MissedTickBehavior};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::{Channel, Endpoint, Uri};
+use tonic::{Code, Request, Response, Streaming};
+use tracing::{debug, info, warn};
+
+use crate::backoff::Backoff;
+use crate::client::{Config, Shared};
+use crate::hashrate::{HashrateMeter, WINDOW_1M, WINDOW_5M};
+use crate::queue::{Submission, SubmissionQueue};
+use crate::{ClientError, ClientEvent};
+
+/// Metadata key of the farm token.
+const TOKEN_KEY: &str = "x-nockpool-token";
+/// How long the pool may take to answer the Hello with a Welcome.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A session that delivered a job and lasted this long resets the backoff.
+const HEALTHY_SESSION: Duration = Duration::from_secs(1);
+/// Status interval when the pool does not ask for one.
+const DEFAULT_STATUS_INTERVAL: Duration = Duration::from_secs(10);
+/// Submissions awaiting an answer at once.
+const MAX_IN_FLIGHT: usize = 64;
+/// Jobs remembered for mapping found shares back to their job.
+const JOB_HISTORY: usize = 64;
+/// On shutdown or a switch of pool, how long in-flight submissions may still be answered.
+const DRAIN_GRACE: Duration = Duration::from_secs(2);
+/// How often the hash counter is sampled.
+const SAMPLE_INTERVAL: Duration = Duration::from_secs(1);
+
+type Answer = (
+    u64,
+    Result<Result<Response<SubmitAck>, tonic::Status>, tokio::time::error::Elapsed>,
+);
+type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// What the client knows about a job it handed to the engine.
+struct JobContext {
+    seq: u64,
+    pool: usize,
+    connection_id: u64,
+    job_id: String,
+    height: u64,
+    network_target: Target,
+}
+
+/// One live Subscribe stream.
+struct Session {
+    pool: usize,
+    rpc: MiningPoolClient<Channel>,
+    up: mpsc::Sender<MinerStatus>,
+    down: Streaming<WorkOrder>,
+    welcome: Welcome,
+    started: Instant,
+    first_job: bool,
+    height: u64,
+}
+
+enum SessionEnd {
+    Shutdown,
+    Lost { reason: String, healthy: bool },
+    BetterPool(usize),
+}
+
+pub(crate) async fn run<F>(
+    config: Arc<Config>,
+    shared: Arc<Shared>,
+    shutdown: F,
+) -> Result<(), ClientError>
+where
+    F: Future<Output = ()> + Send,
+{
+    let (found_tx, found_rx) = mpsc::unbounded_channel();
+    let miner = Arc::new(CpuMiner::new(
+        Arc::clone(&config.engine),
+        config.threads,
+        move |found: FoundShare| {
+            // The receiver lives as long as the run; after it, a late share has nowhere to go.
+            let _ = found_tx.send(found);
+        },
+    ));
+    let sampler = tokio::spawn(sample_hashrate(Arc::clone(&miner), Arc::clone(&shared)));
+    let mut runner = Runner {
+        backoff: Backoff::new(config.backoff_min, config.backoff_max),
+        config,
+        shared,
+        miner: Arc::clone(&miner),
+        found_rx,
+        jobs: VecDeque::new(),
+        queue: SubmissionQueue::default(),
+        next_job_seq: 0,
+        current_work: None,
+        next_submission_id: 0,
+        last_connection_id: 0,
+    };
+    runner.run(shutdown).await;
+    miner.pause();
+    sampler.abort();
+    Ok(())
+}
+
+/// Samples the engine's hash counter into the 1 min / 5 min windows.
+async fn sample_hashrate(miner: Arc<CpuMiner>, shared: Arc<Shared>) {
+    let mut meter = HashrateMeter::default();
+    let mut tick = tokio::time::interval(SAMPLE_INTERVAL);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let total = miner.hashes();
+        meter.record(Instant::now(), total);
+        let mut stats = shared.stats();
+        stats.total_hashes = total;
+        stats.hashrate_1m = meter.rate(WINDOW_1M);
+        stats.hashrate_5m = meter.rate(WINDOW_5M);
+    }
+}
+
+struct Runner {
+    config: Arc<Config>,
+    shared: Arc<Shared>,
+    miner: Arc<CpuMiner>,
+    found_rx: mpsc::UnboundedReceiver<FoundShare>,
+    jobs: VecDeque<JobContext>,
+    queue: SubmissionQueue,
+    backoff: Backoff,
+    next_job_seq: u64,
+    /// The sequence number and puzzle of what the engine mines now.
+    current_work: Option<(u64, (JobParams, u64))>,
+    next_submission_id: u64,
+    last_connection_id: u64,
+}
+
+impl Runner {
+    async fn run<F: Future<Output = ()>>(&mut self, shutdown: F) {
+        tokio::pin!(shutdown);
+        let mut wait_first = false;
+        loop {
+            if wait_first {
+                let delay = self.backoff.next_delay();
+                info!(
+                    delay_ms = delay.as_millis() as u64,
+                    "no pool reachable; retrying"
+                );
+                tokio::select! {
+                    _ = &mut shutdown => return,
+                    _ = sleep(delay) => {}
+                }
+            }
+            wait_first = true;
+            let session = tokio::select! {
+                _ = &mut shutdown => return,
+                session = self.connect_any() => session,
+            };
+            let Some(session) = session else { continue };
+            match self.run_session(session, &mut shutdown).await {
+                SessionEnd::Shutdown => return,
+                SessionEnd::Lost { healthy, .. } => {
+                    if healthy {
+                        self.backoff.reset();
+                        wait_first = false;
+                    }
+                }
+                SessionEnd::BetterPool(_) => {
+                    self.backoff.reset();
+                    wait_first = false;
+                }
+            }
+        }
+    }
+
+    /// Stops the engine threads. `current_work` is kept: if the same puzzle comes back (same
+    /// prefix), the threads continue where they stopped instead of repeating nonces.
+    fn pause_engine(&mut self) {
+        self.miner.pause();
+    }
+
+    fn pool_name(&self, pool: usize) -> String {
+        self.config.pools[pool].to_string()
+    }
+
+    fn request<T>(&self, message: T) -> Request<T> {
+        let mut request = Request::new(message);
+        if let Some(token) = &self.config.token {
+            request.metadata_mut().insert(TOKEN_KEY, token.clone());
+        }
+        request
+    }
+
+    /// One round over the pools, best first.
+    async fn connect_any(&mut self) -> Option<Session> {
+        for pool in 0..self.config.pools.len() {
+            match self.connect(pool).await {
+                Ok(session) => return Some(session),
+                Err(error) => {
+                    let name = self.pool_name(pool);
+                    warn!(pool = %name, %error, "cannot connect to pool");
+                    self.shared.stats().failed_connects += 1;
+                    self.shared
+                        .emit(ClientEvent::ConnectFailed { pool: name, error });
+                }
+            }
+        }
+        None
+    }
+
+    async fn connect(&mut self, pool: usize) -> Result<Session, String> {
+        let channel = endpoint(self.config.pools[pool].uri(), self.config.connect_timeout)
+            .connect()
+            .await
+            .map_err(|e| format!("connect: {}", error_chain(&e)))?;
+        let mut rpc = MiningPoolClient::new(channel);
+        let (up, up_rx) = mpsc::channel(16);
+        let hello = MinerStatus {
+            kind: Some(miner_status::Kind::Hello(Hello {
+                worker_name: self.config.worker.clone(),
+                client_version: format!("nockpool-client/{}", env!("CARGO_PKG_VERSION")),
+                threads: u32::try_from(self.config.threads).unwrap_or(u32::MAX),
+                previous_connection_id: self.last_connection_id,
+            })),
+        };
+        up.try_send(hello)
+            .map_err(|e| format!("queue hello: {e}"))?;
+        let request = self.request(ReceiverStream::new(up_rx));
+        let mut down = timeout(HANDSHAKE_TIMEOUT, rpc.subscribe(request))
+            .await
+            .map_err(|_| "no answer to Subscribe".to_owned())?
+            .map_err(|status| {
+                format!(
+                    "subscribe refused: {status_text}",
+                    status_text = status_text(&status)
+                )
+            })?
+            .into_inner();
+        let first = timeout(HANDSHAKE_TIMEOUT, down.message())
+            .await
+            .map_err(|_| "no Welcome".to_owned())?
+            .map_err(|status| format!("stream failed: {}", status_text(&status)))?;
+        let welcome = match first.and_then(|order| order.kind) {
+            Some(work_order::Kind::Welcome(welcome)) => welcome,
+            Some(_) => return Err("pool did not start with a Welcome".to_owned()),
+            None => return Err("pool closed the stream before its Welcome".to_owned()),
+        };
+        Ok(Session {
+            pool,
+            rpc,
+            up,
+            down,
+            welcome,
+            started: Instant::now(),
+            first_job: false,
+            height: 0,
+        })
+    }
+
+    async fn run_session<F: Future<Output = ()>>(
+        &mut self,
+        mut session: Session,
+        shutdown: &mut Pin<&mut F>,
+    ) -> SessionEnd {
+        let pool_name = self.pool_name(session.pool);
+        let connection_id = session.welcome.connection_id;
+        self.last_connection_id = connection_id;
+        info!(
+            pool = %pool_name,
+            connection_id,
+            nonce_prefix = session.welcome.nonce_prefix,
+            server = %session.welcome.server_version,
+            "connected to pool"
+        );
+        {
+            let mut stats = self.shared.stats();
+            stats.sessions += 1;
+            stats.connected_pool = Some(pool_name.clone());
+            stats.connection_id = Some(connection_id);
+        }
+        self.shared.emit(ClientEvent::Connected {
+            pool: pool_name.clone(),
+            pool_index: session.pool,
+            connection_id,
+            nonce_prefix: session.welcome.nonce_prefix,
+        });
+
+        let status_every = match session.welcome.status_interval_secs {
+            0 => DEFAULT_STATUS_INTERVAL,
+            secs => Duration::from_secs(u64::from(secs.clamp(1, 300))),
+        };
+        let mut status_tick = tokio::time::interval_at(Instant::now() + status_every, status_every);
+        status_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let probe_every = self.config.primary_probe_interval;
+        let mut probe_tick = tokio::time::interval_at(Instant::now() + probe_every, probe_every);
+        probe_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut probe: Option<BoxFut<Option<usize>>> = None;
+        let mut in_flight: FuturesUnordered<BoxFut<Answer>> = FuturesUnordered::new();
+
+        let end = loop {
+            let retry_at = if session.first_job && in_flight.len() < MAX_IN_FLIGHT {
+                self.queue.next_retry_at(session.pool)
+            } else {
+                None
+            };
+            tokio::select! {
+                _ = shutdown.as_mut() => break SessionEnd::Shutdown,
+                order = session.down.message() => match order {
+                    Ok(Some(order)) => self.on_order(&mut session, order, &mut in_flight),
+                    Ok(None) => break self.lost(&session, "pool closed the stream".to_owned()),
+                    Err(status) => break self.lost(&session, status_text(&status)),
+                },
+                Some(found) = self.found_rx.recv() => {
+                    self.on_found(found);
+                    self.dispatch(&session, &mut in_flight);
+                }
+                Some((id, answer)) = in_flight.next(), if !in_flight.is_empty() => {
+                    self.on_answer(id, answer);
+                    self.dispatch(&session, &mut in_flight);
+                }
+                _ = sleep_until(retry_at.unwrap_or_else(Instant::now)), if retry_at.is_some() => {
+                    self.dispatch(&session, &mut in_flight);
+                }
+                _ = status_tick.tick() => self.send_status(&session),
+                _ = probe_tick.tick(), if session.pool > 0 && probe.is_none() => {
+                    let better: Vec<Uri> = self.config.pools[..session.pool]
+                        .iter()
+                        .map(|p| p.uri().clone())
+                        .collect();
+                    probe = Some(Box::pin(probe_pools(better, self.config.connect_timeout)));
+                }
+                better = async { probe.as_mut().expect("guarded by is_some").await }, if probe.is_some() => {
+                    probe = None;
+                    if let Some(better) = better {
+                        break SessionEnd::BetterPool(better);
+                    }
+                }
+            }
+        };
+
+        let reason = match &end {
+            SessionEnd::Shutdown => "shutting down".to_owned(),
+            SessionEnd::Lost { reason, .. } => reason.clone(),
+            SessionEnd::BetterPool(better) => {
+                format!("switching back to {}", self.pool_name(*better))
+            }
+        };
+        if !matches!(end, SessionEnd::Lost { .. }) {
+            // The connection still works: let what was found so far reach the pool.
+            self.pause_engine();
+            self.drain(&session, &mut in_flight).await;
+        }
+        drop(in_flight);
+        self.pause_engine();
+        self.queue.session_ended(Instant::now());
+        {
+            let mut stats = self.shared.stats();
+            stats.connected_pool = None;
+            stats.connection_id = None;
+            stats.current_job_id = None;
+            stats.pending_submissions = self.queue.len();
+        }
+        match &end {
+            SessionEnd::Lost { .. } => warn!(pool = %pool_name, %reason, "disconnected from pool"),
+            _ => info!(pool = %pool_name, %reason, "leaving pool"),
+        }
+        if self.queue.pending_blocks() > 0 {
+            warn!(
+                pending_blocks = self.queue.pending_blocks(),
+                "block candidates not yet acknowledged; they are kept and retried"
+            );
+        }
+        self.shared.emit(ClientEvent::Disconnected {
+            pool: pool_name,
+            reason,
+        });
+        end
+    }
+
+    fn lost(&self, session: &Session, reason: String) -> SessionEnd {
+        SessionEnd::Lost {
+            reason,
+            healthy: session.first_job && session.started.elapsed() >= HEALTHY_SESSION,
+        }
+    }
+
+    /// Sends what is pending and waits a little for the answers.
+    async fn drain(&mut self, session: &Session, in_flight: &mut FuturesUnordered<BoxFut<Answer>>) {
+        while let Ok(found) = self.found_rx.try_recv() {
+            self.on_found(found);
+        }
+        self.dispatch(session, in_flight);
+        let deadline = Instant::now() + DRAIN_GRACE;
+        while !in_flight.is_empty() {
+            match timeout_at(deadline, in_flight.next()).await {
+                Some(Some((id, answer))) => self.on_answer(id, answer),
+                _ => break,
+            }
+        }
+    }
+
+    fn on_order(
+        &mut self,
+        session: &mut Session,
+        order: WorkOrder,
+        in_flight: &mut FuturesUnordered<BoxFut<Answer>>,
+    ) {
+        let received_at = Instant::now();
+        match order.kind {
+            Some(work_order::Kind::Job(job)) => {
+                self.on_job(session, job, received_at);
+                self.dispatch(session, in_flight);
+            }
+            Some(work_order::Kind::SetDifficulty(set)) => {
+                debug!(difficulty = set.difficulty, "pool changed share difficulty");
+                self.shared.emit(ClientEvent::DifficultyChanged {
+                    difficulty: set.difficulty,
+                });
+            }
+            Some(work_order::Kind::Notice(notice)) => {
+                let kind = NoticeKind::try_from(notice.kind).unwrap_or(NoticeKind::Unspecified);
+                match kind {
+                    NoticeKind::BlockFound | NoticeKind::BlockAccepted => {
+                        info!(height = notice.height, message = %notice.message, "pool: {}", kind.as_str_name())
+                    }
+                    NoticeKind::BlockRejected
+                    | NoticeKind::BlockStale
+                    | NoticeKind::ShuttingDown => {
+                        warn!(height = notice.height, message = %notice.message, "pool: {}", kind.as_str_name())
+                    }
+                    _ => info!(message = %notice.message, "pool notice"),
+                }
+                self.shared.emit(ClientEvent::Notice {
+                    kind,
+                    message: notice.message,
+                    height: notice.height,
+                });
+            }
+            Some(work_order::Kind::Welcome(_)) => debug!("ignoring a second Welcome"),
+            None => debug!("ignoring an empty work order"),
+        }
+    }
+
+    fn on_job(
+        &mut self,
+        session: &mut Session,
+        job: nockpool_core::proto::Job,
+        received_at: Instant,
+    ) {
+        let parsed = parse_job(&job).and_then(|(params, share_target, network_target)| {
+            let prepared = self
+                .config
+                .engine
+                .prepare(&params)
+                .map_err(|e| format!("engine refused the job: {e}"))?;
+            Ok((prepared, share_target, network_target))
+        });
+        let (prepared, share_target, network_target) = match parsed {
+            Ok(parsed) => parsed,
+            Err(reason) => {
+                warn!(job_id = %job.job_id, %reason, "pool sent an unusable job");
+                if job.clean_jobs || !session.first_job {
+                    // Whatever we were mining is stale now; grinding it would be wasted work.
+                    self.pause_engine();
+                    self.shared.stats().current_job_id = None;
+                }
+                return;
+            }
+        };
+        // Same puzzle and prefix (e.g. a new share target for the same template): keep the
+        // sequence number so the engine threads continue their counters instead of repeating
+        // nonces they already tried.
+        let work = (*prepared.params(), job.nonce_prefix);
+        let seq = match self.current_work {
+            Some((seq, current)) if current == work => seq,
+            _ => {
+                self.next_job_seq += 1;
+                self.next_job_seq
+            }
+        };
+        self.current_work = Some((seq, work));
+        self.jobs.retain(|j| j.seq != seq);
+        self.miner.set_job(MiningJob {
+            job_seq: seq,
+            prepared,
+            share_target,
+            nonce_prefix: job.nonce_prefix,
+        });
+        let switched_at = Instant::now();
+        if self.jobs.len() >= JOB_HISTORY {
+            self.jobs.pop_front();
+        }
+        self.jobs.push_back(JobContext {
+            seq,
+            pool: session.pool,
+            connection_id: session.welcome.connection_id,
+            job_id: job.job_id.clone(),
+            height: job.height,
+            network_target,
+        });
+        let new_height = job.height > session.height || !session.first_job;
+        session.first_job = true;
+        session.height = session.height.max(job.height);
+        let stale = self.queue.drop_stale(session.pool, session.height);
+        self.count_stale(stale);
+        {
+            let mut stats = self.shared.stats();
+            stats.current_job_id = Some(job.job_id.clone());
+            stats.current_height = Some(job.height);
+            stats.share_difficulty = Some(job.share_difficulty);
+            stats.pending_submissions = self.queue.len();
+        }
+        if new_height {
+            info!(job_id = %job.job_id, height = job.height, share_difficulty = job.share_difficulty, "new job");
+        } else {
+            debug!(job_id = %job.job_id, height = job.height, share_difficulty = job.share_difficulty, "new job");
+        }
+        self.shared.emit(ClientEvent::NewJob {
+            job_id: job.job_id,
+            height: job.height,
+            clean: job.clean_jobs,
+            share_difficulty: job.share_difficulty,
+            received_at,
+            switched_at,
+        });
+    }
+
+    fn count_stale(&mut self, stale: impl IntoIterator<Item = Submission>) {
+        for share in stale {
+            debug!(job_id = %share.job_id, "dropping a share whose job is stale");
+            self.shared.stats().stale_dropped += 1;
+            self.shared.emit(ClientEvent::StaleDropped {
+                job_id: share.job_id,
+            });
+        }
+    }
+
+    fn on_found(&mut self, found: FoundShare) {
+        self.shared.stats().shares_found += 1;
+        let Some(job) = self.jobs.iter().find(|j| j.seq == found.job_seq) else {
+            // Older than every remembered job: long stale.
+            self.shared.stats().stale_dropped += 1;
+            return;
+        };
+        let block = found.digest.meets(&job.network_target);
+        if block {
+            info!(
+                job_id = %job.job_id,
+                height = job.height,
+                digest = %found.digest,
+                "found a block candidate"
+            );
+            self.shared.stats().block_candidates += 1;
+            self.shared.emit(ClientEvent::BlockCandidate {
+                job_id: job.job_id.clone(),
+                height: job.height,
+                digest: found.digest,
+            });
+        }
+        self.next_submission_id += 1;
+        let submission = Submission::new(
+            self.next_submission_id,
+            job.pool,
+            job.connection_id,
+            job.job_id.clone(),
+            job.height,
+            found.nonce,
+            found.digest,
+            block,
+            Instant::now(),
+        );
+        let evicted = self.queue.push(submission);
+        self.count_stale(evicted);
+        self.shared.stats().pending_submissions = self.queue.len();
+    }
+
+    /// Sends every submission that is due for this session's pool.
+    fn dispatch(&mut self, session: &Session, in_flight: &mut FuturesUnordered<BoxFut<Answer>>) {
+        if !session.first_job {
+            return;
+        }
+        let room = MAX_IN_FLIGHT.saturating_sub(in_flight.len());
+        let ready = self.queue.take_ready(session.pool, Instant::now(), room);
+        if ready.is_empty() {
+            return;
+        }
+        self.shared.stats().submissions_sent += ready.len() as u64;
+        for submission in ready {
+            if submission.attempts > 1 {
+                debug!(
+                    submission_id = submission.id,
+                    attempt = submission.attempts,
+                    block = submission.block,
+                    "resubmitting"
+                );
+            }
+            let request = self.request(WorkResult {
+                connection_id: submission.connection_id,
+                job_id: submission.job_id.clone(),
+                nonce: submission.nonce.to_limbs().to_vec(),
+                digest: submission.digest.to_limbs().to_vec(),
+                submission_id: submission.id,
+            });
+            let mut rpc = session.rpc.clone();
+            let limit = self.config.submit_timeout;
+            let id = submission.id;
+            in_flight.push(Box::pin(async move {
+                (id, timeout(limit, rpc.submit_work(request)).await)
+            }));
+        }
+    }
+
+    fn on_answer(
+        &mut self,
+        id: u64,
+        answer: Result<Result<Response<SubmitAck>, tonic::Status>, tokio::time::error::Elapsed>,
+    ) {
+        let ack = match answer {
+            Ok(Ok(response)) => response.into_inner(),
+            Ok(Err(status)) => match status.code() {
+                Code::Unauthenticated | Code::PermissionDenied => SubmitAck {
+                    accepted: false,
+                    reason: RejectReason::Unauthorized as i32,
+                    message: status.message().to_owned(),
+                    ..SubmitAck::default()
+                },
+                Code::InvalidArgument => SubmitAck {
+                    accepted: false,
+                    reason: RejectReason::Malformed as i32,
+                    message: status.message().to_owned(),
+                    ..SubmitAck::default()
+                },
+                _ => {
+                    debug!(submission_id = id, status = %status_text(&status), "submission unanswered; will retry");
+                    self.queue.retry_later(id, Instant::now());
+                    return;
+                }
+            },
+            Err(_) => {
+                debug!(submission_id = id, "submission timed out; will retry");
+                self.queue.retry_later(id, Instant::now());
+                return;
+            }
+        };
+        let Some(submission) = self.queue.complete(id) else {
+            return;
+        };
+        let mut stats = self.shared.stats();
+        stats.pending_submissions = self.queue.len();
+        if ack.accepted {
+            stats.accepted += 1;
+            stats.accepted_difficulty = stats
+                .accepted_difficulty
+                .saturating_add(ack.credited_difficulty);
+            if ack.block_candidate {
+                stats.blocks_found += 1;
+            }
+            drop(stats);
+            if ack.block_candidate {
+                info!(job_id = %submission.job_id, height = submission.height, digest = %submission.digest, "pool acknowledged our block");
+            } else if submission.block {
+                warn!(job_id = %submission.job_id, "pool accepted our block candidate as a share only");
+            }
+            self.shared.emit(ClientEvent::ShareAccepted {
+                job_id: submission.job_id,
+                difficulty: ack.credited_difficulty,
+                block: ack.block_candidate,
+            });
+        } else {
+            let reason = RejectReason::try_from(ack.reason).unwrap_or(RejectReason::Unspecified);
+            *stats.rejected.entry(reason).or_insert(0) += 1;
+            drop(stats);
+            if submission.block {
+                warn!(job_id = %submission.job_id, reason = reason.as_str_name(), message = %ack.message, "pool rejected our block candidate");
+            } else {
+                debug!(job_id = %submission.job_id, reason = reason.as_str_name(), message = %ack.message, "share rejected");
+            }
+            self.shared.emit(ClientEvent::ShareRejected {
+                job_id: submission.job_id,
+                reason,
+                message: ack.message,
+                block: submission.block,
+            });
+        }
+    }
+
+    fn send_status(&self, session: &Session) {
+        let status = {
+            let stats = self.shared.stats();
+            Status {
+                hashrate_1m: stats.hashrate_1m,
+                hashrate_5m: stats.hashrate_5m,
+                shares_submitted: stats.submissions_sent,
+                shares_accepted: stats.accepted,
+                shares_rejected: stats.rejected_total(),
+                stale_dropped: stats.stale_dropped,
+                total_hashes: stats.total_hashes,
+            }
+        };
+        // A full upstream buffer means the pool is not reading; skipping one report is fine.
+        let _ = session.up.try_send(MinerStatus {
+            kind: Some(miner_status::Kind::Status(status)),
+        });
+    }
+}
+
+async fn timeout_at<T>(deadline: Instant, future: impl Future<Output = T>) -> Option<T> {
+    tokio::time::timeout_at(deadline, future).await.ok()
+}
+
+fn endpoint(uri: &Uri, connect_timeout: Duration) -> Endpoint {
+    Endpoint::from(uri.clone())
+        .connect_timeout(connect_timeout)
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(10))
+        .keep_alive_timeout(Duration::from_secs(20))
+        .keep_alive_while_idle(true)
+}
+
+/// The index of the first pool in `pools` that accepts a connection.
+async fn probe_pools(pools: Vec<Uri>, connect_timeout: Duration) -> Option<usize> {
+    for (index, uri) in pools.iter().enumerate() {
+        if endpoint(uri, connect_timeout).connect().await.is_ok() {
+            return Some(index);
+        }
+    }
+    None
+}
+
+/// Decodes a job into engine parameters and its two targets.
+fn parse_job(job: &nockpool_core::proto::Job) -> Result<(JobParams, Target, Target), String> {
+    let commitment = Digest::from_slice(&job.commitment).map_err(|e| format!("commitment: {e}"))?;
+    let params = JobParams {
+        commitment,
+        pow_len: job.pow_len,
+        version: job.pow_version,
+    };
+    nockpool_core::validate_pow_len(job.pow_len).map_err(|e| e.to_string())?;
+    let target = |bytes: &[u8], what: &str| {
+        U320::from_le_bytes(bytes)
+            .map(Target::from_u320)
+            .map_err(|e| format!("{what}: {e}"))
+    };
+    let share_target = target(&job.share_target, "share target")?;
+    let network_target = target(&job.network_target, "network target")?;
+    if job.nonce_prefix >= nockpool_core::P {
+        return Err(format!(
+            "nonce prefix {} is not a field element",
+            job.nonce_prefix
+        ));
+    }
+    // A share target harder than the network target would hide blocks from the pool.
+    Ok((params, share_target.easier(network_target), network_target))
+}
+
+fn status_text(status: &tonic::Status) -> String {
+    if status.message().is_empty() {
+        format!("{:?}", status.code())
+    } else {
+        format!("{:?}: {}", status.code(), status.message())
+    }
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    text
+}

@@ -1,0 +1,159 @@
+use std::collections::BTreeMap;
+
+use nockpool_core::proto::{NoticeKind, RejectReason};
+use nockpool_core::Digest;
+use tokio::time::Instant;
+
+/// A snapshot of what a [`crate::PoolClient`] has done since it started.
+///
+/// Counters only grow. Every share the engine finds ends in exactly one of: accepted,
+/// rejected (by reason), dropped as stale by the client, or still pending.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct ClientStats {
+    /// Hashes actually computed per second, averaged over the last minute.
+    pub hashrate_1m: f64,
+    /// Same over the last five minutes.
+    pub hashrate_5m: f64,
+    /// Hashes computed since start.
+    pub total_hashes: u64,
+    /// Shares the engine found (digest met the job's share target).
+    pub shares_found: u64,
+    /// Submission attempts sent to a pool (retries included).
+    pub submissions_sent: u64,
+    /// Shares the pool accepted.
+    pub accepted: u64,
+    /// Sum of the difficulty the pool credited for accepted shares.
+    pub accepted_difficulty: u64,
+    /// Shares the pool rejected, by reason.
+    pub rejected: BTreeMap<RejectReason, u64>,
+    /// Shares the client dropped unsent because their job was known stale (counted, never
+    /// silent).
+    pub stale_dropped: u64,
+    /// Found shares whose digest also met the network target.
+    pub block_candidates: u64,
+    /// Block candidates the pool acknowledged as found blocks (persisted by the pool).
+    pub blocks_found: u64,
+    /// Shares and block candidates waiting for an acknowledgement.
+    pub pending_submissions: usize,
+    /// The pool the client is connected to now.
+    pub connected_pool: Option<String>,
+    /// The connection id the pool gave this session.
+    pub connection_id: Option<u64>,
+    /// The job being mined now.
+    pub current_job_id: Option<String>,
+    /// Height of the job being mined now.
+    pub current_height: Option<u64>,
+    /// Share difficulty of the job being mined now.
+    pub share_difficulty: Option<u64>,
+    /// Sessions established (Welcome received) since start.
+    pub sessions: u64,
+    /// Connection attempts that failed.
+    pub failed_connects: u64,
+}
+
+impl ClientStats {
+    /// All rejected shares, whatever the reason.
+    pub fn rejected_total(&self) -> u64 {
+        self.rejected.values().sum()
+    }
+
+    /// Rejected shares for one reason.
+    pub fn rejected_for(&self, reason: RejectReason) -> u64 {
+        self.rejected.get(&reason).copied().unwrap_or(0)
+    }
+}
+
+/// What happens inside a [`crate::PoolClient`], as it happens (see [`crate::ClientHandle::events`]).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum ClientEvent {
+    /// A session is up: the pool answered the Hello with a Welcome.
+    Connected {
+        /// The pool (`http://host:port`).
+        pool: String,
+        /// Index of the pool in the configured list (0 = primary).
+        pool_index: usize,
+        /// The pool's id for this connection.
+        connection_id: u64,
+        /// Limb 4 of every nonce of this connection.
+        nonce_prefix: u64,
+    },
+    /// A connection attempt failed.
+    ConnectFailed {
+        /// The pool tried.
+        pool: String,
+        /// Why.
+        error: String,
+    },
+    /// A session ended.
+    Disconnected {
+        /// The pool.
+        pool: String,
+        /// Why.
+        reason: String,
+    },
+    /// A job arrived and the engine switched to it.
+    NewJob {
+        /// The pool's job id.
+        job_id: String,
+        /// Block height the job mines.
+        height: u64,
+        /// Whether older jobs became stale.
+        clean: bool,
+        /// Share difficulty of the job.
+        share_difficulty: u64,
+        /// When the job arrived from the network.
+        received_at: Instant,
+        /// When the engine threads had been told to switch.
+        switched_at: Instant,
+    },
+    /// The pool changed the share difficulty (applies from its next job).
+    DifficultyChanged {
+        /// The new difficulty.
+        difficulty: u64,
+    },
+    /// The engine found a share whose digest meets the network target.
+    BlockCandidate {
+        /// The job it solves.
+        job_id: String,
+        /// Block height.
+        height: u64,
+        /// Its digest.
+        digest: Digest,
+    },
+    /// The pool accepted a share.
+    ShareAccepted {
+        /// The job.
+        job_id: String,
+        /// Difficulty credited.
+        difficulty: u64,
+        /// Whether the pool acknowledged it as a found block.
+        block: bool,
+    },
+    /// The pool rejected a share.
+    ShareRejected {
+        /// The job.
+        job_id: String,
+        /// The pool's reason code.
+        reason: RejectReason,
+        /// The pool's message.
+        message: String,
+        /// Whether it was a block candidate.
+        block: bool,
+    },
+    /// The client dropped an unsent share whose job is known stale.
+    StaleDropped {
+        /// The job.
+        job_id: String,
+    },
+    /// A notice from the pool (block outcomes, shutdown, information).
+    Notice {
+        /// What it is about.
+        kind: NoticeKind,
+        /// The pool's text.
+        message: String,
+        /// Block height, when about a block.
+        height: u64,
+    },
+}
