@@ -3,7 +3,8 @@
 use std::time::SystemTime;
 
 use async_trait::async_trait;
-use nockpool_core::{Digest, Nonce, Target};
+use nockpool_core::{Digest, MiningShare, Nonce, Target};
+use std::sync::Arc;
 use thiserror::Error;
 use tokio::sync::watch;
 
@@ -116,4 +117,27 @@ pub trait ChainBackend: Send + Sync + 'static {
     async fn submit_block(&self, block: FoundBlock) -> Result<BlockOutcome, ChainError>;
     /// A status snapshot.
     async fn status(&self) -> Result<ChainStatus, ChainError>;
+    /// Tells the backend who the farm's coinbase pays (1–2 entries, called by the pool server
+    /// before it asks for templates, and again after errors). The default ignores it, for
+    /// backends whose chain is configured elsewhere.
+    async fn set_mining_addresses(&self, shares: &[MiningShare]) -> Result<(), ChainError> {
+        let _ = shares;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl<T: ChainBackend + ?Sized> ChainBackend for Arc<T> {
+    async fn templates(&self) -> Result<TemplateStream, ChainError> {
+        (**self).templates().await
+    }
+    async fn submit_block(&self, block: FoundBlock) -> Result<BlockOutcome, ChainError> {
+        (**self).submit_block(block).await
+    }
+    async fn status(&self) -> Result<ChainStatus, ChainError> {
+        (**self).status().await
+    }
+    async fn set_mining_addresses(&self, shares: &[MiningShare]) -> Result<(), ChainError> {
+        (**self).set_mining_addresses(shares).await
+    }
 }

@@ -1,0 +1,652 @@
+//! The embedded development chain (**simulated**; not Nockchain).
+//!
+//! A real local chain for running a pool with no node: templates are built from its tip,
+//! submitted blocks are checked with the real version-5 proof-of-work digest and the real
+//! target math, difficulty is retargeted toward a block time, and blocks are persisted (redb,
+//! `<data dir>/devnet.redb`) and reloaded on restart so the height continues.
+//!
+//! What it is not: its block commitment is a Tip5 hash of its own fields (tag, parent id,
+//! height, timestamp, difficulty, puzzle length, payees, a template counter), **not** Nockchain's
+//! `block-commitment` of a page; its blocks carry no transactions and no STARK proof; "other
+//! miners" are simulated by [`Devnet::force_new_template`] and the optional competitor timer,
+//! which append blocks without proof of work.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use nockpool_core::{validate_pow_len, Difficulty, Digest, MiningShare, Nonce, Target};
+use nockpool_pow::tip5;
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use crate::store::{from_unix_ms, unix_ms};
+use crate::{
+    BlockOutcome, BlockTemplate, ChainBackend, ChainError, ChainStatus, FoundBlock, TemplateStream,
+};
+
+const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("devnet_blocks");
+
+/// The file name of the devnet's database inside its data dir.
+pub const DEVNET_DB_FILE: &str = "devnet.redb";
+
+/// Domain tag hashed into every devnet commitment (`"devnet"` as a little-endian atom).
+const TAG_COMMITMENT: u64 = u64::from_le_bytes(*b"devnet\0\0");
+/// Domain tag of a devnet block id.
+const TAG_BLOCK: u64 = u64::from_le_bytes(*b"dvblock\0");
+/// Domain tag of a simulated (no proof-of-work) block id.
+const TAG_SIMULATED: u64 = u64::from_le_bytes(*b"dvsimul\0");
+/// Commitments of superseded templates remembered, so late blocks are `Stale`, not unknown.
+const OLD_TEMPLATES_KEPT: usize = 64;
+/// Largest retarget step per block (up or down) before damping.
+const RETARGET_CLAMP: f64 = 4.0;
+
+/// Who produced a devnet block.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum DevnetMiner {
+    /// Mined through the pool: the worker name.
+    Pool {
+        /// The worker that found it.
+        worker: String,
+    },
+    /// A simulated external block ([`Devnet::force_new_template`] or the competitor timer);
+    /// it has no proof of work.
+    Simulated,
+}
+
+/// One block of the development chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DevnetBlock {
+    /// Height (the first block after the implicit genesis is 1).
+    pub height: u64,
+    /// The devnet block id (a Tip5 hash, see the module docs).
+    pub block_id: Digest,
+    /// The parent's block id.
+    pub parent: Digest,
+    /// The template commitment it was mined on.
+    pub commitment: Digest,
+    /// The winning nonce (`None` for simulated blocks).
+    pub nonce: Option<Nonce>,
+    /// Its proof-of-work digest (`None` for simulated blocks).
+    pub pow_digest: Option<Digest>,
+    /// The network difficulty it was mined at.
+    pub difficulty: u64,
+    /// The difficulty the next block must meet (after retargeting).
+    pub next_difficulty: u64,
+    /// When it was added.
+    pub timestamp: SystemTime,
+    /// Who produced it.
+    pub miner: DevnetMiner,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredBlock {
+    height: u64,
+    block_id: [u64; 5],
+    parent: [u64; 5],
+    commitment: [u64; 5],
+    nonce: Option<[u64; 5]>,
+    pow_digest: Option<[u64; 5]>,
+    difficulty: u64,
+    next_difficulty: u64,
+    timestamp_unix_ms: u64,
+    miner: DevnetMiner,
+}
+
+impl StoredBlock {
+    fn from_block(b: &DevnetBlock) -> StoredBlock {
+        StoredBlock {
+            height: b.height,
+            block_id: b.block_id.to_limbs(),
+            parent: b.parent.to_limbs(),
+            commitment: b.commitment.to_limbs(),
+            nonce: b.nonce.map(|n| n.to_limbs()),
+            pow_digest: b.pow_digest.map(|d| d.to_limbs()),
+            difficulty: b.difficulty,
+            next_difficulty: b.next_difficulty,
+            timestamp_unix_ms: unix_ms(b.timestamp),
+            miner: b.miner.clone(),
+        }
+    }
+
+    fn into_block(self) -> Result<DevnetBlock, ChainError> {
+        let bad = |e: nockpool_core::CoreError| ChainError::Storage(format!("corrupt block: {e}"));
+        Ok(DevnetBlock {
+            height: self.height,
+            block_id: Digest::new(self.block_id).map_err(bad)?,
+            parent: Digest::new(self.parent).map_err(bad)?,
+            commitment: Digest::new(self.commitment).map_err(bad)?,
+            nonce: self.nonce.map(Nonce::new).transpose().map_err(bad)?,
+            pow_digest: self.pow_digest.map(Digest::new).transpose().map_err(bad)?,
+            difficulty: self.difficulty,
+            next_difficulty: self.next_difficulty,
+            timestamp: from_unix_ms(self.timestamp_unix_ms),
+            miner: self.miner,
+        })
+    }
+}
+
+/// Configures a [`Devnet`]; see [`Devnet::builder`].
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct DevnetBuilder {
+    data_dir: Option<PathBuf>,
+    initial_difficulty: u64,
+    min_difficulty: u64,
+    block_time: Duration,
+    retarget: bool,
+    competitor_interval: Option<Duration>,
+    pow_len: u64,
+}
+
+impl DevnetBuilder {
+    /// Where the chain is stored (`<dir>/devnet.redb`). Without one the chain lives in memory
+    /// and starts from the genesis on every run.
+    pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.data_dir = Some(dir.into());
+        self
+    }
+
+    /// Network difficulty of a new chain (default 65,536; tests use a tiny one). A chain
+    /// reloaded from disk keeps the difficulty it had.
+    pub fn initial_difficulty(mut self, difficulty: u64) -> Self {
+        self.initial_difficulty = difficulty;
+        self
+    }
+
+    /// The retarget floor (default 1).
+    pub fn min_difficulty(mut self, difficulty: u64) -> Self {
+        self.min_difficulty = difficulty;
+        self
+    }
+
+    /// The block time difficulty is retargeted toward (default 30 s).
+    pub fn block_time(mut self, block_time: Duration) -> Self {
+        self.block_time = block_time;
+        self
+    }
+
+    /// Whether difficulty is retargeted at all (default true; tests may fix it).
+    pub fn retarget(mut self, retarget: bool) -> Self {
+        self.retarget = retarget;
+        self
+    }
+
+    /// `Some(d)`: a simulated external miner adds a block every `d` (making the pool's current
+    /// job stale), to exercise stale handling. Default `None`. Uses `tokio::time`, so tests can
+    /// pause and advance it.
+    pub fn competitor_interval(mut self, interval: Option<Duration>) -> Self {
+        self.competitor_interval = interval;
+        self
+    }
+
+    /// Puzzle length of the templates (default 64, as on mainnet).
+    pub fn pow_len(mut self, pow_len: u64) -> Self {
+        self.pow_len = pow_len;
+        self
+    }
+
+    /// Opens (or creates) the chain and builds its first template.
+    pub fn open(self) -> Result<Devnet, ChainError> {
+        validate_pow_len(self.pow_len).map_err(|e| ChainError::Config(e.to_string()))?;
+        if self.initial_difficulty == 0 || self.min_difficulty == 0 {
+            return Err(ChainError::Config(
+                "devnet difficulty must be at least 1".into(),
+            ));
+        }
+        if self.block_time.is_zero() {
+            return Err(ChainError::Config(
+                "devnet block time must be above zero".into(),
+            ));
+        }
+        if self.competitor_interval.is_some_and(|d| d.is_zero()) {
+            return Err(ChainError::Config(
+                "devnet competitor interval must be above zero".into(),
+            ));
+        }
+        let db = match &self.data_dir {
+            Some(dir) => {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    ChainError::Storage(format!("cannot create {}: {e}", dir.display()))
+                })?;
+                let path = dir.join(DEVNET_DB_FILE);
+                Database::create(&path).map_err(|e| {
+                    ChainError::Storage(format!(
+                        "cannot open {}: {e} (is another devnet using this data dir?)",
+                        path.display()
+                    ))
+                })?
+            }
+            None => Database::builder()
+                .create_with_backend(redb::backends::InMemoryBackend::new())
+                .map_err(storage)?,
+        };
+        let tip = load_tip(&db)?;
+        let difficulty = tip
+            .as_ref()
+            .map_or(self.initial_difficulty, |t| t.next_difficulty)
+            .max(1);
+        let mut chain = Chain {
+            tip,
+            difficulty,
+            template: None,
+            old_commitments: VecDeque::new(),
+            template_counter: 0,
+            mining: Vec::new(),
+            mining_since: tokio::time::Instant::now(),
+        };
+        let template = chain.next_template(self.pow_len)?;
+        let (tx, _) = watch::channel(Some(template));
+        if let Some(tip) = &chain.tip {
+            tracing::info!(
+                "devnet (simulated development chain) reloaded: tip height {}, difficulty {}",
+                tip.height,
+                chain.difficulty
+            );
+        }
+        Ok(Devnet {
+            inner: Arc::new(Inner {
+                config: self,
+                db: Mutex::new(Some(db)),
+                chain: Mutex::new(chain),
+                templates: tx,
+                competitor_started: AtomicBool::new(false),
+            }),
+        })
+    }
+}
+
+fn storage(e: impl std::fmt::Display) -> ChainError {
+    ChainError::Storage(e.to_string())
+}
+
+fn load_tip(db: &Database) -> Result<Option<DevnetBlock>, ChainError> {
+    let txn = db.begin_write().map_err(storage)?;
+    txn.open_table(BLOCKS).map_err(storage)?;
+    txn.commit().map_err(storage)?;
+    let txn = db.begin_read().map_err(storage)?;
+    let table = txn.open_table(BLOCKS).map_err(storage)?;
+    let Some((_, value)) = table.last().map_err(storage)? else {
+        return Ok(None);
+    };
+    let stored: StoredBlock = serde_json::from_slice(value.value())
+        .map_err(|e| ChainError::Storage(format!("corrupt devnet block: {e}")))?;
+    stored.into_block().map(Some)
+}
+
+fn hash(input: &[u64]) -> Result<Digest, ChainError> {
+    tip5::try_hash_varlen(input).map_err(|e| ChainError::Protocol(format!("devnet hash: {e}")))
+}
+
+/// The id of the implicit genesis block every devnet chain starts from.
+fn genesis_id() -> Result<Digest, ChainError> {
+    hash(&[TAG_BLOCK, 0])
+}
+
+/// Splits a `u64` into two 32-bit words (both canonical field elements).
+fn split(v: u64) -> [u64; 2] {
+    [v & 0xFFFF_FFFF, v >> 32]
+}
+
+struct Chain {
+    tip: Option<DevnetBlock>,
+    /// Network difficulty of the block being mined.
+    difficulty: u64,
+    template: Option<BlockTemplate>,
+    old_commitments: VecDeque<Digest>,
+    template_counter: u64,
+    mining: Vec<MiningShare>,
+    /// When mining on the current tip began (for retargeting; tokio's clock).
+    mining_since: tokio::time::Instant,
+}
+
+impl Chain {
+    fn height(&self) -> u64 {
+        self.tip.as_ref().map_or(0, |t| t.height)
+    }
+
+    fn network_target(&self) -> Target {
+        Difficulty::saturating(self.difficulty).target()
+    }
+
+    /// Builds (and installs) a fresh template on the current tip.
+    fn next_template(&mut self, pow_len: u64) -> Result<BlockTemplate, ChainError> {
+        let parent = match &self.tip {
+            Some(t) => t.block_id,
+            None => genesis_id()?,
+        };
+        let height = self.height() + 1;
+        let now = SystemTime::now();
+        self.template_counter += 1;
+        let mut input = vec![TAG_COMMITMENT];
+        input.extend_from_slice(parent.limbs());
+        input.push(height);
+        input.extend_from_slice(&split(unix_ms(now)));
+        input.extend_from_slice(&split(self.difficulty));
+        input.push(pow_len);
+        input.extend_from_slice(&split(self.template_counter));
+        input.push(self.mining.len() as u64);
+        for m in &self.mining {
+            input.extend_from_slice(m.address.digest().limbs());
+            input.extend_from_slice(&split(m.share));
+        }
+        let template = BlockTemplate {
+            commitment: hash(&input)?,
+            network_target: self.network_target(),
+            height,
+            version: nockpool_pow::v5::VERSION,
+            pow_len,
+            created_at: now,
+        };
+        if let Some(old) = self.template.replace(template.clone()) {
+            self.old_commitments.push_back(old.commitment);
+            while self.old_commitments.len() > OLD_TEMPLATES_KEPT {
+                self.old_commitments.pop_front();
+            }
+        }
+        Ok(template)
+    }
+}
+
+struct Inner {
+    config: DevnetBuilder,
+    db: Mutex<Option<Database>>,
+    chain: Mutex<Chain>,
+    templates: watch::Sender<Option<BlockTemplate>>,
+    competitor_started: AtomicBool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The embedded development chain: a [`ChainBackend`] with real proof-of-work checks and
+/// persistence but simulated everything else (see the module docs). Cheap to clone.
+///
+/// ```
+/// # fn main() -> Result<(), nockpool_server::ChainError> {
+/// use nockpool_server::Devnet;
+///
+/// let devnet = Devnet::builder().initial_difficulty(8).open()?; // in memory
+/// assert_eq!(devnet.height(), 0);
+/// let template = devnet.force_new_template()?; // a simulated external block
+/// assert_eq!((devnet.height(), template.height), (1, 2));
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Devnet {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Devnet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Devnet")
+            .field("height", &self.height())
+            .field("difficulty", &self.difficulty())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Devnet {
+    /// A builder with the defaults (in memory, difficulty 65,536, 30 s blocks, no competitor,
+    /// `pow_len` 64).
+    pub fn builder() -> DevnetBuilder {
+        DevnetBuilder {
+            data_dir: None,
+            initial_difficulty: 1 << 16,
+            min_difficulty: 1,
+            block_time: Duration::from_secs(30),
+            retarget: true,
+            competitor_interval: None,
+            pow_len: 64,
+        }
+    }
+
+    /// Height of the tip (0 before the first block).
+    pub fn height(&self) -> u64 {
+        lock(&self.inner.chain).height()
+    }
+
+    /// The network difficulty of the block being mined.
+    pub fn difficulty(&self) -> u64 {
+        lock(&self.inner.chain).difficulty
+    }
+
+    /// The tip block, if any block was added yet.
+    pub fn tip(&self) -> Option<DevnetBlock> {
+        lock(&self.inner.chain).tip.clone()
+    }
+
+    /// The template being mined now.
+    pub fn current_template(&self) -> Option<BlockTemplate> {
+        lock(&self.inner.chain).template.clone()
+    }
+
+    /// Every stored block, from height 1 up.
+    pub fn blocks(&self) -> Result<Vec<DevnetBlock>, ChainError> {
+        let db = lock(&self.inner.db);
+        let db = db.as_ref().ok_or(ChainError::Closed)?;
+        let txn = db.begin_read().map_err(storage)?;
+        let table = txn.open_table(BLOCKS).map_err(storage)?;
+        let mut out = Vec::new();
+        for entry in table.iter().map_err(storage)? {
+            let (_, value) = entry.map_err(storage)?;
+            let stored: StoredBlock = serde_json::from_slice(value.value())
+                .map_err(|e| ChainError::Storage(format!("corrupt devnet block: {e}")))?;
+            out.push(stored.into_block()?);
+        }
+        Ok(out)
+    }
+
+    /// Simulates "another miner found a block" now: appends a block without proof of work and
+    /// publishes a template on it (every older template becomes stale). Returns the new template.
+    pub fn force_new_template(&self) -> Result<BlockTemplate, ChainError> {
+        let mut chain = lock(&self.inner.chain);
+        let Some(template) = chain.template.clone() else {
+            return Err(ChainError::Closed);
+        };
+        let parent = match &chain.tip {
+            Some(t) => t.block_id,
+            None => genesis_id()?,
+        };
+        let mut input = vec![TAG_SIMULATED];
+        input.extend_from_slice(template.commitment.limbs());
+        let block = DevnetBlock {
+            height: template.height,
+            block_id: hash(&input)?,
+            parent,
+            commitment: template.commitment,
+            nonce: None,
+            pow_digest: None,
+            difficulty: chain.difficulty,
+            // Simulated blocks do not retarget: their timing is not the chain's hashrate.
+            next_difficulty: chain.difficulty,
+            timestamp: SystemTime::now(),
+            miner: DevnetMiner::Simulated,
+        };
+        tracing::info!(
+            "devnet: simulated external block at height {}",
+            block.height
+        );
+        self.append(&mut chain, block)
+    }
+
+    /// Releases the database file (also done when the last clone is dropped).
+    pub fn close(&self) {
+        lock(&self.inner.db).take();
+    }
+
+    /// Persists `block`, makes it the tip and publishes the next template.
+    fn append(&self, chain: &mut Chain, block: DevnetBlock) -> Result<BlockTemplate, ChainError> {
+        let bytes = serde_json::to_vec(&StoredBlock::from_block(&block))
+            .map_err(|e| ChainError::Storage(e.to_string()))?;
+        {
+            let db = lock(&self.inner.db);
+            let db = db.as_ref().ok_or(ChainError::Closed)?;
+            let txn = db.begin_write().map_err(storage)?;
+            {
+                let mut table = txn.open_table(BLOCKS).map_err(storage)?;
+                table
+                    .insert(block.height, bytes.as_slice())
+                    .map_err(storage)?;
+            }
+            txn.commit().map_err(storage)?;
+        }
+        chain.difficulty = block.next_difficulty.max(1);
+        chain.tip = Some(block);
+        chain.mining_since = tokio::time::Instant::now();
+        let template = chain.next_template(self.inner.config.pow_len)?;
+        self.inner.templates.send_replace(Some(template.clone()));
+        Ok(template)
+    }
+
+    fn retargeted(&self, chain: &Chain) -> u64 {
+        let cfg = &self.inner.config;
+        if !cfg.retarget {
+            return chain.difficulty;
+        }
+        let actual = chain.mining_since.elapsed().as_secs_f64().max(0.001);
+        let factor = (cfg.block_time.as_secs_f64() / actual)
+            .clamp(1.0 / RETARGET_CLAMP, RETARGET_CLAMP)
+            .sqrt(); // damped: one block time is a very noisy sample
+        let next = (chain.difficulty as f64 * factor).round();
+        let next = if next >= u64::MAX as f64 {
+            u64::MAX
+        } else {
+            next as u64
+        };
+        next.max(cfg.min_difficulty).max(1)
+    }
+
+    fn start_competitor(&self) {
+        let Some(interval) = self.inner.config.competitor_interval else {
+            return;
+        };
+        if self.inner.competitor_started.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            let mut timer =
+                tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+            loop {
+                timer.tick().await;
+                let Some(inner) = weak.upgrade() else { return };
+                let devnet = Devnet { inner };
+                if let Err(e) = devnet.force_new_template() {
+                    tracing::debug!("devnet competitor stopped: {e}");
+                    return;
+                }
+            }
+        });
+    }
+}
+
+#[async_trait]
+impl ChainBackend for Devnet {
+    async fn templates(&self) -> Result<TemplateStream, ChainError> {
+        self.start_competitor();
+        Ok(self.inner.templates.subscribe())
+    }
+
+    async fn submit_block(&self, block: FoundBlock) -> Result<BlockOutcome, ChainError> {
+        let mut chain = lock(&self.inner.chain);
+        let Some(current) = chain.template.clone() else {
+            return Err(ChainError::Closed);
+        };
+        if block.template.commitment != current.commitment {
+            if chain.old_commitments.contains(&block.template.commitment) {
+                return Ok(BlockOutcome::Stale);
+            }
+            return Ok(BlockOutcome::Rejected {
+                reason: "unknown commitment: not a template of this devnet".into(),
+            });
+        }
+        let digest = nockpool_pow::v5::try_digest(
+            current.commitment.limbs(),
+            block.nonce.limbs(),
+            current.pow_len,
+        )
+        .map_err(|e| ChainError::Protocol(e.to_string()))?;
+        if digest != block.digest {
+            return Ok(BlockOutcome::Rejected {
+                reason: format!("digest mismatch: the nonce hashes to {digest}"),
+            });
+        }
+        if !digest.meets(&current.network_target) {
+            return Ok(BlockOutcome::Rejected {
+                reason: "the digest does not meet the network target".into(),
+            });
+        }
+        let parent = match &chain.tip {
+            Some(t) => t.block_id,
+            None => genesis_id()?,
+        };
+        let mut input = vec![TAG_BLOCK];
+        input.extend_from_slice(current.commitment.limbs());
+        input.extend_from_slice(block.nonce.limbs());
+        let new = DevnetBlock {
+            height: current.height,
+            block_id: hash(&input)?,
+            parent,
+            commitment: current.commitment,
+            nonce: Some(block.nonce),
+            pow_digest: Some(digest),
+            difficulty: chain.difficulty,
+            next_difficulty: self.retargeted(&chain),
+            timestamp: SystemTime::now(),
+            miner: DevnetMiner::Pool {
+                worker: block.worker.clone(),
+            },
+        };
+        let id = block_id_text(&new.block_id);
+        tracing::info!(
+            "devnet: block {} accepted at height {} (found by {}); next difficulty {}",
+            id,
+            new.height,
+            block.worker,
+            new.next_difficulty
+        );
+        self.append(&mut chain, new)?;
+        Ok(BlockOutcome::Accepted { block_id: Some(id) })
+    }
+
+    async fn status(&self) -> Result<ChainStatus, ChainError> {
+        let chain = lock(&self.inner.chain);
+        Ok(ChainStatus {
+            backend: "devnet".into(),
+            connected: lock(&self.inner.db).is_some(),
+            version: Some(concat!("nockpool devnet ", env!("CARGO_PKG_VERSION")).into()),
+            height: Some(chain.height()),
+            synced: true,
+            peers: Some(0),
+            last_template_at: chain.template.as_ref().map(|t| t.created_at),
+            proofs_in_flight: 0,
+            warnings: vec![
+                "simulated development chain: its blocks are not Nockchain blocks".into(),
+            ],
+        })
+    }
+
+    async fn set_mining_addresses(&self, shares: &[MiningShare]) -> Result<(), ChainError> {
+        let mut chain = lock(&self.inner.chain);
+        if chain.mining == shares {
+            return Ok(());
+        }
+        chain.mining = shares.to_vec();
+        let template = chain.next_template(self.inner.config.pow_len)?;
+        self.inner.templates.send_replace(Some(template));
+        Ok(())
+    }
+}
+
+/// A devnet block id in base58 (of the id's value, big-endian, as Nockchain writes ids).
+fn block_id_text(id: &Digest) -> String {
+    bs58::encode(id.to_u320().to_be_bytes_minimal()).into_string()
+}

@@ -1,0 +1,178 @@
+//! What a running pool tells its embedder: a stream of [`PoolEvent`]s and [`PoolSnapshot`]s.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::{Duration, SystemTime};
+
+use nockpool_core::proto::RejectReason;
+use nockpool_core::Digest;
+
+use crate::{BlockOutcome, BlockRecord, ChainStatus};
+
+/// Something that happened in the pool, broadcast to every [`PoolHandle::events`] receiver.
+///
+/// [`PoolHandle::events`]: crate::PoolHandle::events
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum PoolEvent {
+    /// The server is accepting connections.
+    Listening {
+        /// The bound address.
+        addr: SocketAddr,
+    },
+    /// A miner sent its Hello and was given a connection id and nonce prefix.
+    MinerConnected {
+        /// The connection id (echoed in every SubmitWork).
+        connection_id: u64,
+        /// The worker name it announced (sanitised).
+        worker: String,
+        /// Its address, when known.
+        addr: Option<SocketAddr>,
+        /// The nonce prefix (limb 4) it was given.
+        nonce_prefix: u64,
+    },
+    /// A miner's stream ended.
+    MinerDisconnected {
+        /// The connection id.
+        connection_id: u64,
+        /// The worker name.
+        worker: String,
+        /// Why, in words.
+        reason: String,
+    },
+    /// A new job (from a new template) was pushed to the miners.
+    JobBroadcast {
+        /// The job id (template-level; a connection re-issued a job after a difficulty change
+        /// gets a suffixed id).
+        job_id: String,
+        /// Height of the block being mined.
+        height: u64,
+        /// How many miners the job reached.
+        miners: usize,
+    },
+    /// A connection's share difficulty changed (vardiff).
+    DifficultyChanged {
+        /// The connection id.
+        connection_id: u64,
+        /// The worker name.
+        worker: String,
+        /// The new difficulty.
+        difficulty: u64,
+    },
+    /// A share passed every check and was credited.
+    ShareAccepted {
+        /// The connection id.
+        connection_id: u64,
+        /// The worker name.
+        worker: String,
+        /// The job it was for.
+        job_id: String,
+        /// The difficulty credited.
+        difficulty: u64,
+        /// Whether it also met the network target.
+        block_candidate: bool,
+    },
+    /// A share was refused.
+    ShareRejected {
+        /// The connection id it claimed (0 when there was none).
+        connection_id: u64,
+        /// The worker name (empty when the connection is unknown).
+        worker: String,
+        /// Why.
+        reason: RejectReason,
+    },
+    /// A share met the network target; the block is persisted and being submitted.
+    BlockFound {
+        /// The pool's sequence number for the block.
+        id: u64,
+        /// Height of the block.
+        height: u64,
+        /// Who found it.
+        worker: String,
+        /// Its proof-of-work digest.
+        digest: Digest,
+    },
+    /// The backend's verdict on a found block.
+    BlockOutcome {
+        /// The pool's sequence number for the block.
+        id: u64,
+        /// Height of the block.
+        height: u64,
+        /// What the chain said.
+        outcome: BlockOutcome,
+    },
+    /// Submitting a found block failed; it is retried.
+    BlockSubmitFailed {
+        /// The pool's sequence number for the block.
+        id: u64,
+        /// Height of the block.
+        height: u64,
+        /// The error.
+        error: String,
+        /// Attempts so far.
+        attempts: u32,
+    },
+}
+
+/// One worker (miner name) as the pool sees it; several connections may share a name.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WorkerSnapshot {
+    /// The worker name.
+    pub name: String,
+    /// Address of its most recent connection.
+    pub addr: Option<SocketAddr>,
+    /// Live connections under this name.
+    pub connections: usize,
+    /// Accepted shares (lifetime, persisted).
+    pub accepted: u64,
+    /// Sum of the difficulty of accepted shares (lifetime, persisted).
+    pub accepted_work: u128,
+    /// Rejected shares by reason (lifetime, persisted).
+    pub rejected: BTreeMap<RejectReason, u64>,
+    /// Blocks found (lifetime, persisted).
+    pub blocks_found: u64,
+    /// When it last had a share accepted.
+    pub last_share_at: Option<SystemTime>,
+    /// Hashrate estimated from accepted share difficulty over the last 10 minutes (H/s).
+    pub hashrate: f64,
+    /// Hashrate the miner itself reported (sum over its live connections), if any.
+    pub reported_hashrate: Option<f64>,
+    /// Share difficulty of its newest live connection.
+    pub difficulty: Option<u64>,
+}
+
+/// The job currently being mined.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobSnapshot {
+    /// Template-level job id.
+    pub job_id: String,
+    /// Height of the block being mined.
+    pub height: u64,
+    /// The block commitment.
+    pub commitment: Digest,
+    /// When the template arrived.
+    pub since: SystemTime,
+}
+
+/// A point-in-time view of the pool.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PoolSnapshot {
+    /// The bound address, once listening.
+    pub listen_addr: Option<SocketAddr>,
+    /// How long the pool has been running.
+    pub uptime: Duration,
+    /// Live miner connections.
+    pub connections: usize,
+    /// Every worker seen (live or persisted), sorted by name.
+    pub workers: Vec<WorkerSnapshot>,
+    /// Farm hashrate estimated from accepted shares (H/s).
+    pub hashrate: f64,
+    /// The job being mined.
+    pub current_job: Option<JobSnapshot>,
+    /// Blocks found (lifetime, from the data dir).
+    pub blocks_found: u64,
+    /// The most recent found blocks (up to 50), newest last.
+    pub recent_blocks: Vec<BlockRecord>,
+    /// The backend's last reported status.
+    pub chain: Option<ChainStatus>,
+}

@@ -1,0 +1,141 @@
+//! Per-connection limits that keep one hostile or broken miner from affecting the rest.
+
+use std::time::{Duration, Instant};
+
+use crate::ServerError;
+
+/// Resource limits of a pool server.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Limits {
+    /// Most simultaneous miner connections (default 4,096); more are refused.
+    pub max_connections: usize,
+    /// Sustained SubmitWork rate allowed per connection, per second (default 50).
+    pub submits_per_second: f64,
+    /// Burst of SubmitWork calls allowed above the sustained rate (default 100).
+    pub submit_burst: u32,
+    /// Largest protobuf message accepted from a miner, in bytes (default 16 KiB).
+    pub max_message_bytes: usize,
+    /// Messages queued towards one miner before it is considered stuck and dropped (default 64).
+    pub outbound_queue: usize,
+    /// How long a new stream may take to send its Hello (default 10 s).
+    pub hello_timeout: Duration,
+    /// Longest worker name kept (longer names are cut; default 64 characters).
+    pub max_worker_name: usize,
+    /// How long a closed connection's id and nonce prefix stay reserved, so that shares it sent
+    /// just before disconnecting are still credited (default 10 min).
+    pub closed_connection_retention: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 4096,
+            submits_per_second: 50.0,
+            submit_burst: 100,
+            max_message_bytes: 16 * 1024,
+            outbound_queue: 64,
+            hello_timeout: Duration::from_secs(10),
+            max_worker_name: 64,
+            closed_connection_retention: Duration::from_secs(600),
+        }
+    }
+}
+
+impl Limits {
+    pub(crate) fn validate(&self) -> Result<(), ServerError> {
+        let bad = |m: &str| Err(ServerError::Config(format!("limits: {m}")));
+        if self.max_connections == 0 {
+            return bad("max_connections must be at least 1");
+        }
+        if !(self.submits_per_second > 0.0 && self.submits_per_second.is_finite()) {
+            return bad("submits_per_second must be a positive number");
+        }
+        if self.submit_burst == 0 {
+            return bad("submit_burst must be at least 1");
+        }
+        if self.max_message_bytes < 1024 {
+            return bad("max_message_bytes must be at least 1024");
+        }
+        if self.outbound_queue < 4 {
+            return bad("outbound_queue must be at least 4");
+        }
+        if self.max_worker_name == 0 {
+            return bad("max_worker_name must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+/// A token bucket: `rate` tokens per second, at most `burst` saved up.
+#[derive(Clone, Debug)]
+pub(crate) struct RateLimiter {
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl RateLimiter {
+    pub(crate) fn new(rate: f64, burst: u32, now: Instant) -> RateLimiter {
+        RateLimiter {
+            rate,
+            burst: burst as f64,
+            tokens: burst as f64,
+            last: now,
+        }
+    }
+
+    /// Takes one token if there is one.
+    pub(crate) fn try_acquire(&mut self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = self.last.max(now);
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Keeps a worker name printable and short: control characters become `?`, and the name is cut
+/// at `max` characters. An empty name becomes `"unnamed"`.
+pub(crate) fn sanitize_worker_name(name: &str, max: usize) -> String {
+    let cleaned: String = name
+        .trim()
+        .chars()
+        .take(max)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    if cleaned.is_empty() {
+        "unnamed".to_owned()
+    } else {
+        cleaned
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_allows_burst_then_rate() {
+        let t0 = Instant::now();
+        let mut rl = RateLimiter::new(10.0, 5, t0);
+        assert_eq!((0..10).filter(|_| rl.try_acquire(t0)).count(), 5);
+        // 0.25 s later: 2.5 tokens refilled.
+        let t1 = t0 + Duration::from_millis(250);
+        assert_eq!((0..10).filter(|_| rl.try_acquire(t1)).count(), 2);
+        // Never more than the burst, however long the pause.
+        let t2 = t1 + Duration::from_secs(3600);
+        assert_eq!((0..10).filter(|_| rl.try_acquire(t2)).count(), 5);
+    }
+
+    #[test]
+    fn names_are_cleaned() {
+        assert_eq!(sanitize_worker_name("  rig\n1 ", 64), "rig?1");
+        assert_eq!(sanitize_worker_name("", 64), "unnamed");
+        assert_eq!(sanitize_worker_name("abcdef", 3), "abc");
+    }
+}

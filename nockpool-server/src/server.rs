@@ -1,0 +1,510 @@
+//! [`PoolServer`]: the builder, the run loop and the background tasks around [`Pool`].
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use nockpool_core::proto::mining_pool_server::MiningPoolServer;
+use nockpool_core::{MiningShare, PubkeyHash};
+use nockpool_pow::{PowEngine, V5Engine};
+use tokio::net::TcpListener;
+use tokio::sync::{broadcast, mpsc};
+use tokio::task::JoinSet;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_stream::StreamExt;
+
+use crate::events::{PoolEvent, PoolSnapshot};
+use crate::limits::Limits;
+use crate::pool::{Pool, PoolConfig};
+use crate::service::{stopped, PoolService};
+use crate::store::{BlockRecord, Store};
+use crate::vardiff::VardiffConfig;
+use crate::{ChainBackend, ChainError, ServerError};
+
+/// Most coinbase recipients a farm may name (`-p` twice).
+pub const MAX_MINING_ADDRESSES: usize = 2;
+
+/// Something that names who the farm's coinbase pays: a [`MiningShare`] or a bare
+/// [`PubkeyHash`] (share 1).
+pub trait IntoMiningShare {
+    /// The coinbase entry.
+    fn into_mining_share(self) -> MiningShare;
+}
+
+impl IntoMiningShare for MiningShare {
+    fn into_mining_share(self) -> MiningShare {
+        self
+    }
+}
+
+impl IntoMiningShare for PubkeyHash {
+    fn into_mining_share(self) -> MiningShare {
+        MiningShare {
+            address: self,
+            share: 1,
+        }
+    }
+}
+
+/// Configures a [`PoolServer`]; see [`PoolServer::builder`].
+#[must_use]
+pub struct PoolServerBuilder {
+    listen: SocketAddr,
+    backend: Option<Arc<dyn ChainBackend>>,
+    engine: Option<Arc<dyn PowEngine>>,
+    mining: Vec<MiningShare>,
+    data_dir: Option<PathBuf>,
+    token: Option<String>,
+    vardiff: VardiffConfig,
+    limits: Limits,
+    stale_grace: Duration,
+    summary_interval: Duration,
+    status_interval: Duration,
+}
+
+/// The default listen address (all interfaces, port 7777).
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:7777";
+
+impl PoolServerBuilder {
+    /// The address [`PoolServer::run`] binds (default `0.0.0.0:7777`).
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = addr;
+        self
+    }
+
+    /// The chain backend (required): the embedded [`Devnet`](crate::Devnet), a Nockchain node
+    /// backend, or your own. An `Arc<dyn ChainBackend>` works too.
+    pub fn backend(mut self, backend: impl ChainBackend) -> Self {
+        self.backend = Some(Arc::new(backend));
+        self
+    }
+
+    /// The proof-of-work engine used to re-check shares (default [`V5Engine`]).
+    pub fn engine(mut self, engine: impl PowEngine) -> Self {
+        self.engine = Some(Arc::new(engine));
+        self
+    }
+
+    /// Adds a coinbase recipient (call once or twice; at least one is required). Passed to the
+    /// backend at start through [`ChainBackend::set_mining_addresses`].
+    pub fn mining_address(mut self, address: impl IntoMiningShare) -> Self {
+        self.mining.push(address.into_mining_share());
+        self
+    }
+
+    /// Where found blocks and worker totals are kept (`<dir>/pool.redb`). Without one they live
+    /// in memory only and a restart forgets them (a warning is logged).
+    pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.data_dir = Some(dir.into());
+        self
+    }
+
+    /// A farm token miners must send in the `x-nockpool-token` metadata (`None`: open pool).
+    pub fn token(mut self, token: Option<String>) -> Self {
+        self.token = token;
+        self
+    }
+
+    /// Vardiff settings (default: one share per ~10 s per miner).
+    pub fn vardiff(mut self, vardiff: VardiffConfig) -> Self {
+        self.vardiff = vardiff;
+        self
+    }
+
+    /// Per-connection limits.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// How long shares for the previous job are still accepted after a new template
+    /// (default 3 s: covers shares in flight while miners switch).
+    pub fn stale_grace(mut self, grace: Duration) -> Self {
+        self.stale_grace = grace;
+        self
+    }
+
+    /// How often the one-line farm summary is logged (default 60 s).
+    pub fn summary_interval(mut self, interval: Duration) -> Self {
+        self.summary_interval = interval;
+        self
+    }
+
+    /// How often miners are asked to report their status (default 30 s).
+    pub fn status_interval(mut self, interval: Duration) -> Self {
+        self.status_interval = interval;
+        self
+    }
+
+    /// Validates the settings and opens the data dir.
+    pub fn build(self) -> Result<PoolServer, ServerError> {
+        let backend = self.backend.ok_or_else(|| {
+            ServerError::Config(
+                "no chain backend: pass .backend(..), e.g. Devnet::builder().open()?".into(),
+            )
+        })?;
+        if self.mining.is_empty() {
+            return Err(ServerError::Config(
+                "no mining address: pass .mining_address(..) with the farm's Nockchain address"
+                    .into(),
+            ));
+        }
+        if self.mining.len() > MAX_MINING_ADDRESSES {
+            return Err(ServerError::Config(format!(
+                "{} mining addresses given; at most {MAX_MINING_ADDRESSES} may split the coinbase",
+                self.mining.len()
+            )));
+        }
+        if let Some(token) = &self.token {
+            if token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(ServerError::Config(
+                    "the farm token must be non-empty printable ASCII without spaces".into(),
+                ));
+            }
+        }
+        self.vardiff.validate()?;
+        self.limits.validate()?;
+        if self.summary_interval.is_zero() {
+            return Err(ServerError::Config(
+                "summary_interval must be above zero".into(),
+            ));
+        }
+        if self.data_dir.is_none() {
+            tracing::warn!(
+                "no data dir: found blocks and worker totals are kept in memory only and a \
+                 restart forgets them"
+            );
+        }
+        let store = Arc::new(Store::open(self.data_dir.as_deref())?);
+        let (found_tx, found_rx) = mpsc::unbounded_channel();
+        let config = PoolConfig {
+            token: self.token,
+            vardiff: self.vardiff,
+            limits: self.limits,
+            stale_grace: self.stale_grace,
+            mining: self.mining,
+            summary_interval: self.summary_interval,
+            status_interval_secs: self.status_interval.as_secs().clamp(1, u32::MAX as u64) as u32,
+        };
+        let engine = self
+            .engine
+            .unwrap_or_else(|| Arc::new(V5Engine::new()) as Arc<dyn PowEngine>);
+        let pool = Arc::new(Pool::new(config, engine, store, found_tx)?);
+        Ok(PoolServer {
+            pool,
+            backend,
+            listen: self.listen,
+            found_rx,
+        })
+    }
+}
+
+/// A farm's pool server: hands out jobs over gRPC, checks shares, runs vardiff, keeps
+/// accounting and submits found blocks to its [`ChainBackend`].
+///
+/// Built with [`PoolServer::builder`]; started with [`run`](PoolServer::run) (binds the
+/// configured address) or [`serve`](PoolServer::serve) (takes a bound listener); observed through
+/// a [`PoolHandle`].
+pub struct PoolServer {
+    pool: Arc<Pool>,
+    backend: Arc<dyn ChainBackend>,
+    listen: SocketAddr,
+    found_rx: mpsc::UnboundedReceiver<BlockRecord>,
+}
+
+/// A cheap, cloneable view of a pool: snapshots and events. Usable before, while and after the
+/// server runs.
+#[derive(Clone)]
+pub struct PoolHandle {
+    pool: Arc<Pool>,
+}
+
+impl PoolHandle {
+    /// The pool's state right now.
+    pub fn snapshot(&self) -> PoolSnapshot {
+        self.pool.snapshot()
+    }
+
+    /// A receiver of every [`PoolEvent`] from now on (lagging receivers lose the oldest).
+    pub fn events(&self) -> broadcast::Receiver<PoolEvent> {
+        self.pool.subscribe_events()
+    }
+
+    /// The address the server is listening on, once it is.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.pool.listen_addr()
+    }
+}
+
+impl std::fmt::Debug for PoolHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PoolHandle")
+            .field("listen_addr", &self.local_addr())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PoolServer {
+    /// A builder with the defaults.
+    pub fn builder() -> PoolServerBuilder {
+        PoolServerBuilder {
+            listen: DEFAULT_LISTEN
+                .parse()
+                .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 7777))),
+            backend: None,
+            engine: None,
+            mining: Vec::new(),
+            data_dir: None,
+            token: None,
+            vardiff: VardiffConfig::default(),
+            limits: Limits::default(),
+            stale_grace: Duration::from_secs(3),
+            summary_interval: Duration::from_secs(60),
+            status_interval: Duration::from_secs(30),
+        }
+    }
+
+    /// A handle for snapshots and events.
+    pub fn handle(&self) -> PoolHandle {
+        PoolHandle {
+            pool: self.pool.clone(),
+        }
+    }
+
+    /// Binds the configured address and serves until `shutdown` resolves.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
+        let listener =
+            TcpListener::bind(self.listen)
+                .await
+                .map_err(|source| ServerError::Bind {
+                    addr: self.listen,
+                    source,
+                })?;
+        self.serve(listener, shutdown).await
+    }
+
+    /// Serves on an already bound listener until `shutdown` resolves, then stops gracefully:
+    /// miners get a shutting-down notice, in-flight submissions finish, worker totals are saved
+    /// and the data dir is released (a new server may open it at once).
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
+        let PoolServer {
+            pool,
+            backend,
+            listen,
+            found_rx,
+        } = self;
+        let addr = listener.local_addr().map_err(|source| ServerError::Bind {
+            addr: listen,
+            source,
+        })?;
+        let mining_set = match backend.set_mining_addresses(&pool.config.mining).await {
+            Ok(()) => true,
+            Err(e @ ChainError::Config(_)) => {
+                pool.store.close();
+                return Err(e.into());
+            }
+            Err(e) => {
+                tracing::warn!("could not set the mining address on the backend yet: {e}");
+                false
+            }
+        };
+        let mining: Vec<String> = pool.config.mining.iter().map(|m| m.to_string()).collect();
+        tracing::info!(
+            "pool server listening on {addr}, paying {} {}",
+            mining.join(", "),
+            if pool.config.token.is_some() {
+                "(farm token required)"
+            } else {
+                "(open: no farm token)"
+            }
+        );
+        pool.set_listen_addr(addr);
+
+        let mut tasks = JoinSet::new();
+        tasks.spawn(follow_templates(pool.clone(), backend.clone(), mining_set));
+        tasks.spawn(maintain(pool.clone(), backend.clone()));
+        tasks.spawn(submit_blocks(pool.clone(), backend.clone(), found_rx));
+
+        let limits = &pool.config.limits;
+        let service = MiningPoolServer::new(PoolService { pool: pool.clone() })
+            .max_decoding_message_size(limits.max_message_bytes)
+            .max_encoding_message_size(limits.max_message_bytes.max(64 * 1024));
+        let incoming = TcpListenerStream::new(listener).map(|conn| {
+            conn.inspect(|stream| {
+                // Jobs are small and latency matters more than packet count.
+                let _ = stream.set_nodelay(true);
+            })
+        });
+        let signal_pool = pool.clone();
+        let signal = async move {
+            shutdown.await;
+            tracing::info!("pool server shutting down");
+            signal_pool.begin_shutdown();
+        };
+        let result = tonic::transport::Server::builder()
+            .http2_keepalive_interval(Some(Duration::from_secs(30)))
+            .http2_keepalive_timeout(Some(Duration::from_secs(20)))
+            .add_service(service)
+            .serve_with_incoming_shutdown(incoming, signal)
+            .await;
+
+        pool.begin_shutdown();
+        tasks.shutdown().await;
+        pool.flush_workers();
+        tracing::info!("{}", pool.summary_line());
+        pool.store.close();
+        result.map_err(ServerError::from)
+    }
+}
+
+/// Follows the backend's templates and turns each new one into a job at once.
+async fn follow_templates(pool: Arc<Pool>, backend: Arc<dyn ChainBackend>, mut mining_set: bool) {
+    let mut stop = pool.shutdown_signal();
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        if !mining_set {
+            match backend.set_mining_addresses(&pool.config.mining).await {
+                Ok(()) => mining_set = true,
+                Err(e) => tracing::debug!("mining address not set yet: {e}"),
+            }
+        }
+        let subscribed = tokio::select! {
+            r = backend.templates() => r,
+            () = stopped(&mut stop) => return,
+        };
+        let mut templates = match subscribed {
+            Ok(rx) => rx,
+            Err(e) => {
+                tracing::warn!("no block templates from the chain ({e}); retrying in {backoff:?}");
+                tokio::select! {
+                    () = tokio::time::sleep(backoff) => {}
+                    () = stopped(&mut stop) => return,
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+                continue;
+            }
+        };
+        backoff = Duration::from_secs(1);
+        loop {
+            let template = templates.borrow_and_update().clone();
+            if let Some(template) = template {
+                pool.new_template(template);
+            }
+            tokio::select! {
+                changed = templates.changed() => if changed.is_err() {
+                    tracing::warn!("the chain's template stream ended; resubscribing");
+                    break;
+                },
+                () = stopped(&mut stop) => return,
+            }
+        }
+    }
+}
+
+/// Vardiff ticks, pruning, worker-total flushes, chain status and the farm summary.
+async fn maintain(pool: Arc<Pool>, backend: Arc<dyn ChainBackend>) {
+    let mut stop = pool.shutdown_signal();
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut summary = tokio::time::interval(pool.config.summary_interval);
+    summary.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    summary.tick().await; // the first tick is immediate; nothing to summarise yet
+    let mut ticks: u64 = 0;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                ticks += 1;
+                pool.maintain();
+                if let Ok(status) = backend.status().await {
+                    pool.set_chain_status(status);
+                }
+                if ticks % 2 == 0 {
+                    let p = pool.clone();
+                    let _ = tokio::task::spawn_blocking(move || p.flush_workers()).await;
+                }
+            }
+            _ = summary.tick() => tracing::info!("{}", pool.summary_line()),
+            () = stopped(&mut stop) => return,
+        }
+    }
+}
+
+/// Submits found blocks (and those left pending by an earlier run), retrying on errors.
+async fn submit_blocks(
+    pool: Arc<Pool>,
+    backend: Arc<dyn ChainBackend>,
+    mut found: mpsc::UnboundedReceiver<BlockRecord>,
+) {
+    let mut stop = pool.shutdown_signal();
+    let mut inflight = JoinSet::new();
+    for record in pool.pending_blocks() {
+        tracing::info!(
+            "resubmitting found block #{} (height {}) left pending by an earlier run",
+            record.id,
+            record.block.template.height
+        );
+        inflight.spawn(submit_one(pool.clone(), backend.clone(), record));
+    }
+    loop {
+        tokio::select! {
+            Some(record) = found.recv() => {
+                inflight.spawn(submit_one(pool.clone(), backend.clone(), record));
+            }
+            Some(_) = inflight.join_next(), if !inflight.is_empty() => {}
+            () = stopped(&mut stop) => return, // pending submissions stay pending on disk
+        }
+    }
+}
+
+async fn submit_one(pool: Arc<Pool>, backend: Arc<dyn ChainBackend>, mut record: BlockRecord) {
+    let mut delay = Duration::from_secs(1);
+    let height = record.block.template.height;
+    loop {
+        record.attempts += 1;
+        match backend.submit_block(record.block.clone()).await {
+            Ok(outcome) => {
+                tracing::info!(
+                    "*** BLOCK #{} at height {} (found by {}, digest {}): {outcome:?} ***",
+                    record.id,
+                    height,
+                    record.block.worker,
+                    record.block.digest
+                );
+                record.outcome = Some(outcome);
+                record.last_error = None;
+                pool.update_block(record).await;
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(
+                    "submitting found block #{} (height {height}) failed (attempt {}): {e}; \
+                     retrying in {delay:?}",
+                    record.id,
+                    record.attempts
+                );
+                record.last_error = Some(e.to_string());
+                pool.emit(PoolEvent::BlockSubmitFailed {
+                    id: record.id,
+                    height,
+                    error: e.to_string(),
+                    attempts: record.attempts,
+                });
+                pool.update_block(record.clone()).await;
+                if matches!(e, ChainError::Closed) {
+                    return;
+                }
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(60));
+            }
+        }
+    }
+}

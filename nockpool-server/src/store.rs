@@ -1,0 +1,343 @@
+//! The pool's own storage (redb under the data dir): found blocks and per-worker totals.
+//!
+//! Found blocks are written with immediate durability *before* the finder gets its ack; worker
+//! totals are flushed periodically and at shutdown (losing at most one flush interval of
+//! counters in a crash, never a block).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use nockpool_core::{Digest, Nonce, Target, U320};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+
+use crate::{BlockOutcome, BlockTemplate, FoundBlock, ServerError};
+
+const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("found_blocks");
+const WORKERS: TableDefinition<&str, &[u8]> = TableDefinition::new("workers");
+
+/// The file name of the pool's database inside the data dir.
+pub(crate) const POOL_DB_FILE: &str = "pool.redb";
+
+/// A found block as the pool keeps it: the block itself and what became of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockRecord {
+    /// The pool's sequence number for this block (unique in its data dir).
+    pub id: u64,
+    /// The block.
+    pub block: FoundBlock,
+    /// The backend's verdict; `None` while submission is pending (it is retried, also after a
+    /// restart).
+    pub outcome: Option<BlockOutcome>,
+    /// Submission attempts so far.
+    pub attempts: u32,
+    /// The last submission error, if any.
+    pub last_error: Option<String>,
+}
+
+/// Lifetime counters of one worker, persisted across restarts.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct WorkerTotals {
+    pub(crate) accepted: u64,
+    pub(crate) accepted_work: u128,
+    pub(crate) rejected: BTreeMap<String, u64>,
+    pub(crate) blocks_found: u64,
+    pub(crate) last_share_unix_ms: Option<u64>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "kind")]
+enum StoredOutcome {
+    Accepted { block_id: Option<String> },
+    Rejected { reason: String },
+    Stale,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredBlock {
+    id: u64,
+    height: u64,
+    worker: String,
+    nonce: [u64; 5],
+    digest: [u64; 5],
+    commitment: [u64; 5],
+    /// Decimal.
+    network_target: String,
+    version: u64,
+    pow_len: u64,
+    template_created_unix_ms: u64,
+    found_unix_ms: u64,
+    outcome: Option<StoredOutcome>,
+    attempts: u32,
+    last_error: Option<String>,
+}
+
+pub(crate) fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+pub(crate) fn from_unix_ms(ms: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(ms)
+}
+
+impl StoredBlock {
+    fn from_record(r: &BlockRecord) -> StoredBlock {
+        let b = &r.block;
+        StoredBlock {
+            id: r.id,
+            height: b.template.height,
+            worker: b.worker.clone(),
+            nonce: b.nonce.to_limbs(),
+            digest: b.digest.to_limbs(),
+            commitment: b.template.commitment.to_limbs(),
+            network_target: b.template.network_target.value().to_string(),
+            version: b.template.version,
+            pow_len: b.template.pow_len,
+            template_created_unix_ms: unix_ms(b.template.created_at),
+            found_unix_ms: unix_ms(b.found_at),
+            outcome: r.outcome.as_ref().map(|o| match o {
+                BlockOutcome::Accepted { block_id } => StoredOutcome::Accepted {
+                    block_id: block_id.clone(),
+                },
+                BlockOutcome::Rejected { reason } => StoredOutcome::Rejected {
+                    reason: reason.clone(),
+                },
+                BlockOutcome::Stale => StoredOutcome::Stale,
+            }),
+            attempts: r.attempts,
+            last_error: r.last_error.clone(),
+        }
+    }
+
+    fn into_record(self) -> Result<BlockRecord, String> {
+        let target: U320 = self.network_target.parse().map_err(|e| format!("{e}"))?;
+        let digest = |l: [u64; 5]| Digest::new(l).map_err(|e| e.to_string());
+        Ok(BlockRecord {
+            id: self.id,
+            block: FoundBlock {
+                template: BlockTemplate {
+                    commitment: digest(self.commitment)?,
+                    network_target: Target::from_u320(target),
+                    height: self.height,
+                    version: self.version,
+                    pow_len: self.pow_len,
+                    created_at: from_unix_ms(self.template_created_unix_ms),
+                },
+                nonce: Nonce::new(self.nonce).map_err(|e| e.to_string())?,
+                digest: digest(self.digest)?,
+                worker: self.worker,
+                found_at: from_unix_ms(self.found_unix_ms),
+            },
+            outcome: self.outcome.map(|o| match o {
+                StoredOutcome::Accepted { block_id } => BlockOutcome::Accepted { block_id },
+                StoredOutcome::Rejected { reason } => BlockOutcome::Rejected { reason },
+                StoredOutcome::Stale => BlockOutcome::Stale,
+            }),
+            attempts: self.attempts,
+            last_error: self.last_error,
+        })
+    }
+}
+
+/// The pool's database. `close` releases the file so a new server can open the same data dir
+/// in the same process.
+pub(crate) struct Store {
+    db: Mutex<Option<Database>>,
+}
+
+fn storage<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> ServerError {
+    move |e| ServerError::Storage(format!("{what}: {e}"))
+}
+
+impl Store {
+    /// Opens (or creates) `data_dir/pool.redb`; with no data dir, an in-memory database.
+    pub(crate) fn open(data_dir: Option<&Path>) -> Result<Store, ServerError> {
+        let db = match data_dir {
+            Some(dir) => {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    ServerError::Storage(format!("cannot create data dir {}: {e}", dir.display()))
+                })?;
+                let path = dir.join(POOL_DB_FILE);
+                Database::create(&path).map_err(|e| {
+                    ServerError::Storage(format!(
+                        "cannot open {}: {e} (is another pool server using this data dir?)",
+                        path.display()
+                    ))
+                })?
+            }
+            None => Database::builder()
+                .create_with_backend(redb::backends::InMemoryBackend::new())
+                .map_err(storage("cannot create in-memory database"))?,
+        };
+        // Create the tables so that readers never see "table does not exist".
+        let txn = db.begin_write().map_err(storage("begin"))?;
+        txn.open_table(BLOCKS).map_err(storage("open table"))?;
+        txn.open_table(WORKERS).map_err(storage("open table"))?;
+        txn.commit().map_err(storage("commit"))?;
+        Ok(Store {
+            db: Mutex::new(Some(db)),
+        })
+    }
+
+    fn with_db<T>(
+        &self,
+        f: impl FnOnce(&Database) -> Result<T, ServerError>,
+    ) -> Result<T, ServerError> {
+        let guard = self.db.lock().unwrap_or_else(|p| p.into_inner());
+        match guard.as_ref() {
+            Some(db) => f(db),
+            None => Err(ServerError::Storage("the pool database is closed".into())),
+        }
+    }
+
+    /// Every stored block, oldest first. Records that do not decode are skipped with a warning.
+    pub(crate) fn load_blocks(&self) -> Result<Vec<BlockRecord>, ServerError> {
+        self.with_db(|db| {
+            let txn = db.begin_read().map_err(storage("begin read"))?;
+            let table = txn.open_table(BLOCKS).map_err(storage("open table"))?;
+            let mut out = Vec::new();
+            for entry in table.iter().map_err(storage("iterate"))? {
+                let (key, value) = entry.map_err(storage("read"))?;
+                match serde_json::from_slice::<StoredBlock>(value.value())
+                    .map_err(|e| e.to_string())
+                    .and_then(StoredBlock::into_record)
+                {
+                    Ok(r) => out.push(r),
+                    Err(e) => {
+                        tracing::warn!("skipping unreadable found block #{}: {e}", key.value())
+                    }
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// Writes a block record durably (the call returns after the data is on disk).
+    pub(crate) fn put_block(&self, record: &BlockRecord) -> Result<(), ServerError> {
+        let bytes = serde_json::to_vec(&StoredBlock::from_record(record))
+            .map_err(storage("encode block"))?;
+        self.with_db(|db| {
+            let txn = db.begin_write().map_err(storage("begin"))?;
+            {
+                let mut table = txn.open_table(BLOCKS).map_err(storage("open table"))?;
+                table
+                    .insert(record.id, bytes.as_slice())
+                    .map_err(storage("insert block"))?;
+            }
+            txn.commit().map_err(storage("commit block"))
+        })
+    }
+
+    pub(crate) fn load_workers(&self) -> Result<Vec<(String, WorkerTotals)>, ServerError> {
+        self.with_db(|db| {
+            let txn = db.begin_read().map_err(storage("begin read"))?;
+            let table = txn.open_table(WORKERS).map_err(storage("open table"))?;
+            let mut out = Vec::new();
+            for entry in table.iter().map_err(storage("iterate"))? {
+                let (key, value) = entry.map_err(storage("read"))?;
+                match serde_json::from_slice::<WorkerTotals>(value.value()) {
+                    Ok(t) => out.push((key.value().to_owned(), t)),
+                    Err(e) => tracing::warn!("skipping unreadable worker {:?}: {e}", key.value()),
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    pub(crate) fn put_workers(
+        &self,
+        workers: &[(String, WorkerTotals)],
+    ) -> Result<(), ServerError> {
+        if workers.is_empty() {
+            return Ok(());
+        }
+        let encoded = workers
+            .iter()
+            .map(|(name, t)| serde_json::to_vec(t).map(|b| (name.as_str(), b)))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(storage("encode worker"))?;
+        self.with_db(|db| {
+            let txn = db.begin_write().map_err(storage("begin"))?;
+            {
+                let mut table = txn.open_table(WORKERS).map_err(storage("open table"))?;
+                for (name, bytes) in &encoded {
+                    table
+                        .insert(*name, bytes.as_slice())
+                        .map_err(storage("insert worker"))?;
+                }
+            }
+            txn.commit().map_err(storage("commit workers"))
+        })
+    }
+
+    /// Closes the database file; later writes fail with a storage error.
+    pub(crate) fn close(&self) {
+        let mut guard = self.db.lock().unwrap_or_else(|p| p.into_inner());
+        guard.take();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(id: u64) -> BlockRecord {
+        BlockRecord {
+            id,
+            block: FoundBlock {
+                template: BlockTemplate {
+                    commitment: Digest::new([1, 2, 3, 4, 5]).unwrap(),
+                    network_target: Target::from_u320(U320::from_u128(123_456_789)),
+                    height: 42,
+                    version: 5,
+                    pow_len: 64,
+                    created_at: from_unix_ms(1_700_000_000_000),
+                },
+                nonce: Nonce::new([6, 7, 8, 9, 10]).unwrap(),
+                digest: Digest::new([11, 12, 13, 14, 15]).unwrap(),
+                worker: "rig-1".into(),
+                found_at: from_unix_ms(1_700_000_001_000),
+            },
+            outcome: None,
+            attempts: 0,
+            last_error: None,
+        }
+    }
+
+    #[test]
+    fn blocks_and_workers_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(Some(dir.path())).unwrap();
+        let mut rec = sample(1);
+        store.put_block(&rec).unwrap();
+        rec.outcome = Some(BlockOutcome::Accepted {
+            block_id: Some("abc".into()),
+        });
+        rec.attempts = 1;
+        store.put_block(&rec).unwrap();
+        store.put_block(&sample(2)).unwrap();
+        let totals = WorkerTotals {
+            accepted: 3,
+            accepted_work: 3000,
+            blocks_found: 1,
+            ..WorkerTotals::default()
+        };
+        store
+            .put_workers(&[("rig-1".to_owned(), totals.clone())])
+            .unwrap();
+        store.close();
+        assert!(store.put_block(&sample(3)).is_err());
+
+        let store = Store::open(Some(dir.path())).unwrap();
+        let blocks = store.load_blocks().unwrap();
+        assert_eq!(blocks, vec![rec, sample(2)]);
+        assert_eq!(
+            store.load_workers().unwrap(),
+            vec![("rig-1".into(), totals)]
+        );
+    }
+}
