@@ -681,6 +681,9 @@ impl Runner {
         } else {
             let reason = RejectReason::try_from(ack.reason).unwrap_or(RejectReason::Unspecified);
             *stats.rejected.entry(reason).or_insert(0) += 1;
+            if submission.block {
+                stats.blocks_rejected += 1;
+            }
             drop(stats);
             if submission.block {
                 warn!(job_id = %submission.job_id, reason = reason.as_str_name(), message = %ack.message, "pool rejected our block candidate");

@@ -34,6 +34,8 @@ pub struct ClientStats {
     pub block_candidates: u64,
     /// Block candidates the pool acknowledged as found blocks (persisted by the pool).
     pub blocks_found: u64,
+    /// Block candidates the pool rejected (counted in `rejected` too).
+    pub blocks_rejected: u64,
     /// Shares and block candidates waiting for an acknowledgement.
     pub pending_submissions: usize,
     /// The pool the client is connected to now.

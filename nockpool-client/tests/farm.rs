@@ -1,0 +1,490 @@
+//! The whole farm on one machine: real `PoolServer`s on the (simulated) devnet, real
+//! `PoolClient`s running the real V5 engine, real gRPC over 127.0.0.1. Every wait is bounded
+//! and woken by events; nothing sleeps to synchronise.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use futures::stream::{select_all, BoxStream};
+use futures::StreamExt;
+use nockpool_client::{ClientError, ClientEvent, ClientHandle, ClientStats, PoolClient};
+use nockpool_core::{Digest, PubkeyHash};
+use nockpool_server::{Devnet, PoolEvent, PoolHandle, PoolServer, ServerError, VardiffConfig};
+use tokio::sync::{broadcast, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::{timeout_at, Instant};
+use tokio_stream::wrappers::BroadcastStream;
+
+/// Upper bound of any single wait: a bug fails the test instead of hanging CI.
+const WAIT: Duration = Duration::from_secs(40);
+/// Network difficulty at which blocks never come by themselves.
+const NO_BLOCKS: u64 = 1 << 62;
+
+struct Pool {
+    addr: SocketAddr,
+    handle: PoolHandle,
+    devnet: Devnet,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<Result<(), ServerError>>,
+}
+
+impl Pool {
+    /// A pool on a devnet stored in `dir`, serving on `addr` (port 0: any).
+    async fn start(
+        dir: &Path,
+        addr: SocketAddr,
+        network_difficulty: u64,
+        share_difficulty: u64,
+    ) -> Pool {
+        let devnet = Devnet::builder()
+            .data_dir(dir)
+            .initial_difficulty(network_difficulty)
+            .retarget(false)
+            .open()
+            .expect("devnet opens");
+        let server = PoolServer::builder()
+            .backend(devnet.clone())
+            .mining_address(PubkeyHash::from_digest(
+                Digest::new([1, 2, 3, 4, 5]).unwrap(),
+            ))
+            .data_dir(dir)
+            .vardiff(VardiffConfig::fixed(share_difficulty))
+            .build()
+            .expect("pool builds");
+        let handle = server.handle();
+        let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server.serve(listener, async {
+            let _ = stopped.await;
+        }));
+        Pool {
+            addr,
+            handle,
+            devnet,
+            stop,
+            task,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Graceful stop; the data dir is free again afterwards.
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        tokio::time::timeout(WAIT, self.task)
+            .await
+            .expect("pool stops")
+            .expect("pool task")
+            .expect("pool serve");
+        self.devnet.close();
+    }
+}
+
+struct Miner {
+    name: String,
+    handle: ClientHandle,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<Result<(), ClientError>>,
+}
+
+impl Miner {
+    fn start(name: &str, pools: &[String]) -> Miner {
+        let client = PoolClient::builder()
+            .pools(pools)
+            .worker(name)
+            .threads(1)
+            .backoff(Duration::from_millis(50), Duration::from_millis(500))
+            .connect_timeout(Duration::from_secs(1))
+            .primary_probe_interval(Duration::from_millis(200))
+            .build()
+            .expect("client builds");
+        let handle = client.handle();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(client.run(async {
+            let _ = stopped.await;
+        }));
+        Miner {
+            name: name.to_owned(),
+            handle,
+            stop,
+            task,
+        }
+    }
+
+    fn stats(&self) -> ClientStats {
+        self.handle.stats()
+    }
+
+    async fn stop(self) -> ClientStats {
+        let _ = self.stop.send(());
+        tokio::time::timeout(WAIT, self.task)
+            .await
+            .expect("miner stops")
+            .expect("miner task")
+            .expect("miner run");
+        self.handle.stats()
+    }
+}
+
+/// Wake-ups: any event from any of the miners or pools.
+struct Wake(BoxStream<'static, ()>);
+
+impl Wake {
+    fn new(miners: &[&Miner], pools: &[&PoolHandle]) -> Wake {
+        let mut streams: Vec<BoxStream<'static, ()>> = Vec::new();
+        for m in miners {
+            streams.push(BroadcastStream::new(m.handle.events()).map(|_| ()).boxed());
+        }
+        for p in pools {
+            streams.push(BroadcastStream::new(p.events()).map(|_| ()).boxed());
+        }
+        Wake(select_all(streams).boxed())
+    }
+
+    /// Waits until `done()` holds, re-checking on every event, for at most [`WAIT`].
+    async fn until(&mut self, what: &str, mut done: impl FnMut() -> bool) {
+        let deadline = Instant::now() + WAIT;
+        while !done() {
+            match timeout_at(deadline, self.0.next()).await {
+                Ok(Some(())) => {}
+                Ok(None) => panic!("event streams ended while waiting for {what}"),
+                Err(_) => panic!("timed out waiting for {what}"),
+            }
+        }
+    }
+}
+
+/// The next `Connected` event: (pool index, pool).
+async fn connected(events: &mut broadcast::Receiver<ClientEvent>) -> (usize, String) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Ok(ClientEvent::Connected {
+            pool_index, pool, ..
+        }) = timeout_at(deadline, events.recv())
+            .await
+            .expect("connected")
+        {
+            return (pool_index, pool);
+        }
+    }
+}
+
+fn any_addr() -> SocketAddr {
+    "127.0.0.1:0".parse().unwrap()
+}
+
+fn nonzero(
+    map: &BTreeMap<nockpool_client::RejectReason, u64>,
+) -> BTreeMap<nockpool_client::RejectReason, u64> {
+    map.iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(r, n)| (*r, *n))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn miners_find_blocks_and_every_share_is_counted_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = Pool::start(dir.path(), any_addr(), 3_000, 300).await;
+    let start_height = pool.devnet.height();
+    let started = Instant::now();
+    let miners: Vec<Miner> = (0..3)
+        .map(|i| Miner::start(&format!("m{i}"), &[pool.url()]))
+        .collect();
+    let mut wake = Wake::new(&miners.iter().collect::<Vec<_>>(), &[&pool.handle]);
+
+    let mut first_block = None;
+    wake.until("3 blocks found by the miners", || {
+        let blocks: u64 = miners.iter().map(|m| m.stats().blocks_found).sum();
+        if blocks > 0 && first_block.is_none() {
+            first_block = Some(started.elapsed());
+        }
+        blocks >= 3
+    })
+    .await;
+    let elapsed = started.elapsed();
+    let hashrates: Vec<f64> = miners.iter().map(|m| m.stats().hashrate_1m).collect();
+
+    let mut pool_wake = Wake::new(&[], &[&pool.handle]);
+    let mut finals = Vec::new();
+    for miner in miners {
+        let name = miner.name.clone();
+        finals.push((name, miner.stop().await));
+    }
+    let snapshot = pool.handle.snapshot();
+    println!(
+        "3 miners x 1 thread: first block after {:?}, 3+ blocks after {elapsed:?}; hashrate (1 min avg) per miner {hashrates:.0?} H/s",
+        first_block.unwrap_or_default()
+    );
+
+    let mut client_blocks = 0;
+    for (name, stats) in &finals {
+        let worker = snapshot
+            .workers
+            .iter()
+            .find(|w| &w.name == name)
+            .unwrap_or_else(|| panic!("pool knows worker {name}"));
+        println!(
+            "{name}: {} hashes, {} shares found, {} accepted, rejected {:?}, {} blocks; pool says {} accepted, {:?}, {} blocks",
+            stats.total_hashes,
+            stats.shares_found,
+            stats.accepted,
+            stats.rejected,
+            stats.blocks_found,
+            worker.accepted,
+            worker.rejected,
+            worker.blocks_found
+        );
+        assert!(stats.accepted > 0, "{name} had shares accepted");
+        assert!(
+            stats.total_hashes > 0 && stats.hashrate_1m > 0.0,
+            "{name} reports real hashes"
+        );
+        assert_eq!(
+            worker.accepted, stats.accepted,
+            "{name}: accepted counted once on each side"
+        );
+        assert_eq!(
+            nonzero(&worker.rejected),
+            nonzero(&stats.rejected),
+            "{name}: rejections"
+        );
+        assert_eq!(worker.blocks_found, stats.blocks_found, "{name}: blocks");
+        // Every share the engine found has exactly one fate.
+        assert_eq!(
+            stats.shares_found,
+            stats.accepted
+                + stats.rejected_total()
+                + stats.stale_dropped
+                + stats.pending_submissions as u64,
+            "{name}: share fates"
+        );
+        client_blocks += stats.blocks_found;
+    }
+    assert!(client_blocks >= 3);
+    assert_eq!(
+        snapshot.blocks_found, client_blocks,
+        "pool persisted exactly the acked blocks"
+    );
+    // The pool submits found blocks to the chain asynchronously; the devnet takes them all.
+    pool_wake
+        .until("the devnet to take every found block", || {
+            pool.devnet.height() >= start_height + client_blocks
+        })
+        .await;
+    pool.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_template_reaches_every_miner_and_they_switch() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = Pool::start(dir.path(), any_addr(), NO_BLOCKS, 400).await;
+    let miners: Vec<Miner> = (0..3)
+        .map(|i| Miner::start(&format!("s{i}"), &[pool.url()]))
+        .collect();
+    let mut wake = Wake::new(&miners.iter().collect::<Vec<_>>(), &[&pool.handle]);
+    wake.until("every miner mining with a share accepted", || {
+        miners.iter().all(|m| m.stats().accepted > 0)
+    })
+    .await;
+
+    let old_height = pool.devnet.height();
+    let mut pool_events = pool.handle.events();
+    let mut miner_events: Vec<broadcast::Receiver<ClientEvent>> =
+        miners.iter().map(|m| m.handle.events()).collect();
+    let t0 = Instant::now();
+    let template = pool
+        .devnet
+        .force_new_template()
+        .expect("simulated external block");
+    assert!(template.height > old_height);
+
+    let broadcast_deadline = Instant::now() + WAIT;
+    let reached = loop {
+        match timeout_at(broadcast_deadline, pool_events.recv())
+            .await
+            .expect("job broadcast")
+        {
+            Ok(PoolEvent::JobBroadcast { height, miners, .. }) if height == template.height => {
+                break miners
+            }
+            _ => {}
+        }
+    };
+    assert_eq!(reached, 3, "the job reached every miner");
+    let broadcast_at = t0.elapsed();
+
+    let mut latencies = Vec::new();
+    for (miner, events) in miners.iter().zip(miner_events.iter_mut()) {
+        let deadline = Instant::now() + WAIT;
+        let (job_id, switched_at, received_at) = loop {
+            match timeout_at(deadline, events.recv())
+                .await
+                .expect("new job on the miner")
+            {
+                Ok(ClientEvent::NewJob {
+                    job_id,
+                    height,
+                    switched_at,
+                    received_at,
+                    ..
+                }) if height == template.height => break (job_id, switched_at, received_at),
+                _ => {}
+            }
+        };
+        latencies.push((switched_at - t0, switched_at - received_at));
+        // The engine really mines the new job: a share for it is accepted. (A share for the
+        // old job found just before the switch may still be answered first: the pool accepts
+        // those within its stale grace.)
+        loop {
+            match timeout_at(deadline, events.recv())
+                .await
+                .expect("share on the new job")
+            {
+                Ok(ClientEvent::ShareAccepted {
+                    job_id: share_job, ..
+                }) if share_job == job_id => break,
+                Ok(ClientEvent::ShareRejected { reason, .. }) => {
+                    panic!("{}: rejected {reason:?} after the switch", miner.name)
+                }
+                _ => {}
+            }
+        }
+        assert_eq!(miner.stats().current_height, Some(template.height));
+    }
+    println!("job switch: pool broadcast {broadcast_at:?} after the template; (template -> engine switched, received -> switched) per miner: {latencies:?}");
+    for miner in miners {
+        miner.stop().await;
+    }
+    pool.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn miners_survive_a_pool_restart_and_no_found_block_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = Pool::start(dir.path(), any_addr(), 6_000, 600).await;
+    let addr = pool.addr;
+    let miners: Vec<Miner> = (0..2)
+        .map(|i| Miner::start(&format!("r{i}"), &[pool.url()]))
+        .collect();
+    let blocks = |miners: &[Miner]| miners.iter().map(|m| m.stats().blocks_found).sum::<u64>();
+    {
+        let mut wake = Wake::new(&miners.iter().collect::<Vec<_>>(), &[&pool.handle]);
+        wake.until("a block before the restart", || blocks(&miners) >= 1)
+            .await;
+    }
+
+    let mut wake = Wake::new(&miners.iter().collect::<Vec<_>>(), &[]);
+    pool.stop().await;
+    wake.until("every miner noticing the pool is gone", || {
+        miners.iter().all(|m| m.stats().connected_pool.is_none())
+    })
+    .await;
+    let before = blocks(&miners);
+    let height_before = Devnet::builder().data_dir(dir.path()).open().map(|d| {
+        let h = d.height();
+        d.close();
+        h
+    });
+    let height_before = height_before.expect("devnet reopens");
+    let stopped_at = Instant::now();
+
+    let pool = Pool::start(dir.path(), addr, 6_000, 600).await;
+    assert_eq!(
+        pool.devnet.height(),
+        height_before,
+        "the chain continues from disk"
+    );
+    let mut wake = Wake::new(&miners.iter().collect::<Vec<_>>(), &[&pool.handle]);
+    wake.until("every miner back on the restarted pool", || {
+        miners
+            .iter()
+            .all(|m| m.stats().sessions >= 2 && m.stats().connected_pool.is_some())
+    })
+    .await;
+    let reconnect = stopped_at.elapsed();
+    wake.until("a block after the restart", || blocks(&miners) > before)
+        .await;
+
+    let mut pool_wake = Wake::new(&[], &[&pool.handle]);
+    let mut finals = Vec::new();
+    for miner in miners {
+        finals.push(miner.stop().await);
+    }
+    let acked: u64 = finals.iter().map(|s| s.blocks_found).sum();
+    let snapshot = pool.handle.snapshot();
+    println!(
+        "restart: miners back {reconnect:?} after the pool returned; blocks acked {acked}, pool's lifetime blocks {}",
+        snapshot.blocks_found
+    );
+    // Every block a miner was told about is in the pool's store (persisted before the ack),
+    // across the restart, and the pool has no block no miner was told about.
+    assert_eq!(snapshot.blocks_found, acked);
+    for stats in &finals {
+        assert_eq!(
+            stats.block_candidates,
+            stats.blocks_found + stats.blocks_rejected,
+            "every block candidate was answered by the pool: {stats:?}"
+        );
+    }
+    pool_wake
+        .until("the devnet to grow after the restart", || {
+            pool.devnet.height() > height_before
+        })
+        .await;
+    pool.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_to_the_backup_and_back_to_the_primary() {
+    let primary_dir = tempfile::tempdir().unwrap();
+    let backup_dir = tempfile::tempdir().unwrap();
+    let primary = Pool::start(primary_dir.path(), any_addr(), NO_BLOCKS, 400).await;
+    let backup = Pool::start(backup_dir.path(), any_addr(), NO_BLOCKS, 400).await;
+    let primary_addr = primary.addr;
+    let (primary_url, backup_url) = (primary.url(), backup.url());
+    let miner = Miner::start("f0", &[primary_url.clone(), backup_url.clone()]);
+    let mut events = miner.handle.events();
+
+    assert_eq!(connected(&mut events).await, (0, primary_url.clone()));
+
+    let down_at = Instant::now();
+    primary.stop().await;
+    assert_eq!(connected(&mut events).await, (1, backup_url.clone()));
+    let failover = down_at.elapsed();
+    let mut wake = Wake::new(&[&miner], &[&backup.handle]);
+    let accepted = miner.stats().accepted;
+    wake.until("a share accepted by the backup", || {
+        miner.stats().accepted > accepted
+    })
+    .await;
+    assert!(backup
+        .handle
+        .snapshot()
+        .workers
+        .iter()
+        .any(|w| w.name == "f0" && w.accepted > 0));
+
+    let primary = Pool::start(primary_dir.path(), primary_addr, NO_BLOCKS, 400).await;
+    let back_at = Instant::now();
+    assert_eq!(connected(&mut events).await, (0, primary_url.clone()));
+    let back = back_at.elapsed();
+    let mut wake = Wake::new(&[&miner], &[&primary.handle]);
+    let accepted = miner.stats().accepted;
+    wake.until("a share accepted by the primary again", || {
+        miner.stats().accepted > accepted
+    })
+    .await;
+    println!("failover: on the backup {failover:?} after the primary stopped; back on the primary {back:?} after it returned");
+
+    let stats = miner.stop().await;
+    assert_eq!(stats.sessions, 3);
+    assert_eq!(stats.blocks_rejected, 0);
+    primary.stop().await;
+    backup.stop().await;
+}
