@@ -34,4 +34,12 @@ pub enum CoreError {
     /// A number did not fit or did not parse.
     #[error("invalid number: {0}")]
     InvalidNumber(String),
+    /// Bytes that should hold a jammed noun could not be decoded (`noun::cue`).
+    #[error("cannot decode jammed noun (bit {bit}): {reason}")]
+    BadJam {
+        /// Bit offset where decoding stopped.
+        bit: u64,
+        /// What was wrong.
+        reason: crate::noun::CueFailure,
+    },
 }
