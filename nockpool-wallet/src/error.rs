@@ -1,0 +1,46 @@
+use thiserror::Error;
+
+/// Everything that can go wrong in `nockpool-wallet`: bad user input (addresses, keys, seed
+/// phrases), key-store files, and talking to a Nockchain node.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum WalletError {
+    /// An address (v1 pkh or v0 public key) did not parse or validate.
+    #[error("invalid Nockchain address: {0}")]
+    InvalidAddress(String),
+    /// A Cheetah public key (97-byte point or its base58) was malformed or off the curve.
+    #[error("invalid public key: {0}")]
+    InvalidPublicKey(String),
+    /// A `zprv…`/`zpub…` extended key did not parse.
+    #[error("invalid extended key: {0}")]
+    InvalidExtendedKey(String),
+    /// A private key was zero or not below the group order.
+    #[error("invalid private key: {0}")]
+    InvalidPrivateKey(String),
+    /// A seed phrase was empty or not usable.
+    #[error("invalid seed phrase: {0}")]
+    InvalidSeedPhrase(String),
+    /// A child index that this key cannot derive (e.g. hardened from a public key).
+    #[error("cannot derive child: {0}")]
+    Derivation(String),
+    /// The Argon2d step of keygen failed (bad parameters or out of memory).
+    #[error("key stretching (Argon2d) failed: {0}")]
+    Kdf(String),
+    /// The operating system's random number generator failed.
+    #[error("the system random number generator failed: {0}")]
+    Rng(String),
+    /// Reading or writing the key-store file failed.
+    #[error("key store {path}: {reason}")]
+    Keystore {
+        /// The key-store file.
+        path: String,
+        /// What went wrong and what to do.
+        reason: String,
+    },
+    /// The node could not be reached or answered with an error.
+    #[error("node: {0}")]
+    Node(String),
+    /// The node answered with data this wallet cannot read.
+    #[error("node sent malformed data: {0}")]
+    NodeData(String),
+}
