@@ -60,4 +60,4 @@ pub use client::{
 };
 pub use error::ClientError;
 pub use nockpool_core::proto::{NoticeKind, RejectReason};
-pub use stats::{ClientEvent, ClientStats};
+pub use stats::{format_hashrate, ClientEvent, ClientStats};

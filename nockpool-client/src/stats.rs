@@ -1,4 +1,5 @@
 use std::collections::BTreeMap;
+use std::fmt;
 
 use nockpool_core::proto::{NoticeKind, RejectReason};
 use nockpool_core::Digest;
@@ -63,6 +64,65 @@ impl ClientStats {
     /// Rejected shares for one reason.
     pub fn rejected_for(&self, reason: RejectReason) -> u64 {
         self.rejected.get(&reason).copied().unwrap_or(0)
+    }
+}
+
+/// A hashrate for people: `812 H/s`, `12.35 kH/s`, `1.20 MH/s`.
+pub fn format_hashrate(hashes_per_second: f64) -> String {
+    let units = ["H/s", "kH/s", "MH/s", "GH/s", "TH/s"];
+    let mut value = hashes_per_second.max(0.0);
+    let mut unit = 0;
+    while value >= 1000.0 && unit + 1 < units.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{value:.0} {}", units[unit])
+    } else {
+        format!("{value:.2} {}", units[unit])
+    }
+}
+
+/// One log line: hashrate, share fates, blocks and the pool.
+impl fmt::Display for ClientStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "hashrate {} (1m) {} (5m), accepted {}, rejected {}",
+            format_hashrate(self.hashrate_1m),
+            format_hashrate(self.hashrate_5m),
+            self.accepted,
+            self.rejected_total()
+        )?;
+        if !self.rejected.is_empty() {
+            let reasons: Vec<String> = self
+                .rejected
+                .iter()
+                .map(|(reason, n)| {
+                    let name = reason.as_str_name();
+                    format!(
+                        "{}: {n}",
+                        name.strip_prefix("REJECT_REASON_")
+                            .unwrap_or(name)
+                            .to_lowercase()
+                    )
+                })
+                .collect();
+            write!(f, " ({})", reasons.join(", "))?;
+        }
+        write!(
+            f,
+            ", stale dropped {}, blocks {}/{}",
+            self.stale_dropped, self.blocks_found, self.block_candidates
+        )?;
+        if self.pending_submissions > 0 {
+            write!(f, ", pending {}", self.pending_submissions)?;
+        }
+        match (&self.connected_pool, self.current_height) {
+            (Some(pool), Some(height)) => write!(f, ", pool {pool} at height {height}"),
+            (Some(pool), None) => write!(f, ", pool {pool}"),
+            (None, _) => write!(f, ", not connected"),
+        }
     }
 }
 
@@ -158,4 +218,39 @@ pub enum ClientEvent {
         /// Block height, when about a block.
         height: u64,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashrates_read_well() {
+        assert_eq!(format_hashrate(0.0), "0 H/s");
+        assert_eq!(format_hashrate(812.4), "812 H/s");
+        assert_eq!(format_hashrate(12_345.0), "12.35 kH/s");
+        assert_eq!(format_hashrate(1_200_000.0), "1.20 MH/s");
+        assert_eq!(format_hashrate(-5.0), "0 H/s");
+    }
+
+    #[test]
+    fn stats_line_names_every_fate() {
+        let mut stats = ClientStats {
+            hashrate_1m: 1500.0,
+            hashrate_5m: 1400.0,
+            accepted: 10,
+            stale_dropped: 1,
+            blocks_found: 2,
+            block_candidates: 2,
+            connected_pool: Some("http://10.0.0.1:7777".into()),
+            current_height: Some(42),
+            ..ClientStats::default()
+        };
+        stats.rejected.insert(RejectReason::Stale, 3);
+        assert_eq!(
+            stats.to_string(),
+            "hashrate 1.50 kH/s (1m) 1.40 kH/s (5m), accepted 10, rejected 3 (stale: 3), \
+             stale dropped 1, blocks 2/2, pool http://10.0.0.1:7777 at height 42"
+        );
+    }
 }
