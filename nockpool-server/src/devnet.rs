@@ -30,6 +30,9 @@ use crate::{
 };
 
 const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("devnet_blocks");
+/// Templates on the current tip (cleared when the tip moves), so a block found just before a
+/// restart can still be accepted after it.
+const TEMPLATES: TableDefinition<&str, &[u8]> = TableDefinition::new("devnet_templates");
 
 /// The file name of the devnet's database inside its data dir.
 pub const DEVNET_DB_FILE: &str = "devnet.redb";
@@ -40,8 +43,8 @@ const TAG_COMMITMENT: u64 = u64::from_le_bytes(*b"devnet\0\0");
 const TAG_BLOCK: u64 = u64::from_le_bytes(*b"dvblock\0");
 /// Domain tag of a simulated (no proof-of-work) block id.
 const TAG_SIMULATED: u64 = u64::from_le_bytes(*b"dvsimul\0");
-/// Commitments of superseded templates remembered, so late blocks are `Stale`, not unknown.
-const OLD_TEMPLATES_KEPT: usize = 64;
+/// Templates remembered (current and superseded), so late blocks are `Stale`, not unknown.
+const TEMPLATES_KEPT: usize = 64;
 /// Largest retarget step per block (up or down) before damping.
 const RETARGET_CLAMP: f64 = 4.0;
 
@@ -129,6 +132,16 @@ impl StoredBlock {
             miner: self.miner,
         })
     }
+}
+
+/// What the devnet remembers about a template it handed out.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct KnownTemplate {
+    commitment: [u64; 5],
+    parent: [u64; 5],
+    height: u64,
+    difficulty: u64,
+    pow_len: u64,
 }
 
 /// Configures a [`Devnet`]; see [`Devnet::builder`].
@@ -231,16 +244,25 @@ impl DevnetBuilder {
             .as_ref()
             .map_or(self.initial_difficulty, |t| t.next_difficulty)
             .max(1);
+        let tip_id = match &tip {
+            Some(t) => t.block_id,
+            None => genesis_id()?,
+        };
+        let known = load_templates(&db)?
+            .into_iter()
+            .filter(|k| k.parent == tip_id.to_limbs())
+            .collect();
         let mut chain = Chain {
             tip,
             difficulty,
             template: None,
-            old_commitments: VecDeque::new(),
+            known,
             template_counter: 0,
             mining: Vec::new(),
             mining_since: tokio::time::Instant::now(),
         };
         let template = chain.next_template(self.pow_len)?;
+        persist_template(&db, chain.known.back())?;
         let (tx, _) = watch::channel(Some(template));
         if let Some(tip) = &chain.tip {
             tracing::info!(
@@ -279,6 +301,39 @@ fn load_tip(db: &Database) -> Result<Option<DevnetBlock>, ChainError> {
     stored.into_block().map(Some)
 }
 
+fn load_templates(db: &Database) -> Result<Vec<KnownTemplate>, ChainError> {
+    let txn = db.begin_write().map_err(storage)?;
+    txn.open_table(TEMPLATES).map_err(storage)?;
+    txn.commit().map_err(storage)?;
+    let txn = db.begin_read().map_err(storage)?;
+    let table = txn.open_table(TEMPLATES).map_err(storage)?;
+    let mut out = Vec::new();
+    for entry in table.iter().map_err(storage)? {
+        let (_, value) = entry.map_err(storage)?;
+        if let Ok(k) = serde_json::from_slice::<KnownTemplate>(value.value()) {
+            out.push(k);
+        }
+    }
+    Ok(out)
+}
+
+fn template_key(commitment: &[u64; 5]) -> String {
+    commitment.map(|l| format!("{l:016x}")).concat()
+}
+
+fn persist_template(db: &Database, known: Option<&KnownTemplate>) -> Result<(), ChainError> {
+    let Some(known) = known else { return Ok(()) };
+    let bytes = serde_json::to_vec(known).map_err(|e| ChainError::Storage(e.to_string()))?;
+    let txn = db.begin_write().map_err(storage)?;
+    {
+        let mut table = txn.open_table(TEMPLATES).map_err(storage)?;
+        table
+            .insert(template_key(&known.commitment).as_str(), bytes.as_slice())
+            .map_err(storage)?;
+    }
+    txn.commit().map_err(storage)
+}
+
 fn hash(input: &[u64]) -> Result<Digest, ChainError> {
     tip5::try_hash_varlen(input).map_err(|e| ChainError::Protocol(format!("devnet hash: {e}")))
 }
@@ -298,7 +353,8 @@ struct Chain {
     /// Network difficulty of the block being mined.
     difficulty: u64,
     template: Option<BlockTemplate>,
-    old_commitments: VecDeque<Digest>,
+    /// Recent templates, oldest first (the current one last).
+    known: VecDeque<KnownTemplate>,
     template_counter: u64,
     mining: Vec<MiningShare>,
     /// When mining on the current tip began (for retargeting; tokio's clock).
@@ -343,12 +399,17 @@ impl Chain {
             pow_len,
             created_at: now,
         };
-        if let Some(old) = self.template.replace(template.clone()) {
-            self.old_commitments.push_back(old.commitment);
-            while self.old_commitments.len() > OLD_TEMPLATES_KEPT {
-                self.old_commitments.pop_front();
-            }
+        self.known.push_back(KnownTemplate {
+            commitment: template.commitment.to_limbs(),
+            parent: parent.to_limbs(),
+            height,
+            difficulty: self.difficulty,
+            pow_len,
+        });
+        while self.known.len() > TEMPLATES_KEPT {
+            self.known.pop_front();
         }
+        self.template = Some(template.clone());
         Ok(template)
     }
 }
@@ -496,14 +557,23 @@ impl Devnet {
                     .insert(block.height, bytes.as_slice())
                     .map_err(storage)?;
             }
+            // Every template on the old tip is stale now.
+            txn.delete_table(TEMPLATES).map_err(storage)?;
             txn.commit().map_err(storage)?;
         }
         chain.difficulty = block.next_difficulty.max(1);
         chain.tip = Some(block);
         chain.mining_since = tokio::time::Instant::now();
         let template = chain.next_template(self.inner.config.pow_len)?;
+        self.persist_latest(chain)?;
         self.inner.templates.send_replace(Some(template.clone()));
         Ok(template)
+    }
+
+    fn persist_latest(&self, chain: &Chain) -> Result<(), ChainError> {
+        let db = lock(&self.inner.db);
+        let db = db.as_ref().ok_or(ChainError::Closed)?;
+        persist_template(db, chain.known.back())
     }
 
     fn retargeted(&self, chain: &Chain) -> u64 {
@@ -557,48 +627,48 @@ impl ChainBackend for Devnet {
 
     async fn submit_block(&self, block: FoundBlock) -> Result<BlockOutcome, ChainError> {
         let mut chain = lock(&self.inner.chain);
-        let Some(current) = chain.template.clone() else {
-            return Err(ChainError::Closed);
-        };
-        if block.template.commitment != current.commitment {
-            if chain.old_commitments.contains(&block.template.commitment) {
-                return Ok(BlockOutcome::Stale);
-            }
+        let commitment = block.template.commitment.to_limbs();
+        let Some(known) = chain
+            .known
+            .iter()
+            .find(|k| k.commitment == commitment)
+            .cloned()
+        else {
             return Ok(BlockOutcome::Rejected {
                 reason: "unknown commitment: not a template of this devnet".into(),
             });
+        };
+        let parent = match &chain.tip {
+            Some(t) => t.block_id,
+            None => genesis_id()?,
+        };
+        if known.parent != parent.to_limbs() {
+            return Ok(BlockOutcome::Stale);
         }
-        let digest = nockpool_pow::v5::try_digest(
-            current.commitment.limbs(),
-            block.nonce.limbs(),
-            current.pow_len,
-        )
-        .map_err(|e| ChainError::Protocol(e.to_string()))?;
+        let digest =
+            nockpool_pow::v5::try_digest(&known.commitment, block.nonce.limbs(), known.pow_len)
+                .map_err(|e| ChainError::Protocol(e.to_string()))?;
         if digest != block.digest {
             return Ok(BlockOutcome::Rejected {
                 reason: format!("digest mismatch: the nonce hashes to {digest}"),
             });
         }
-        if !digest.meets(&current.network_target) {
+        if !digest.meets(&Difficulty::saturating(known.difficulty).target()) {
             return Ok(BlockOutcome::Rejected {
                 reason: "the digest does not meet the network target".into(),
             });
         }
-        let parent = match &chain.tip {
-            Some(t) => t.block_id,
-            None => genesis_id()?,
-        };
         let mut input = vec![TAG_BLOCK];
-        input.extend_from_slice(current.commitment.limbs());
+        input.extend_from_slice(&known.commitment);
         input.extend_from_slice(block.nonce.limbs());
         let new = DevnetBlock {
-            height: current.height,
+            height: known.height,
             block_id: hash(&input)?,
             parent,
-            commitment: current.commitment,
+            commitment: block.template.commitment,
             nonce: Some(block.nonce),
             pow_digest: Some(digest),
-            difficulty: chain.difficulty,
+            difficulty: known.difficulty,
             next_difficulty: self.retargeted(&chain),
             timestamp: SystemTime::now(),
             miner: DevnetMiner::Pool {
@@ -641,6 +711,7 @@ impl ChainBackend for Devnet {
         }
         chain.mining = shares.to_vec();
         let template = chain.next_template(self.inner.config.pow_len)?;
+        self.persist_latest(&chain)?;
         self.inner.templates.send_replace(Some(template));
         Ok(())
     }
@@ -649,4 +720,185 @@ impl ChainBackend for Devnet {
 /// A devnet block id in base58 (of the id's value, big-endian, as Nockchain writes ids).
 fn block_id_text(id: &Digest) -> String {
     bs58::encode(id.to_u320().to_be_bytes_minimal()).into_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nockpool_core::PubkeyHash;
+
+    /// A real block for the current template: grinds nonces with the v5 digest.
+    fn solve(devnet: &Devnet, worker: &str) -> FoundBlock {
+        let template = devnet.current_template().unwrap();
+        for counter in 0..100_000u64 {
+            let nonce = Nonce::new([counter, 0, 0, 0, 7]).unwrap();
+            let d = nockpool_pow::v5::try_digest(
+                template.commitment.limbs(),
+                nonce.limbs(),
+                template.pow_len,
+            )
+            .unwrap();
+            if d.meets(&template.network_target) {
+                return FoundBlock {
+                    template,
+                    nonce,
+                    digest: d,
+                    worker: worker.into(),
+                    found_at: SystemTime::now(),
+                };
+            }
+        }
+        panic!("no block in 100k nonces");
+    }
+
+    #[tokio::test]
+    async fn checks_blocks_with_the_real_digest_and_target() {
+        let devnet = Devnet::builder()
+            .initial_difficulty(4)
+            .retarget(false)
+            .open()
+            .unwrap();
+        let good = solve(&devnet, "w");
+
+        let mut wrong_digest = good.clone();
+        wrong_digest.digest = Digest::new([1, 2, 3, 4, 5]).unwrap();
+        assert!(matches!(
+            devnet.submit_block(wrong_digest).await.unwrap(),
+            BlockOutcome::Rejected { .. }
+        ));
+        // A nonce whose digest misses the network target.
+        let t = good.template.clone();
+        let (nonce, digest) = (0..1000u64)
+            .map(|c| Nonce::new([c, 1, 0, 0, 7]).unwrap())
+            .map(|n| {
+                let d = nockpool_pow::v5::try_digest(t.commitment.limbs(), n.limbs(), t.pow_len);
+                (n, d.unwrap())
+            })
+            .find(|(_, d)| !d.meets(&t.network_target))
+            .unwrap();
+        let low = FoundBlock {
+            nonce,
+            digest,
+            ..good.clone()
+        };
+        assert!(matches!(
+            devnet.submit_block(low).await.unwrap(),
+            BlockOutcome::Rejected { .. }
+        ));
+        let mut unknown = good.clone();
+        unknown.template.commitment = Digest::new([9, 9, 9, 9, 9]).unwrap();
+        assert!(matches!(
+            devnet.submit_block(unknown).await.unwrap(),
+            BlockOutcome::Rejected { .. }
+        ));
+        assert_eq!(devnet.height(), 0);
+
+        assert!(matches!(
+            devnet.submit_block(good.clone()).await.unwrap(),
+            BlockOutcome::Accepted { block_id: Some(_) }
+        ));
+        assert_eq!(devnet.height(), 1);
+        // The same block again: its parent is no longer the tip.
+        assert_eq!(
+            devnet.submit_block(good).await.unwrap(),
+            BlockOutcome::Stale
+        );
+    }
+
+    #[tokio::test]
+    async fn chain_reloads_and_continues() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = || {
+            Devnet::builder()
+                .data_dir(dir.path())
+                .initial_difficulty(2)
+                .retarget(false)
+                .open()
+                .unwrap()
+        };
+        let devnet = open();
+        let block = solve(&devnet, "w");
+        devnet.submit_block(block).await.unwrap();
+        devnet.force_new_template().unwrap();
+        // A block found on the current template just before a restart...
+        let pending = solve(&devnet, "w");
+        let before = devnet.blocks().unwrap();
+        assert_eq!(before.len(), 2);
+        assert!(matches!(before[1].miner, DevnetMiner::Simulated));
+        drop(devnet);
+
+        let devnet = open();
+        assert_eq!(devnet.height(), 2);
+        assert_eq!(devnet.blocks().unwrap(), before);
+        assert_eq!(devnet.current_template().unwrap().height, 3);
+        assert_eq!(devnet.tip().unwrap().parent, before[0].block_id);
+        // ...is still accepted after it.
+        let outcome = devnet.submit_block(pending).await.unwrap();
+        assert!(
+            matches!(outcome, BlockOutcome::Accepted { .. }),
+            "{outcome:?}"
+        );
+        assert_eq!(devnet.height(), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn difficulty_retargets_toward_the_block_time() {
+        let devnet = Devnet::builder()
+            .initial_difficulty(16)
+            .block_time(Duration::from_secs(30))
+            .open()
+            .unwrap();
+        // A block after 7.5 s (4x too fast): difficulty x2 (the square root of the clamp).
+        tokio::time::advance(Duration::from_millis(7500)).await;
+        devnet.submit_block(solve(&devnet, "w")).await.unwrap();
+        assert_eq!(devnet.difficulty(), 32);
+        // Right on time: unchanged.
+        tokio::time::advance(Duration::from_secs(30)).await;
+        devnet.submit_block(solve(&devnet, "w")).await.unwrap();
+        assert_eq!(devnet.difficulty(), 32);
+        // Far too slow: halved (clamped).
+        tokio::time::advance(Duration::from_secs(600)).await;
+        devnet.submit_block(solve(&devnet, "w")).await.unwrap();
+        assert_eq!(devnet.difficulty(), 16);
+        assert_eq!(devnet.tip().unwrap().next_difficulty, 16);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn competitor_adds_blocks_on_its_interval() {
+        let devnet = Devnet::builder()
+            .competitor_interval(Some(Duration::from_secs(20)))
+            .open()
+            .unwrap();
+        let mut templates = devnet.templates().await.unwrap();
+        let start = tokio::time::Instant::now();
+        for height in 1..=3u64 {
+            templates.changed().await.unwrap();
+            assert_eq!(devnet.height(), height);
+            assert_eq!(start.elapsed(), Duration::from_secs(20 * height));
+            let t = templates.borrow_and_update().clone().unwrap();
+            assert_eq!(t.height, height + 1);
+        }
+    }
+
+    #[tokio::test]
+    async fn mining_addresses_change_the_commitment() {
+        let devnet = Devnet::builder().open().unwrap();
+        let before = devnet.current_template().unwrap();
+        let share = MiningShare {
+            address: PubkeyHash::from_digest(Digest::new([1, 2, 3, 4, 5]).unwrap()),
+            share: 1,
+        };
+        devnet.set_mining_addresses(&[share]).await.unwrap();
+        let after = devnet.current_template().unwrap();
+        assert_ne!(before.commitment, after.commitment);
+        assert_eq!(before.height, after.height);
+        // Setting the same again publishes nothing new.
+        devnet.set_mining_addresses(&[share]).await.unwrap();
+        assert_eq!(devnet.current_template().unwrap(), after);
+        let status = devnet.status().await.unwrap();
+        assert_eq!(
+            (status.backend.as_str(), status.height),
+            ("devnet", Some(0))
+        );
+    }
 }

@@ -20,6 +20,9 @@
 //! - `store` — the pool's redb database (`<data dir>/pool.redb`): [`BlockRecord`]s, worker totals.
 //! - `events` — [`PoolEvent`], [`PoolSnapshot`], [`WorkerSnapshot`], [`JobSnapshot`].
 //! - `backend` — the [`ChainBackend`] trait and its types.
+//! - `node` — [`NockchainNode`]: drives a real Nockchain node over its private gRPC API;
+//!   [`BlockProver`] / [`CommandProver`] prove found blocks; [`NodeSupervisor`] runs the node as
+//!   a child process; [`nockchain_proto`] is the node's generated API.
 //! - `devnet` — [`Devnet`]: the embedded development chain (simulated; `<data dir>/devnet.redb`).
 //!
 //! # Example
@@ -52,6 +55,7 @@ mod devnet;
 mod error;
 mod events;
 mod limits;
+mod node;
 mod pool;
 mod server;
 mod service;
@@ -65,6 +69,12 @@ pub use devnet::{Devnet, DevnetBlock, DevnetBuilder, DevnetMiner, DEVNET_DB_FILE
 pub use error::ServerError;
 pub use events::{JobSnapshot, PoolEvent, PoolSnapshot, WorkerSnapshot};
 pub use limits::Limits;
+pub use node::proto as nockchain_proto;
+pub use node::{
+    BlockProver, CommandProver, NockchainNode, NockchainNodeBuilder, NodeSupervisor, ProofOutcome,
+    ProofRequest, SupervisorEvent, DEFAULT_NODE_GRPC, DEFAULT_PROVER_TIMEOUT, NATIVE_PROOF_VERSION,
+    NODE_DB_FILE,
+};
 pub use server::{
     IntoMiningShare, PoolHandle, PoolServer, PoolServerBuilder, DEFAULT_LISTEN,
     MAX_MINING_ADDRESSES,

@@ -86,7 +86,12 @@ async fn run_connection(
     };
     let hello = match first {
         Ok(Ok(Some(msg))) => as_hello(msg),
-        Ok(Ok(None)) | Ok(Err(_)) => return,
+        Ok(Ok(None)) => return,
+        Ok(Err(status)) => {
+            // E.g. a Hello over the message size limit: tell the miner why.
+            let _ = tx.send(Err(status)).await;
+            return;
+        }
         Err(_) => {
             let _ = tx
                 .send(Err(Status::deadline_exceeded(

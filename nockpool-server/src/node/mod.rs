@@ -1,0 +1,1022 @@
+//! [`NockchainNode`]: a [`ChainBackend`] that drives a running Nockchain node over the node's
+//! private gRPC API (`nockchain.private.v1.NockAppService`, `nockchain-node.md` §2–§3).
+//!
+//! The mining loop, per connection: `Peek [%heavy ~]` (alive?) → `WatchEffects` (the probe:
+//! a 2025 node without it is refused before it is sent anything) → validated
+//! `set-mining-key-advanced` poke → `enable-mining %.y` poke → every `%mine-zk` effect becomes
+//! the newest [`BlockTemplate`]. A lost connection is retried with backoff and the whole
+//! sequence redone. Found blocks are persisted, proved by a [`BlockProver`], checked, poked as
+//! `[%command %pow %dumb-zkpow …]` and confirmed through effects and peeks.
+
+mod nouns;
+pub mod proto;
+mod prover;
+mod store;
+mod supervisor;
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use async_trait::async_trait;
+use nockpool_core::noun::{cue, jam, Noun};
+use nockpool_core::{Digest, MiningShare};
+use tokio::sync::{broadcast, watch};
+use tonic::transport::{Channel, Endpoint};
+
+use crate::{BlockOutcome, BlockTemplate, ChainBackend, ChainError, ChainStatus, FoundBlock};
+use nouns::{Candidate, Effect};
+use proto::common::v1::{wire_tag, Wire, WireTag};
+use proto::private::v1::nock_app_service_client::NockAppServiceClient;
+use proto::private::v1::{
+    peek_response, poke_response, PeekRequest, PokeRequest, WatchEffectsRequest,
+};
+use store::{Stage, Submission, SubmissionStore};
+
+pub use prover::{BlockProver, CommandProver, ProofOutcome, ProofRequest, DEFAULT_PROVER_TIMEOUT};
+pub use store::NODE_DB_FILE;
+pub use supervisor::{NodeSupervisor, SupervisorEvent};
+
+/// The node's default private gRPC address.
+pub const DEFAULT_NODE_GRPC: &str = "http://127.0.0.1:5555";
+
+/// The only proof version whose shares the pool can re-check natively (a Tip5 digest).
+pub const NATIVE_PROOF_VERSION: u64 = 5;
+
+/// Effect heads the pool subscribes to: candidates (and the 2025 `%mine` form, to say clearly
+/// that it is unsupported), and the node's verdicts on blocks.
+const EFFECT_HEADS: [&str; 4] = ["mine-zk", "mine", "liar-block-id", "seen"];
+
+/// Wire of the pool's pokes: the one the reference external miner uses (`nockchain-node.md`
+/// §3.1), so the node treats the pool exactly like `zk-pow-mine`.
+const WIRE_SOURCE: &str = "zk-pow-miner";
+
+/// How many recent candidates are remembered (to prove a block found on a candidate that was
+/// current when its share arrived).
+const RECENT_CANDIDATES: usize = 8;
+
+/// Proof attempts per found block when the prover fails in a retryable way.
+const PROOF_ATTEMPTS: u32 = 2;
+
+/// Poke attempts per found block while the node is unreachable (then the pool server retries).
+const POKE_ATTEMPTS: u32 = 5;
+
+/// Builds a [`NockchainNode`].
+#[derive(Clone)]
+pub struct NockchainNodeBuilder {
+    grpc: String,
+    shares: Vec<MiningShare>,
+    prover: Option<Arc<dyn BlockProver>>,
+    data_dir: Option<PathBuf>,
+    connect_timeout: Duration,
+    request_timeout: Duration,
+    submit_timeout: Duration,
+    confirm_timeout: Duration,
+    backoff_initial: Duration,
+    backoff_max: Duration,
+    v0_passthrough: bool,
+}
+
+impl std::fmt::Debug for NockchainNodeBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NockchainNodeBuilder")
+            .field("grpc", &self.grpc)
+            .field("shares", &self.shares)
+            .field("prover", &self.prover.is_some())
+            .field("data_dir", &self.data_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for NockchainNodeBuilder {
+    fn default() -> Self {
+        NockchainNodeBuilder {
+            grpc: DEFAULT_NODE_GRPC.into(),
+            shares: Vec::new(),
+            prover: None,
+            data_dir: None,
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(30),
+            submit_timeout: Duration::from_secs(120),
+            confirm_timeout: Duration::from_secs(60),
+            backoff_initial: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(30),
+            v0_passthrough: true,
+        }
+    }
+}
+
+impl NockchainNodeBuilder {
+    /// The node's private gRPC address (default [`DEFAULT_NODE_GRPC`]).
+    pub fn grpc(mut self, addr: impl Into<String>) -> Self {
+        self.grpc = addr.into();
+        self
+    }
+
+    /// Adds a coinbase recipient (at most two). Optional: the pool server passes its own
+    /// through [`ChainBackend::set_mining_addresses`], which replaces these.
+    pub fn mining_share(mut self, share: MiningShare) -> Self {
+        self.shares.push(share);
+        self
+    }
+
+    /// The prover for found blocks (required), e.g. a [`CommandProver`].
+    pub fn prover(mut self, prover: impl BlockProver) -> Self {
+        self.prover = Some(Arc::new(prover));
+        self
+    }
+
+    /// Where found blocks are persisted (`<dir>/nockchain-node.redb`). Without one they are
+    /// kept in memory only (the pool server still persists its own record of each block).
+    pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.data_dir = Some(dir.into());
+        self
+    }
+
+    /// TCP connect timeout (default 5 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Timeout of one peek or configuration poke (default 30 s).
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Timeout of the block poke, during which the node verifies the proof (default 120 s).
+    pub fn submit_timeout(mut self, timeout: Duration) -> Self {
+        self.submit_timeout = timeout;
+        self
+    }
+
+    /// How long to wait for the node's verdict on a submitted block (default 60 s).
+    pub fn confirm_timeout(mut self, timeout: Duration) -> Self {
+        self.confirm_timeout = timeout;
+        self
+    }
+
+    /// Reconnect backoff: first delay and cap (default 500 ms, doubling up to 30 s).
+    pub fn reconnect_backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.backoff_initial = initial;
+        self.backoff_max = max.max(initial);
+        self
+    }
+
+    /// Whether the key poke carries Nockchain's v0 pass-through entry (default yes; see
+    /// `nockchain-node.md` §3.4: a node that requires a v0 entry exits without one, and the
+    /// entry is harmless on newer nodes).
+    pub fn v0_passthrough(mut self, yes: bool) -> Self {
+        self.v0_passthrough = yes;
+        self
+    }
+
+    /// Validates the configuration, opens the block store and starts the mining loop (call
+    /// inside a Tokio runtime). The loop connects in the background; see
+    /// [`NockchainNode::wait_ready`].
+    pub fn build(self) -> Result<NockchainNode, ChainError> {
+        let prover = self.prover.clone().ok_or_else(|| {
+            ChainError::Config(
+                "the node backend needs a block prover (--prover-cmd): a found block must carry \
+                 a STARK proof made by Nockchain's prover"
+                    .into(),
+            )
+        })?;
+        if !self.shares.is_empty() {
+            nouns::validate_shares(&self.shares).map_err(ChainError::Config)?;
+        }
+        let endpoint = Endpoint::from_shared(self.grpc.clone())
+            .map_err(|e| ChainError::Config(format!("bad node gRPC address {}: {e}", self.grpc)))?
+            .connect_timeout(self.connect_timeout)
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(Duration::from_secs(30))
+            .keep_alive_timeout(Duration::from_secs(20));
+        let channel = endpoint.connect_lazy();
+        let store = SubmissionStore::open(self.data_dir.as_deref())?;
+        let unfinished = store
+            .all()?
+            .into_iter()
+            .filter(|s| s.stage != Stage::Done)
+            .count();
+        if unfinished > 0 {
+            tracing::warn!(
+                "{unfinished} found block(s) from an earlier run were not confirmed; the pool \
+                 server resubmits them (stale ones are recorded as stale)"
+            );
+        }
+        let (templates, _) = watch::channel(None);
+        let (current, _) = watch::channel(None);
+        let (shares, _) = watch::channel(self.shares.clone());
+        let (probe, _) = watch::channel(Probe::Unknown);
+        let (signals, _) = broadcast::channel(256);
+        let (stop, _) = watch::channel(false);
+        let inner = Arc::new(Inner {
+            channel,
+            prover,
+            store,
+            templates,
+            current,
+            shares,
+            probe,
+            signals,
+            stop,
+            recent: Mutex::new(VecDeque::new()),
+            state: Mutex::new(State::default()),
+            proofs_in_flight: AtomicU32::new(0),
+            config: self,
+        });
+        let task = tokio::spawn(mining_loop(inner.clone()));
+        Ok(NockchainNode {
+            inner,
+            task: Mutex::new(Some(task)),
+        })
+    }
+}
+
+/// A [`ChainBackend`] backed by a running Nockchain node (see the module docs).
+///
+/// ```no_run
+/// use nockpool_server::{CommandProver, NockchainNode};
+///
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// let node = NockchainNode::builder()
+///     .grpc("http://127.0.0.1:5555")
+///     .mining_share("9yPePjfWAdUnzaQKyxcRXKRa5PpUzKKEwtpECBZsUYt9Jd7egSDEWoV".parse()?)
+///     .prover(CommandProver::new("/opt/nockchain/bin/nock-prover"))
+///     .data_dir("./data/pool")
+///     .build()?;
+/// node.wait_ready(std::time::Duration::from_secs(30)).await?;
+/// # Ok(())
+/// # }
+/// ```
+pub struct NockchainNode {
+    inner: Arc<Inner>,
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for NockchainNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NockchainNode")
+            .field("grpc", &self.inner.config.grpc)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the first contact with the node showed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Probe {
+    Unknown,
+    Ready,
+    Unreachable(String),
+    Unsupported(String),
+}
+
+#[derive(Default)]
+struct State {
+    connected: bool,
+    tip_height: Option<u64>,
+    last_candidate_at: Option<SystemTime>,
+    candidate_version: Option<u64>,
+    warnings: Vec<String>,
+    malformed_effects: u64,
+}
+
+/// Events the mining loop passes to block submissions.
+#[derive(Clone, Debug)]
+enum Signal {
+    Candidate(Digest),
+    Liar(String),
+    Seen,
+}
+
+struct Inner {
+    config: NockchainNodeBuilder,
+    channel: Channel,
+    prover: Arc<dyn BlockProver>,
+    store: SubmissionStore,
+    templates: watch::Sender<Option<BlockTemplate>>,
+    /// The node's current candidate (of any version).
+    current: watch::Sender<Option<Candidate>>,
+    shares: watch::Sender<Vec<MiningShare>>,
+    probe: watch::Sender<Probe>,
+    signals: broadcast::Sender<Signal>,
+    stop: watch::Sender<bool>,
+    recent: Mutex<VecDeque<Candidate>>,
+    state: Mutex<State>,
+    proofs_in_flight: AtomicU32,
+}
+
+impl Inner {
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn client(&self) -> NockAppServiceClient<Channel> {
+        NockAppServiceClient::new(self.channel.clone())
+            .max_decoding_message_size(64 << 20)
+            .max_encoding_message_size(64 << 20)
+    }
+
+    fn set_warning(&self, key: &str, text: Option<String>) {
+        let mut state = self.state();
+        state.warnings.retain(|w| !w.starts_with(key));
+        if let Some(text) = text {
+            state.warnings.push(format!("{key}{text}"));
+        }
+    }
+
+    async fn peek(&self, path: &Noun) -> Result<Option<Noun>, ChainError> {
+        let request = PeekRequest {
+            pid: pid(),
+            path: jam(path),
+        };
+        let answer = tokio::time::timeout(self.config.request_timeout, self.client().peek(request))
+            .await
+            .map_err(|_| ChainError::Unavailable(format!("peek {path} timed out")))?
+            .map_err(|s| ChainError::Unavailable(format!("peek {path}: {}", s.message())))?
+            .into_inner();
+        match answer.result {
+            Some(peek_response::Result::Data(bytes)) => {
+                let noun = cue(&bytes)
+                    .map_err(|e| ChainError::Protocol(format!("peek {path} answer: {e}")))?;
+                nouns::unwrap_peek(&noun)
+                    .map(|v| v.cloned())
+                    .map_err(ChainError::Protocol)
+            }
+            Some(peek_response::Result::Error(e)) => Err(ChainError::Protocol(format!(
+                "peek {path} failed: {} (code {})",
+                e.message, e.code
+            ))),
+            None => Err(ChainError::Protocol(format!("peek {path}: empty answer"))),
+        }
+    }
+
+    async fn poke(&self, tag: &str, payload: Vec<u8>, timeout: Duration) -> Result<(), ChainError> {
+        let request = PokeRequest {
+            pid: pid(),
+            wire: Some(Wire {
+                source: WIRE_SOURCE.into(),
+                version: 1,
+                tags: vec![WireTag {
+                    value: Some(wire_tag::Value::Text(tag.into())),
+                }],
+            }),
+            payload,
+        };
+        let answer = tokio::time::timeout(timeout, self.client().poke(request))
+            .await
+            .map_err(|_| ChainError::Unavailable(format!("poke {tag} timed out")))?
+            .map_err(|s| ChainError::Unavailable(format!("poke {tag}: {}", s.message())))?
+            .into_inner();
+        match answer.result {
+            Some(poke_response::Result::Acknowledged(true)) => Ok(()),
+            Some(poke_response::Result::Acknowledged(false)) => Err(ChainError::Protocol(format!(
+                "poke {tag}: the node did not acknowledge it"
+            ))),
+            Some(poke_response::Result::Error(e)) => Err(ChainError::Protocol(format!(
+                "poke {tag} failed: {} (code {})",
+                e.message, e.code
+            ))),
+            None => Err(ChainError::Protocol(format!("poke {tag}: empty answer"))),
+        }
+    }
+
+    /// The tip's height from `[%heaviest-chain ~]` → `[page-number block-id]`.
+    async fn tip_height(&self) -> Result<Option<u64>, ChainError> {
+        let Some(value) = self.peek(&nouns::peek_heaviest_chain()).await? else {
+            return Ok(None);
+        };
+        let height = value
+            .head()
+            .and_then(Noun::as_u64)
+            .ok_or_else(|| ChainError::Protocol(format!("[%heaviest-chain ~] gave {value}")))?;
+        self.state().tip_height = Some(height);
+        Ok(Some(height))
+    }
+
+    fn stopped(&self) -> bool {
+        *self.stop.borrow()
+    }
+}
+
+/// Resolves once `stop` is set (or its sender is gone).
+async fn stop_requested(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+fn pid() -> i32 {
+    std::process::id() as i32
+}
+
+impl NockchainNode {
+    /// A builder with the defaults (node at [`DEFAULT_NODE_GRPC`]).
+    pub fn builder() -> NockchainNodeBuilder {
+        NockchainNodeBuilder::default()
+    }
+
+    /// Waits until the first contact with the node settles: `Ok` once it serves everything
+    /// the pool needs; `ChainError::Config` if it is a node the pool cannot use (no
+    /// `WatchEffects`); `ChainError::Unavailable` if it did not answer within `timeout`.
+    pub async fn wait_ready(&self, timeout: Duration) -> Result<(), ChainError> {
+        let mut probe = self.inner.probe.subscribe();
+        let settled = tokio::time::timeout(timeout, async {
+            loop {
+                let now = probe.borrow_and_update().clone();
+                match now {
+                    Probe::Ready => return Ok(()),
+                    Probe::Unsupported(why) => return Err(ChainError::Config(why)),
+                    Probe::Unknown | Probe::Unreachable(_) => {}
+                }
+                if probe.changed().await.is_err() {
+                    return Err(ChainError::Closed);
+                }
+            }
+        })
+        .await;
+        match settled {
+            Ok(result) => result,
+            Err(_) => Err(ChainError::Unavailable(match &*self.inner.probe.borrow() {
+                Probe::Unreachable(why) => why.clone(),
+                _ => format!("no answer from the node at {}", self.inner.config.grpc),
+            })),
+        }
+    }
+
+    /// Stops the mining loop (the node keeps running; mining stays enabled on it).
+    pub async fn shutdown(&self) {
+        self.inner.stop.send_replace(true);
+        let task = self.task.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for NockchainNode {
+    fn drop(&mut self) {
+        self.inner.stop.send_replace(true);
+    }
+}
+
+async fn mining_loop(inner: Arc<Inner>) {
+    let mut backoff = inner.config.backoff_initial;
+    let mut stop = inner.stop.subscribe();
+    while !inner.stopped() {
+        let started = Instant::now();
+        let end = run_session(&inner).await;
+        inner.state().connected = false;
+        let delay = match end {
+            SessionEnd::Stopped => return,
+            SessionEnd::Lost(why) => {
+                tracing::warn!(
+                    "Nockchain node at {}: {why}; reconnecting in {backoff:?}",
+                    inner.config.grpc
+                );
+                inner.set_warning("node: ", Some(why));
+                backoff
+            }
+            SessionEnd::Unsupported(why) => {
+                tracing::error!("{why}");
+                inner.set_warning("node: ", Some(why));
+                inner.config.backoff_max
+            }
+        };
+        if started.elapsed() > inner.config.backoff_max {
+            backoff = inner.config.backoff_initial;
+        } else {
+            backoff = (backoff * 2).min(inner.config.backoff_max);
+        }
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = stop_requested(&mut stop) => return,
+        }
+    }
+}
+
+enum SessionEnd {
+    Stopped,
+    Lost(String),
+    Unsupported(String),
+}
+
+/// One connection: probe, configure, then follow the effect stream until it ends.
+async fn run_session(inner: &Arc<Inner>) -> SessionEnd {
+    let mut stop = inner.stop.subscribe();
+    let grpc = &inner.config.grpc;
+    // 1. Alive?
+    if let Err(e) = inner.peek(&nouns::peek_heavy()).await {
+        let why = format!("not answering a peek: {e}");
+        inner.probe.send_replace(Probe::Unreachable(why.clone()));
+        return SessionEnd::Lost(why);
+    }
+    // 2. Subscribe first: this is also the probe that the node can hand out candidates at all.
+    let request = WatchEffectsRequest {
+        pid: pid(),
+        head_filter: EFFECT_HEADS.iter().map(|h| h.as_bytes().to_vec()).collect(),
+    };
+    let subscribed = tokio::time::timeout(
+        inner.config.request_timeout,
+        inner.client().watch_effects(request),
+    )
+    .await;
+    let mut stream = match subscribed {
+        Err(_) => return SessionEnd::Lost("WatchEffects did not answer".into()),
+        Ok(Err(status)) if status.code() == tonic::Code::Unimplemented => {
+            let why = format!(
+                "the Nockchain node at {grpc} does not serve WatchEffects, so it cannot hand \
+                 block candidates to an external miner (it is a 2025 release). Upgrade the node \
+                 to a release with the external zk-pow miner; nockpool sent it nothing."
+            );
+            inner.probe.send_replace(Probe::Unsupported(why.clone()));
+            return SessionEnd::Unsupported(why);
+        }
+        Ok(Err(status)) => return SessionEnd::Lost(format!("WatchEffects: {}", status.message())),
+        Ok(Ok(response)) => response.into_inner(),
+    };
+    inner.probe.send_replace(Probe::Ready);
+    inner.set_warning("node: ", None);
+    // 3. Mining key (validated; never a poke that makes the node exit), then 4. enable.
+    let mut shares_rx = inner.shares.subscribe();
+    let shares = loop {
+        let shares = shares_rx.borrow_and_update().clone();
+        if !shares.is_empty() {
+            break shares;
+        }
+        tracing::info!("connected to the Nockchain node at {grpc}; waiting for the mining address");
+        tokio::select! {
+            changed = shares_rx.changed() => if changed.is_err() { return SessionEnd::Stopped },
+            () = stop_requested(&mut stop) => return SessionEnd::Stopped,
+        }
+    };
+    if let Err(e) = set_mining_key(inner, &shares).await {
+        return SessionEnd::Lost(format!("setting the mining key: {e}"));
+    }
+    if let Err(e) = inner
+        .poke(
+            "enable",
+            jam(&nouns::enable_mining_poke(true)),
+            inner.config.request_timeout,
+        )
+        .await
+    {
+        return SessionEnd::Lost(format!("enabling mining: {e}"));
+    }
+    inner.state().connected = true;
+    tracing::info!(
+        "Nockchain node at {grpc}: mining key set ({}), mining enabled; waiting for candidates",
+        shares
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if let Ok(Some(h)) = inner.tip_height().await {
+        tracing::info!("Nockchain node tip is at height {h}");
+    }
+    // 5. Follow the effects.
+    loop {
+        tokio::select! {
+            message = stream.message() => match message {
+                Ok(Some(message)) => handle_effect(inner, &message.effect).await,
+                Ok(None) => return SessionEnd::Lost("the effect stream ended (node restarting?)".into()),
+                Err(status) => return SessionEnd::Lost(format!("effect stream: {}", status.message())),
+            },
+            changed = shares_rx.changed() => {
+                if changed.is_err() {
+                    return SessionEnd::Stopped;
+                }
+                let shares = shares_rx.borrow_and_update().clone();
+                if let Err(e) = set_mining_key(inner, &shares).await {
+                    return SessionEnd::Lost(format!("setting the mining key: {e}"));
+                }
+            }
+            () = stop_requested(&mut stop) => return SessionEnd::Stopped,
+        }
+    }
+}
+
+async fn set_mining_key(inner: &Inner, shares: &[MiningShare]) -> Result<(), ChainError> {
+    // Checked again right before the poke: a bad key list makes the node exit.
+    nouns::validate_shares(shares).map_err(ChainError::Config)?;
+    let poke = nouns::set_mining_key_poke(shares, inner.config.v0_passthrough);
+    inner
+        .poke("setpubkey", jam(&poke), inner.config.request_timeout)
+        .await
+}
+
+async fn handle_effect(inner: &Arc<Inner>, bytes: &[u8]) {
+    let effect = match cue(bytes)
+        .map_err(|e| e.to_string())
+        .and_then(|n| nouns::parse_effect(&n))
+    {
+        Ok(effect) => effect,
+        Err(why) => {
+            let count = {
+                let mut state = inner.state();
+                state.malformed_effects += 1;
+                state.malformed_effects
+            };
+            tracing::warn!("skipping a malformed effect from the node ({count} so far): {why}");
+            return;
+        }
+    };
+    match effect {
+        Effect::Candidate(candidate) => new_candidate(inner, candidate).await,
+        Effect::OldCandidate => {
+            let why = "the node emits 2025-format %mine candidates; nockpool mines %mine-zk \
+                       candidates only (upgrade the node)";
+            tracing::warn!("{why}");
+            inner.set_warning("candidates: ", Some(why.into()));
+        }
+        Effect::LiarBlock { reason } => {
+            tracing::warn!("the node refused a block: {reason}");
+            let _ = inner.signals.send(Signal::Liar(reason));
+        }
+        Effect::SeenBlock { height } => {
+            tracing::debug!("the node saw a block at height {height:?}");
+            let _ = inner.signals.send(Signal::Seen);
+        }
+        Effect::Other(head) => tracing::debug!("ignoring effect %{head}"),
+    }
+}
+
+async fn new_candidate(inner: &Arc<Inner>, candidate: Candidate) {
+    let now = SystemTime::now();
+    {
+        let mut recent = inner.recent.lock().unwrap_or_else(|p| p.into_inner());
+        recent.retain(|c| c.commitment != candidate.commitment);
+        recent.push_front(candidate.clone());
+        recent.truncate(RECENT_CANDIDATES);
+    }
+    {
+        let mut state = inner.state();
+        state.last_candidate_at = Some(now);
+        state.candidate_version = Some(candidate.version);
+    }
+    inner.current.send_replace(Some(candidate.clone()));
+    let _ = inner.signals.send(Signal::Candidate(candidate.commitment));
+    if candidate.version != NATIVE_PROOF_VERSION {
+        let why = format!(
+            "the node's candidate uses proof version %{}; nockpool can check only %{} shares \
+             natively, so it hands out no work until the node moves to %{}",
+            candidate.version, NATIVE_PROOF_VERSION, NATIVE_PROOF_VERSION
+        );
+        tracing::warn!("{why}");
+        inner.set_warning("version: ", Some(why));
+        inner.templates.send_replace(None);
+        return;
+    }
+    inner.set_warning("version: ", None);
+    // The effect has no height: the candidate builds on the tip (§3.2 note).
+    let height = match inner.tip_height().await {
+        Ok(Some(tip)) => tip + 1,
+        Ok(None) => 0,
+        Err(e) => {
+            tracing::warn!("could not read the tip height for the new candidate: {e}");
+            inner.state().tip_height.map_or(0, |h| h + 1)
+        }
+    };
+    let template = BlockTemplate {
+        commitment: candidate.commitment,
+        network_target: candidate.target,
+        height,
+        version: candidate.version,
+        pow_len: candidate.pow_len,
+        created_at: now,
+    };
+    tracing::info!(
+        "new candidate for height {height}: commitment {}, pow-len {}",
+        template.commitment,
+        template.pow_len
+    );
+    inner.templates.send_replace(Some(template));
+}
+
+#[async_trait]
+impl ChainBackend for NockchainNode {
+    async fn templates(&self) -> Result<crate::TemplateStream, ChainError> {
+        if self.inner.stopped() {
+            return Err(ChainError::Closed);
+        }
+        Ok(self.inner.templates.subscribe())
+    }
+
+    async fn submit_block(&self, block: FoundBlock) -> Result<BlockOutcome, ChainError> {
+        submit(&self.inner, block).await
+    }
+
+    async fn status(&self) -> Result<ChainStatus, ChainError> {
+        let state = self.inner.state();
+        let mut warnings = state.warnings.clone();
+        if state.malformed_effects > 0 {
+            warnings.push(format!(
+                "{} malformed effect(s) from the node were skipped",
+                state.malformed_effects
+            ));
+        }
+        Ok(ChainStatus {
+            backend: "node".into(),
+            connected: state.connected,
+            version: state.candidate_version.map(|v| {
+                format!("Nockchain node (private gRPC + WatchEffects), candidate proof %{v}")
+            }),
+            height: state.tip_height,
+            synced: state.connected && state.last_candidate_at.is_some(),
+            peers: None,
+            last_template_at: state.last_candidate_at,
+            proofs_in_flight: self.inner.proofs_in_flight.load(Ordering::Relaxed),
+            warnings,
+        })
+    }
+
+    async fn set_mining_addresses(&self, shares: &[MiningShare]) -> Result<(), ChainError> {
+        nouns::validate_shares(shares).map_err(ChainError::Config)?;
+        self.inner.shares.send_replace(shares.to_vec());
+        let wait = self.inner.config.connect_timeout + self.inner.config.request_timeout;
+        self.wait_ready(wait).await
+    }
+}
+
+/// Counts a proof in flight for as long as it lives.
+struct InFlight<'a>(&'a AtomicU32);
+
+impl<'a> InFlight<'a> {
+    fn new(counter: &'a AtomicU32) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        InFlight(counter)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+fn outcome_text(outcome: &BlockOutcome) -> String {
+    match outcome {
+        BlockOutcome::Accepted { block_id } => {
+            format!("accepted {}", block_id.as_deref().unwrap_or("?"))
+        }
+        BlockOutcome::Rejected { reason } => format!("rejected: {reason}"),
+        BlockOutcome::Stale => "stale".into(),
+    }
+}
+
+fn outcome_from_text(text: &str) -> BlockOutcome {
+    if let Some(id) = text.strip_prefix("accepted ") {
+        BlockOutcome::Accepted {
+            block_id: (id != "?").then(|| id.to_string()),
+        }
+    } else if let Some(reason) = text.strip_prefix("rejected: ") {
+        BlockOutcome::Rejected {
+            reason: reason.into(),
+        }
+    } else {
+        BlockOutcome::Stale
+    }
+}
+
+fn finish(
+    inner: &Inner,
+    record: &mut Submission,
+    outcome: BlockOutcome,
+) -> Result<BlockOutcome, ChainError> {
+    record.stage = Stage::Done;
+    record.outcome = Some(outcome_text(&outcome));
+    inner.store.put(record)?;
+    tracing::info!(
+        "found block at height {} (nonce {:?}): {}",
+        record.height,
+        record.nonce,
+        outcome_text(&outcome)
+    );
+    Ok(outcome)
+}
+
+/// Whether `commitment` is still the node's current candidate.
+fn is_current(inner: &Inner, commitment: &Digest) -> bool {
+    inner
+        .current
+        .borrow()
+        .as_ref()
+        .is_some_and(|c| c.commitment == *commitment)
+}
+
+/// Resolves once the node's candidate is no longer `commitment`.
+async fn superseded(mut current: watch::Receiver<Option<Candidate>>, commitment: Digest) {
+    let _ = current
+        .wait_for(|c| c.as_ref().is_none_or(|c| c.commitment != commitment))
+        .await;
+}
+
+async fn submit(inner: &Arc<Inner>, block: FoundBlock) -> Result<BlockOutcome, ChainError> {
+    let commitment = block.template.commitment;
+    let key = store::key_of(&commitment.to_limbs(), &block.nonce.to_limbs());
+    let mut record = match inner.store.get(&key)? {
+        Some(r) if r.stage == Stage::Done => {
+            let outcome = outcome_from_text(r.outcome.as_deref().unwrap_or("stale"));
+            return Ok(outcome);
+        }
+        Some(r) => r,
+        None => Submission::new(&block),
+    };
+    // Persist before anything can fail: a found nonce is never lost.
+    inner.store.put(&record)?;
+    tracing::info!(
+        "block found by {} at height {}: nonce {}, digest {}",
+        block.worker,
+        block.template.height,
+        block.nonce,
+        block.digest
+    );
+    if block.template.version != NATIVE_PROOF_VERSION {
+        let reason = format!("proof version %{} is not supported", block.template.version);
+        return finish(inner, &mut record, BlockOutcome::Rejected { reason });
+    }
+    let candidate = {
+        let recent = inner.recent.lock().unwrap_or_else(|p| p.into_inner());
+        recent.iter().find(|c| c.commitment == commitment).cloned()
+    };
+    let Some(candidate) = candidate.filter(|_| is_current(inner, &commitment)) else {
+        tracing::info!("the block's candidate was superseded before it could be proved");
+        return finish(inner, &mut record, BlockOutcome::Stale);
+    };
+    let request = ProofRequest {
+        version: candidate.version,
+        commitment,
+        nonce: block.nonce,
+        target: candidate.target_noun.clone(),
+        pow_len: candidate.pow_len,
+        digest: block.digest,
+    };
+    let poke_jam = match inner.store.poke(&key)? {
+        Some(poke) => poke,
+        None => match prove(inner, &mut record, &request).await? {
+            Ok(poke) => poke,
+            Err(outcome) => return finish(inner, &mut record, outcome),
+        },
+    };
+    // Listen before poking: the node's verdict is broadcast while it handles the poke.
+    let signals = inner.signals.subscribe();
+    let mut attempt = 0;
+    let mut delay = inner.config.backoff_initial;
+    loop {
+        if !is_current(inner, &commitment) {
+            tracing::info!("the block's candidate was superseded before the node took it");
+            return finish(inner, &mut record, BlockOutcome::Stale);
+        }
+        attempt += 1;
+        match inner
+            .poke("mined", poke_jam.clone(), inner.config.submit_timeout)
+            .await
+        {
+            Ok(()) => break,
+            Err(ChainError::Unavailable(why)) if attempt < POKE_ATTEMPTS => {
+                tracing::warn!("submitting the block failed ({why}); retrying in {delay:?}");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(inner.config.backoff_max);
+            }
+            Err(e) => {
+                inner.store.put(&record)?;
+                return Err(e);
+            }
+        }
+    }
+    let latency = block.found_at.elapsed().unwrap_or(Duration::ZERO);
+    record.found_to_poke_ms = Some(latency.as_millis() as u64);
+    record.stage = Stage::Submitted;
+    inner.store.put(&record)?;
+    tracing::info!(
+        "block for height {} poked to the node {latency:?} after its share arrived",
+        record.height
+    );
+    let outcome = confirm(inner, &record, signals).await;
+    finish(inner, &mut record, outcome)
+}
+
+/// Runs the prover (retrying retryable failures) and stores its checked poke. The inner
+/// `Err` is a final outcome for the block.
+async fn prove(
+    inner: &Arc<Inner>,
+    record: &mut Submission,
+    request: &ProofRequest,
+) -> Result<Result<Vec<u8>, BlockOutcome>, ChainError> {
+    let _in_flight = InFlight::new(&inner.proofs_in_flight);
+    loop {
+        record.proof_attempts += 1;
+        inner.store.put(record)?;
+        let started = Instant::now();
+        let outcome = tokio::select! {
+            outcome = inner.prover.prove(request) => outcome,
+            () = superseded(inner.current.subscribe(), request.commitment) => {
+                tracing::info!("candidate superseded while proving; the proof was cancelled");
+                return Ok(Err(BlockOutcome::Stale));
+            }
+        };
+        let took = started.elapsed();
+        match outcome {
+            ProofOutcome::Proved(poke) => {
+                if let Err(why) = request.check_poke(&poke) {
+                    tracing::error!("the prover's output failed the sanity check: {why}");
+                    return Ok(Err(BlockOutcome::Rejected {
+                        reason: format!("prover output failed the sanity check: {why}"),
+                    }));
+                }
+                let bytes = jam(&poke);
+                inner.store.put_poke(&record.key(), &bytes)?;
+                record.stage = Stage::Proved;
+                inner.store.put(record)?;
+                tracing::info!("block proved in {took:?} ({} bytes)", bytes.len());
+                return Ok(Ok(bytes));
+            }
+            ProofOutcome::MissesTarget => {
+                let reason = "the prover says the nonce misses the target (pool and prover \
+                              disagree on the digest: check the prover's release)";
+                tracing::error!("{reason}");
+                return Ok(Err(BlockOutcome::Rejected {
+                    reason: reason.into(),
+                }));
+            }
+            ProofOutcome::TimedOut(limit) => {
+                tracing::error!("the prover did not finish within {limit:?}");
+                return Ok(Err(BlockOutcome::Rejected {
+                    reason: format!("prover timed out after {limit:?}"),
+                }));
+            }
+            ProofOutcome::Failed { reason, retryable } => {
+                tracing::error!(
+                    "proving failed (attempt {}): {reason}",
+                    record.proof_attempts
+                );
+                if !retryable || record.proof_attempts >= PROOF_ATTEMPTS {
+                    return Ok(Err(BlockOutcome::Rejected {
+                        reason: format!("prover failed: {reason}"),
+                    }));
+                }
+            }
+        }
+    }
+}
+
+/// Learns the node's verdict on a poked block (`nockchain-node.md` §3.6): the page at the
+/// block's height carries our nonce → accepted; a `%liar-block-id` → rejected; another block
+/// took the height → stale; nothing at all → the node ignored it.
+async fn confirm(
+    inner: &Arc<Inner>,
+    record: &Submission,
+    mut signals: broadcast::Receiver<Signal>,
+) -> BlockOutcome {
+    let deadline = tokio::time::Instant::now() + inner.config.confirm_timeout;
+    let commitment = record.commitment;
+    let mut refused: Option<String> = None;
+    let mut moved_on = false;
+    loop {
+        match inner.peek(&nouns::peek_heavy_n(record.height)).await {
+            Ok(Some(page)) => match nouns::summarize_page(&page) {
+                Some(p) if p.nonce == Some(record.nonce) && p.commitment == Some(commitment) => {
+                    return BlockOutcome::Accepted {
+                        block_id: Some(nouns::base58_id(&p.block_id)),
+                    };
+                }
+                Some(_) if moved_on => return BlockOutcome::Stale,
+                Some(_) => {}
+                None => tracing::warn!("could not read the page at height {}", record.height),
+            },
+            Ok(None) => {}
+            Err(e) => tracing::warn!("checking the block at height {}: {e}", record.height),
+        }
+        if let Some(reason) = refused.take() {
+            return BlockOutcome::Rejected { reason };
+        }
+        if moved_on {
+            return BlockOutcome::Stale;
+        }
+        let signal = tokio::time::timeout_at(deadline, signals.recv()).await;
+        match signal {
+            Err(_) => {
+                return if is_current(inner, &Digest::new(commitment).unwrap_or_default()) {
+                    BlockOutcome::Rejected {
+                        reason: format!(
+                            "the node neither accepted nor refused the block within {:?}",
+                            inner.config.confirm_timeout
+                        ),
+                    }
+                } else {
+                    BlockOutcome::Stale
+                };
+            }
+            Ok(Ok(Signal::Liar(reason))) => refused = Some(reason),
+            Ok(Ok(Signal::Candidate(c))) if c.to_limbs() != commitment => moved_on = true,
+            Ok(Ok(_)) | Ok(Err(broadcast::error::RecvError::Lagged(_))) => {}
+            Ok(Err(broadcast::error::RecvError::Closed)) => {
+                return BlockOutcome::Rejected {
+                    reason: "the node backend shut down before the verdict".into(),
+                }
+            }
+        }
+    }
+}

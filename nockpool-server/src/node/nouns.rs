@@ -1,0 +1,392 @@
+//! The nouns the pool exchanges with a Nockchain node (`nockchain-node.md` §3, §5): peek
+//! paths, the configuration pokes, the candidate effect, the prover's cause and the submit
+//! poke, and what a block page says about its proof.
+
+use nockpool_core::noun::Noun;
+use nockpool_core::{Digest, MiningShare, Nonce, Target};
+
+/// The v0 "pass-through" coinbase key Nockchain's own mining driver always sends (§3.4): a
+/// node built before v1-only key lists shuts down on an empty v0 list, so the pool sends this
+/// entry too. It only receives coinbases below the v1 phase, which mainnet passed long ago.
+pub(crate) const V0_PASSTHROUGH_KEY: &str = "2cPnE4Z9RevhTv9is9Hmc1amFubEFbUxzCV2Fxb9GxevJstV5VG92oYt6Sai3d3NjLFcsuVXSLx9hikMbD1agv9M267TVw3hV9MCpMfEnGo5LYtjJ7jPyHg8SERPjJRCWTgZ";
+
+/// The most coinbase recipients the node accepts in one key list (more makes it exit).
+pub(crate) const MAX_KEYS_PER_LIST: usize = 2;
+
+/// `[%heavy ~]`: the heaviest block id (liveness probe).
+pub(crate) fn peek_heavy() -> Noun {
+    Noun::list([Noun::cord("heavy")])
+}
+
+/// `[%heaviest-chain ~]`: `[page-number block-id]` of the tip.
+pub(crate) fn peek_heaviest_chain() -> Noun {
+    Noun::list([Noun::cord("heaviest-chain")])
+}
+
+/// `[%heavy-n height ~]`: the page at `height` on the heaviest chain.
+pub(crate) fn peek_heavy_n(height: u64) -> Noun {
+    Noun::list([Noun::cord("heavy-n"), Noun::atom(height)])
+}
+
+/// Unwraps a peek answer `(unit (unit value))`: `Ok(Some(v))` for `[~ ~ v]`, `Ok(None)` for
+/// `~` (unknown path) or `[~ ~]` (no value), `Err` for any other shape.
+pub(crate) fn unwrap_peek(answer: &Noun) -> Result<Option<&Noun>, String> {
+    if answer.as_u64() == Some(0) {
+        return Ok(None);
+    }
+    let Some([outer, inner]) = answer.as_tuple() else {
+        return Err(format!("peek answer is not a unit: {answer}"));
+    };
+    if outer.as_u64() != Some(0) {
+        return Err(format!("peek answer is not a unit: {answer}"));
+    }
+    if inner.as_u64() == Some(0) {
+        return Ok(None);
+    }
+    match inner.as_tuple() {
+        Some([tag, value]) if tag.as_u64() == Some(0) => Ok(Some(value)),
+        _ => Err(format!("peek answer is not a (unit (unit *)): {answer}")),
+    }
+}
+
+/// Validates the farm's coinbase split against every rule that would make the node exit
+/// (§3.4, §5.4): one or two entries, positive shares, each address a based Tip5 hash (the
+/// `PubkeyHash` type guarantees the last two).
+pub(crate) fn validate_shares(shares: &[MiningShare]) -> Result<(), String> {
+    if shares.is_empty() {
+        return Err("no mining address: give the farm's v1 address with --pubkey".into());
+    }
+    if shares.len() > MAX_KEYS_PER_LIST {
+        return Err(format!(
+            "{} mining addresses given; a Nockchain coinbase pays at most {MAX_KEYS_PER_LIST} \
+             (the node shuts down on more)",
+            shares.len()
+        ));
+    }
+    if let Some(bad) = shares.iter().find(|s| s.share == 0) {
+        return Err(format!("share of {} must be at least 1", bad.address));
+    }
+    for share in shares {
+        // Round-trip the text the node will decode, so a display bug cannot kill the node.
+        let text = share.address.to_string();
+        let parsed: nockpool_core::PubkeyHash = text
+            .parse()
+            .map_err(|e| format!("address {text} does not re-parse: {e}"))?;
+        if parsed != share.address {
+            return Err(format!("address {text} does not round-trip"));
+        }
+    }
+    Ok(())
+}
+
+/// `[%command %set-mining-key-advanced v0 v1]`; the shares must have passed
+/// [`validate_shares`]. `with_v0_passthrough` adds the v0 entry of [`V0_PASSTHROUGH_KEY`].
+pub(crate) fn set_mining_key_poke(shares: &[MiningShare], with_v0_passthrough: bool) -> Noun {
+    let v0 = if with_v0_passthrough {
+        Noun::list([Noun::tuple([
+            Noun::atom(1),
+            Noun::atom(1),
+            Noun::list([Noun::cord(V0_PASSTHROUGH_KEY)]),
+        ])])
+    } else {
+        Noun::ZERO
+    };
+    let v1 = Noun::list(
+        shares
+            .iter()
+            .map(|s| Noun::cell(Noun::atom(s.share), Noun::cord(&s.address.to_string()))),
+    );
+    Noun::tuple([
+        Noun::cord("command"),
+        Noun::cord("set-mining-key-advanced"),
+        v0,
+        v1,
+    ])
+}
+
+/// `[%command %enable-mining ?]`.
+pub(crate) fn enable_mining_poke(enable: bool) -> Noun {
+    Noun::tuple([
+        Noun::cord("command"),
+        Noun::cord("enable-mining"),
+        Noun::loobean(enable),
+    ])
+}
+
+/// A decoded `[%mine-zk version commit target pow-len]` effect.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Candidate {
+    pub(crate) version: u64,
+    pub(crate) commitment: Digest,
+    pub(crate) target: Target,
+    /// The target noun exactly as the node sent it (limbs verbatim, for the prover's cause).
+    pub(crate) target_noun: Noun,
+    pub(crate) pow_len: u64,
+}
+
+/// What one effect from the node's stream means to the pool.
+#[derive(Clone, Debug)]
+pub(crate) enum Effect {
+    /// A new block candidate.
+    Candidate(Candidate),
+    /// `[%mine …]`: a candidate in the 2025 format this pool does not mine.
+    OldCandidate,
+    /// `[%liar-block-id id reason]`: the node refused a block.
+    LiarBlock { reason: String },
+    /// `[%seen %block id [~ height]]`: the node accepted (or had already seen) a block.
+    SeenBlock { height: Option<u64> },
+    /// Anything else we subscribed to but do not act on.
+    Other(String),
+}
+
+/// Decodes one effect noun; `Err` explains a malformed effect.
+pub(crate) fn parse_effect(effect: &Noun) -> Result<Effect, String> {
+    let Some((head, rest)) = effect.as_cell() else {
+        return Err(format!("effect is an atom: {effect}"));
+    };
+    if head.is_cord("mine-zk") {
+        return parse_candidate(rest).map(Effect::Candidate);
+    }
+    if head.is_cord("mine") {
+        return Ok(Effect::OldCandidate);
+    }
+    if head.is_cord("liar-block-id") {
+        let reason = match rest.as_tuple() {
+            Some([_id, reason]) => reason.as_cord().unwrap_or_else(|| reason.to_string()),
+            None => rest.to_string(),
+        };
+        return Ok(Effect::LiarBlock { reason });
+    }
+    if head.is_cord("seen") {
+        if let Some([kind, _id, height]) = rest.as_tuple() {
+            if kind.is_cord("block") {
+                let height = height
+                    .as_tuple()
+                    .filter(|[tag, _]| tag.as_u64() == Some(0))
+                    .and_then(|[_, h]| h.as_u64());
+                return Ok(Effect::SeenBlock { height });
+            }
+        }
+        return Ok(Effect::Other("seen".into()));
+    }
+    Ok(Effect::Other(
+        head.as_cord().unwrap_or_else(|| head.to_string()),
+    ))
+}
+
+fn parse_candidate(rest: &Noun) -> Result<Candidate, String> {
+    let [version, commit, target, pow_len] = rest
+        .as_tuple()
+        .ok_or_else(|| format!("%mine-zk effect has fewer than 4 fields: {rest}"))?;
+    let version = version
+        .as_u64()
+        .ok_or_else(|| format!("%mine-zk version is not a small atom: {version}"))?;
+    let commitment = commit
+        .as_digest()
+        .ok_or_else(|| format!("%mine-zk commitment is not 5 based belts: {commit}"))?;
+    let limbs = target
+        .as_bignum()
+        .ok_or_else(|| format!("%mine-zk target is not [%bn (list u32)]: {target}"))?;
+    let target_value =
+        Target::from_bn_limbs(&limbs).map_err(|e| format!("%mine-zk target: {e}"))?;
+    let pow_len = pow_len
+        .as_u64()
+        .ok_or_else(|| format!("%mine-zk pow-len is not a small atom: {pow_len}"))?;
+    nockpool_core::validate_pow_len(pow_len).map_err(|e| format!("%mine-zk: {e}"))?;
+    Ok(Candidate {
+        version,
+        commitment,
+        target: target_value,
+        target_noun: target.clone(),
+        pow_len,
+    })
+}
+
+/// The prover's cause `[version commit nonce target pow-len]` (`nockchain-prover.md` §2.2).
+pub(crate) fn prover_cause(
+    version: u64,
+    commitment: &Digest,
+    nonce: &Nonce,
+    target: &Noun,
+    pow_len: u64,
+) -> Noun {
+    Noun::tuple([
+        Noun::atom(version),
+        Noun::belts(commitment.limbs()),
+        Noun::belts(nonce.limbs()),
+        target.clone(),
+        Noun::atom(pow_len),
+    ])
+}
+
+/// A digest as the single atom `d0 + d1·p + … + d4·p⁴` (`tip5-hash-atom`).
+pub(crate) fn digest_atom(digest: &Digest) -> Noun {
+    Noun::from_le_bytes(&digest.to_u320().to_le_bytes())
+}
+
+/// Checks a prover's submit poke `[%command %pow %dumb-zkpow prf dig commit nonce]` against
+/// what was asked (`nockchain-prover.md` §2.5): commitment, nonce, digest, proof version and
+/// the proof's puzzle object.
+pub(crate) fn check_submit_poke(
+    poke: &Noun,
+    version: u64,
+    commitment: &Digest,
+    nonce: &Nonce,
+    digest: &Digest,
+    pow_len: u64,
+) -> Result<(), String> {
+    let [command, pow, variant, prf, dig, commit, got_nonce] = poke
+        .as_tuple()
+        .ok_or("not a 7-part [%command %pow %dumb-zkpow prf dig commit nonce]")?;
+    if !command.is_cord("command") || !pow.is_cord("pow") || !variant.is_cord("dumb-zkpow") {
+        return Err(format!(
+            "head is [{command} {pow} {variant}], not [%command %pow %dumb-zkpow]"
+        ));
+    }
+    if commit.as_belts() != Some(*commitment.limbs()) {
+        return Err(format!("commitment {commit} is not the job's {commitment}"));
+    }
+    if got_nonce.as_belts() != Some(*nonce.limbs()) {
+        return Err(format!("nonce {got_nonce} is not the found nonce {nonce}"));
+    }
+    if *dig != digest_atom(digest) {
+        return Err(format!(
+            "digest atom {dig} is not the pool's digest {digest}"
+        ));
+    }
+    let [prf_version, objects, _hashes, _read_index] = prf
+        .as_tuple()
+        .ok_or("proof is not [version objects hashes read-index]")?;
+    if prf_version.as_u64() != Some(version) {
+        return Err(format!("proof version {prf_version} is not %{version}"));
+    }
+    let first = objects.head().ok_or("proof has no objects")?;
+    let [tag, p_commit, p_nonce, p_len, _product] = first
+        .as_tuple()
+        .ok_or("proof object 0 is not [%puzzle commitment nonce len p]")?;
+    if !tag.is_cord("puzzle") {
+        return Err(format!("proof object 0 is {tag}, not %puzzle"));
+    }
+    if p_commit.as_belts() != Some(*commitment.limbs())
+        || p_nonce.as_belts() != Some(*nonce.limbs())
+        || p_len.as_u64() != Some(pow_len)
+    {
+        return Err("proof object 0 is for another commitment, nonce or pow-len".into());
+    }
+    Ok(())
+}
+
+/// What a block page says about who mined it: its height, id and the puzzle's commitment and
+/// nonce in proof object 0 (v0 and v1 pages, §5.5).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct PageSummary {
+    pub(crate) height: u64,
+    pub(crate) block_id: Digest,
+    pub(crate) commitment: Option<[u64; 5]>,
+    pub(crate) nonce: Option<[u64; 5]>,
+}
+
+/// Reads a page noun (`[%1 digest pow …]` or v0 `[digest pow …]`).
+pub(crate) fn summarize_page(page: &Noun) -> Option<PageSummary> {
+    let body = match page.as_cell() {
+        Some((tag, rest)) if tag.as_u64() == Some(1) => rest,
+        Some(_) => page,
+        None => return None,
+    };
+    let [digest, pow, _parent, _txs, _coinbase, _ts, _epoch, _target, _work, height, _msg] =
+        body.as_tuple()?;
+    let block_id = digest.as_digest()?;
+    let height = height.as_u64()?;
+    let object0 = pow
+        .as_tuple()
+        .filter(|[tag, _]| tag.as_u64() == Some(0))
+        .and_then(|[_, proof]| proof.as_tuple::<4>())
+        .and_then(|[_, objects, _, _]| objects.head().cloned());
+    let (commitment, nonce) = match object0.as_ref().and_then(|o| o.as_tuple::<5>()) {
+        Some([tag, c, n, _, _]) if tag.is_cord("puzzle") => (c.as_belts(), n.as_belts()),
+        _ => (None, None),
+    };
+    Some(PageSummary {
+        height,
+        block_id,
+        commitment,
+        nonce,
+    })
+}
+
+/// A digest written as Nockchain writes block ids: base58 of the big-endian digest atom.
+pub(crate) fn base58_id(digest: &Digest) -> String {
+    nockpool_core::PubkeyHash::from_digest(*digest).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nockpool_core::noun::jam;
+
+    const PKH: &str = "9yPePjfWAdUnzaQKyxcRXKRa5PpUzKKEwtpECBZsUYt9Jd7egSDEWoV";
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    #[test]
+    fn config_pokes_match_spec_vectors() {
+        let shares = [PKH.parse::<MiningShare>().unwrap()];
+        validate_shares(&shares).unwrap();
+        let pkh_only = jam(&set_mining_key_poke(&shares, false));
+        assert_eq!(pkh_only.len(), 93);
+        let with_v0 = jam(&set_mining_key_poke(&shares, true));
+        assert_eq!(with_v0.len(), 230);
+        assert!(hex(&with_v0).starts_with("01deb1b7b6b630377200dee6cae85adad2dcd2dcce5ad6caf25ac2c8ecc2dcc6cac815c701c00f64c6a0dc8a68b472"));
+        assert_eq!(
+            hex(&jam(&enable_mining_poke(true))),
+            "01deb1b7b6b630377200cf32b73031b6b296b634b734b7b3"
+        );
+        assert_eq!(hex(&jam(&peek_heavy())), "011eb4b230bbbc");
+        assert_eq!(
+            hex(&jam(&peek_heaviest_chain())),
+            "017cd1cac2ecd2cae6e85ac6d0c2d2dc02"
+        );
+        assert_eq!(hex(&jam(&peek_heavy_n(42))), "015eb4b230bbbc16775055");
+    }
+
+    #[test]
+    fn share_rules() {
+        let one = PKH.parse::<MiningShare>().unwrap();
+        assert!(validate_shares(&[]).is_err());
+        assert!(validate_shares(&[one, one, one]).is_err());
+        assert!(validate_shares(&[one, one]).is_ok());
+    }
+
+    #[test]
+    fn candidate_effect_decodes() {
+        let bytes = [
+            0x01, 0xde, 0xb6, 0x34, 0xb7, 0xb2, 0x16, 0xbd, 0x75, 0xb8, 0xc5, 0x21, 0x43, 0x87,
+            0x89, 0x5b, 0xe0, 0xc5, 0xdc, 0x71, 0x48, 0xe1, 0x40,
+        ];
+        let noun = nockpool_core::noun::cue(&bytes).unwrap();
+        let Effect::Candidate(c) = parse_effect(&noun).unwrap() else {
+            panic!("not a candidate")
+        };
+        assert_eq!(c.version, 5);
+        assert_eq!(c.commitment.to_limbs(), [1, 2, 3, 4, 5]);
+        assert_eq!(c.target.to_bn_limbs(), [1, 2]);
+        assert_eq!(c.pow_len, 64);
+        assert!(parse_effect(&Noun::atom(3)).is_err());
+        assert!(parse_effect(&Noun::tuple([Noun::cord("mine-zk"), Noun::atom(5)])).is_err());
+    }
+
+    #[test]
+    fn peek_unwrapping() {
+        let v = Noun::atom(9);
+        let full = Noun::tuple([Noun::ZERO, Noun::ZERO, v.clone()]);
+        assert_eq!(unwrap_peek(&full).unwrap(), Some(&v));
+        assert_eq!(unwrap_peek(&Noun::ZERO).unwrap(), None);
+        assert_eq!(
+            unwrap_peek(&Noun::cell(Noun::ZERO, Noun::ZERO)).unwrap(),
+            None
+        );
+        assert!(unwrap_peek(&Noun::atom(4)).is_err());
+    }
+}

@@ -1,0 +1,200 @@
+//! Found blocks on their way to the node, persisted before anything else happens to them
+//! (`<data dir>/nockchain-node.redb`), so a crash between finding, proving and submitting
+//! never loses a nonce.
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+
+use crate::{ChainError, FoundBlock};
+
+/// File name of the node backend's database inside the data directory.
+pub const NODE_DB_FILE: &str = "nockchain-node.redb";
+
+/// Key: `<commitment limbs>/<nonce limbs>` in hex; value: JSON [`Submission`].
+const SUBMISSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("node_submissions");
+/// Key: same as above; value: the jammed submit poke the prover produced.
+const POKES: TableDefinition<&str, &[u8]> = TableDefinition::new("node_pokes");
+
+/// Where one found block stands.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub(crate) enum Stage {
+    /// Persisted; not proved yet.
+    Found,
+    /// The prover's poke is stored; not yet poked to the node.
+    Proved,
+    /// Poked to the node; acceptance not yet confirmed.
+    Submitted,
+    /// Final: accepted, rejected or stale (see `outcome`).
+    Done,
+}
+
+/// One found block's record.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct Submission {
+    pub(crate) height: u64,
+    pub(crate) version: u64,
+    pub(crate) pow_len: u64,
+    pub(crate) commitment: [u64; 5],
+    pub(crate) nonce: [u64; 5],
+    pub(crate) digest: [u64; 5],
+    pub(crate) worker: String,
+    pub(crate) found_at_ms: u64,
+    pub(crate) stage: Stage,
+    /// `accepted <id>`, `rejected: <reason>`, `stale`, once known.
+    pub(crate) outcome: Option<String>,
+    /// Milliseconds from the share's arrival to the submit poke.
+    pub(crate) found_to_poke_ms: Option<u64>,
+    /// Proof attempts made.
+    pub(crate) proof_attempts: u32,
+}
+
+impl Submission {
+    pub(crate) fn new(block: &FoundBlock) -> Submission {
+        Submission {
+            height: block.template.height,
+            version: block.template.version,
+            pow_len: block.template.pow_len,
+            commitment: block.template.commitment.to_limbs(),
+            nonce: block.nonce.to_limbs(),
+            digest: block.digest.to_limbs(),
+            worker: block.worker.clone(),
+            found_at_ms: millis(block.found_at),
+            stage: Stage::Found,
+            outcome: None,
+            found_to_poke_ms: None,
+            proof_attempts: 0,
+        }
+    }
+
+    pub(crate) fn key(&self) -> String {
+        key_of(&self.commitment, &self.nonce)
+    }
+}
+
+pub(crate) fn key_of(commitment: &[u64; 5], nonce: &[u64; 5]) -> String {
+    let hex = |limbs: &[u64; 5]| {
+        limbs
+            .iter()
+            .map(|l| format!("{l:016x}"))
+            .collect::<Vec<_>>()
+            .join("")
+    };
+    format!("{}/{}", hex(commitment), hex(nonce))
+}
+
+fn millis(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_millis() as u64
+}
+
+fn storage<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> ChainError {
+    move |e| ChainError::Storage(format!("node block store: {what}: {e}"))
+}
+
+/// The redb-backed store (in memory when no data directory is given).
+pub(crate) struct SubmissionStore {
+    db: Mutex<Database>,
+}
+
+impl SubmissionStore {
+    pub(crate) fn open(dir: Option<&Path>) -> Result<SubmissionStore, ChainError> {
+        let db = match dir {
+            Some(dir) => {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    ChainError::Storage(format!("cannot create {}: {e}", dir.display()))
+                })?;
+                let path = dir.join(NODE_DB_FILE);
+                Database::create(&path).map_err(|e| {
+                    ChainError::Storage(format!(
+                        "cannot open {}: {e} (is another pool server using this data dir?)",
+                        path.display()
+                    ))
+                })?
+            }
+            None => Database::builder()
+                .create_with_backend(redb::backends::InMemoryBackend::new())
+                .map_err(storage("create in-memory database"))?,
+        };
+        let txn = db.begin_write().map_err(storage("begin"))?;
+        txn.open_table(SUBMISSIONS).map_err(storage("open table"))?;
+        txn.open_table(POKES).map_err(storage("open table"))?;
+        txn.commit().map_err(storage("commit"))?;
+        Ok(SubmissionStore { db: Mutex::new(db) })
+    }
+
+    fn db(&self) -> std::sync::MutexGuard<'_, Database> {
+        self.db.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Writes a record durably (returns after the commit).
+    pub(crate) fn put(&self, record: &Submission) -> Result<(), ChainError> {
+        let bytes = serde_json::to_vec(record).map_err(storage("encode"))?;
+        let db = self.db();
+        let txn = db.begin_write().map_err(storage("begin"))?;
+        {
+            let mut table = txn.open_table(SUBMISSIONS).map_err(storage("open table"))?;
+            table
+                .insert(record.key().as_str(), bytes.as_slice())
+                .map_err(storage("insert"))?;
+        }
+        txn.commit().map_err(storage("commit"))
+    }
+
+    /// Stores the prover's jammed poke for a record (so a retry never proves twice).
+    pub(crate) fn put_poke(&self, key: &str, poke_jam: &[u8]) -> Result<(), ChainError> {
+        let db = self.db();
+        let txn = db.begin_write().map_err(storage("begin"))?;
+        {
+            let mut table = txn.open_table(POKES).map_err(storage("open table"))?;
+            table
+                .insert(key, poke_jam)
+                .map_err(storage("insert poke"))?;
+        }
+        txn.commit().map_err(storage("commit"))
+    }
+
+    pub(crate) fn get(&self, key: &str) -> Result<Option<Submission>, ChainError> {
+        let db = self.db();
+        let txn = db.begin_read().map_err(storage("begin read"))?;
+        let table = txn.open_table(SUBMISSIONS).map_err(storage("open table"))?;
+        let Some(value) = table.get(key).map_err(storage("read"))? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(value.value())
+            .map(Some)
+            .map_err(storage("decode"))
+    }
+
+    pub(crate) fn poke(&self, key: &str) -> Result<Option<Vec<u8>>, ChainError> {
+        let db = self.db();
+        let txn = db.begin_read().map_err(storage("begin read"))?;
+        let table = txn.open_table(POKES).map_err(storage("open table"))?;
+        Ok(table
+            .get(key)
+            .map_err(storage("read"))?
+            .map(|v| v.value().to_vec()))
+    }
+
+    /// Every record, in key order.
+    pub(crate) fn all(&self) -> Result<Vec<Submission>, ChainError> {
+        let db = self.db();
+        let txn = db.begin_read().map_err(storage("begin read"))?;
+        let table = txn.open_table(SUBMISSIONS).map_err(storage("open table"))?;
+        let mut out = Vec::new();
+        for entry in table.iter().map_err(storage("iterate"))? {
+            let (key, value) = entry.map_err(storage("read"))?;
+            match serde_json::from_slice::<Submission>(value.value()) {
+                Ok(r) => out.push(r),
+                Err(e) => {
+                    tracing::warn!("skipping unreadable node submission {}: {e}", key.value())
+                }
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,191 @@
+//! [`NodeSupervisor`]: runs the Nockchain node as a child of the pool server (`--node-cmd`),
+//! so one command starts the farm's head: restarts it with backoff when it dies, forwards its
+//! output to the log with a `[nockchain]` prefix, and stops it cleanly (SIGINT, then SIGKILL
+//! after a grace period) on shutdown. The [`NockchainNode`](super::NockchainNode) backend
+//! waits for its gRPC to answer and reconnects on its own.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::{broadcast, watch};
+use tokio::task::JoinHandle;
+
+/// What happened to the supervised node process.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SupervisorEvent {
+    /// The node process started.
+    Started {
+        /// Its process id.
+        pid: u32,
+    },
+    /// The node process exited (`code` is `None` when a signal ended it).
+    Exited {
+        /// The exit code.
+        code: Option<i32>,
+    },
+    /// The command could not be started at all.
+    SpawnFailed {
+        /// Why.
+        reason: String,
+    },
+    /// The supervisor stopped the node for good.
+    Stopped,
+}
+
+/// Runs and restarts a node command line (see the module docs).
+#[derive(Debug)]
+pub struct NodeSupervisor {
+    stop: watch::Sender<bool>,
+    events: broadcast::Sender<SupervisorEvent>,
+    task: JoinHandle<()>,
+}
+
+/// Settings of a [`NodeSupervisor`].
+#[derive(Clone, Debug)]
+struct Settings {
+    command: String,
+    backoff_initial: Duration,
+    backoff_max: Duration,
+    grace: Duration,
+}
+
+impl NodeSupervisor {
+    /// Starts `command` (a shell command line, e.g. `nockchain --bind …`, run by `sh -c` in
+    /// the current directory, which holds the node's state) and keeps it running. Restarts
+    /// back off from 1 s to 60 s; stopping waits up to 60 s for a clean exit.
+    pub fn spawn(command: impl Into<String>) -> NodeSupervisor {
+        NodeSupervisor::spawn_with(
+            command,
+            Duration::from_secs(1),
+            Duration::from_secs(60),
+            Duration::from_secs(60),
+        )
+    }
+
+    /// [`NodeSupervisor::spawn`] with explicit restart backoff and stop grace period.
+    pub fn spawn_with(
+        command: impl Into<String>,
+        backoff_initial: Duration,
+        backoff_max: Duration,
+        grace: Duration,
+    ) -> NodeSupervisor {
+        let (stop, stop_rx) = watch::channel(false);
+        let (events, _) = broadcast::channel(64);
+        let settings = Settings {
+            command: command.into(),
+            backoff_initial,
+            backoff_max: backoff_max.max(backoff_initial),
+            grace,
+        };
+        let task = tokio::spawn(supervise(settings, stop_rx, events.clone()));
+        NodeSupervisor { stop, events, task }
+    }
+
+    /// Subscribes to what happens to the node process.
+    pub fn events(&self) -> broadcast::Receiver<SupervisorEvent> {
+        self.events.subscribe()
+    }
+
+    /// Stops the node cleanly (SIGINT, then SIGKILL after the grace period) and waits.
+    pub async fn stop(self) {
+        self.stop.send_replace(true);
+        let _ = self.task.await;
+    }
+}
+
+async fn supervise(
+    settings: Settings,
+    mut stop: watch::Receiver<bool>,
+    events: broadcast::Sender<SupervisorEvent>,
+) {
+    let mut backoff = settings.backoff_initial;
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        let started = Instant::now();
+        let spawned = Command::new("sh")
+            .arg("-c")
+            .arg(format!("exec {}", settings.command))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn();
+        match spawned {
+            Ok(mut child) => {
+                let pid = child.id().unwrap_or(0);
+                tracing::info!(
+                    "started the Nockchain node (pid {pid}): {}",
+                    settings.command
+                );
+                let _ = events.send(SupervisorEvent::Started { pid });
+                forward(child.stdout.take(), pid);
+                forward(child.stderr.take(), pid);
+                tokio::select! {
+                    status = child.wait() => {
+                        let code = status.ok().and_then(|s| s.code());
+                        tracing::warn!("the Nockchain node (pid {pid}) exited with {code:?}");
+                        let _ = events.send(SupervisorEvent::Exited { code });
+                    }
+                    () = stop_requested(&mut stop) => {
+                        stop_child(&mut child, pid, settings.grace).await;
+                        break;
+                    }
+                }
+            }
+            Err(e) => {
+                let reason = format!("cannot start the node `{}`: {e}", settings.command);
+                tracing::error!("{reason}");
+                let _ = events.send(SupervisorEvent::SpawnFailed { reason });
+            }
+        }
+        if started.elapsed() > settings.backoff_max {
+            backoff = settings.backoff_initial;
+        }
+        tracing::info!("restarting the Nockchain node in {backoff:?}");
+        tokio::select! {
+            () = tokio::time::sleep(backoff) => {}
+            () = stop_requested(&mut stop) => break,
+        }
+        backoff = (backoff * 2).min(settings.backoff_max);
+    }
+    let _ = events.send(SupervisorEvent::Stopped);
+}
+
+/// Asks the node to exit like Ctrl-C would (it saves state on SIGINT), then kills it.
+async fn stop_child(child: &mut Child, pid: u32, grace: Duration) {
+    tracing::info!("stopping the Nockchain node (pid {pid})");
+    let interrupted = Command::new("kill")
+        .arg("-INT")
+        .arg(pid.to_string())
+        .status()
+        .await
+        .is_ok_and(|s| s.success());
+    if interrupted {
+        if let Ok(status) = tokio::time::timeout(grace, child.wait()).await {
+            tracing::info!("the Nockchain node exited: {status:?}");
+            return;
+        }
+        tracing::warn!("the Nockchain node did not exit within {grace:?}; killing it");
+    }
+    let _ = child.kill().await;
+}
+
+/// Resolves once `stop` is set (or its sender is gone).
+async fn stop_requested(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+fn forward(stream: Option<impl AsyncRead + Unpin + Send + 'static>, pid: u32) {
+    let Some(stream) = stream else { return };
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stream).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            tracing::info!(target: "nockchain", "[nockchain {pid}] {line}");
+        }
+    });
+}

@@ -1,0 +1,110 @@
+//! Job fan-out and vardiff over real gRPC.
+
+mod common;
+
+use common::*;
+use nockpool_core::proto::work_order;
+use nockpool_server::{PoolEvent, VardiffConfig};
+
+const NO_BLOCKS: u64 = 1 << 40;
+
+#[tokio::test]
+async fn a_new_template_reaches_every_subscribed_miner() {
+    let devnet = devnet(None, NO_BLOCKS);
+    let mut pool = TestPool::start(builder(&devnet, 1)).await;
+    let mut miners = Vec::new();
+    for i in 0..4 {
+        miners.push(Miner::connect(&pool.url(), &format!("rig-{i}"), None).await);
+    }
+    // Distinct nonce prefixes and connection ids.
+    let mut prefixes: Vec<u64> = miners.iter().map(|m| m.welcome.nonce_prefix).collect();
+    prefixes.sort_unstable();
+    prefixes.dedup();
+    assert_eq!(prefixes.len(), 4);
+
+    let first = miners[0].job.clone();
+    let template = devnet.force_new_template().unwrap();
+    let ev = wait_for(
+        &mut pool.events,
+        |e| matches!(e, PoolEvent::JobBroadcast { height, .. } if *height == template.height),
+    )
+    .await;
+    let PoolEvent::JobBroadcast {
+        job_id,
+        miners: reached,
+        ..
+    } = ev
+    else {
+        unreachable!()
+    };
+    assert_eq!(reached, 4);
+    for m in &mut miners {
+        let job = m.next_job().await;
+        assert_eq!(job.job_id, job_id);
+        assert!(job.clean_jobs);
+        assert_eq!(job.height, first.height + 1);
+        assert_eq!(job.commitment, template.commitment.limbs().to_vec());
+        assert_eq!(job.nonce_prefix, m.welcome.nonce_prefix);
+    }
+    let snap = pool.handle.snapshot();
+    assert_eq!(snap.current_job.unwrap().height, template.height);
+    assert_eq!(snap.connections, 4);
+
+    // A miner that leaves is no longer counted.
+    drop(miners.pop());
+    wait_for(&mut pool.events, |e| {
+        matches!(e, PoolEvent::MinerDisconnected { .. })
+    })
+    .await;
+    devnet.force_new_template().unwrap();
+    let ev = wait_for(&mut pool.events, |e| {
+        matches!(e, PoolEvent::JobBroadcast { .. })
+    })
+    .await;
+    assert!(matches!(ev, PoolEvent::JobBroadcast { miners: 3, .. }));
+    pool.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn vardiff_raises_a_fast_miner_and_credits_old_jobs_at_their_difficulty() {
+    let devnet = devnet(None, NO_BLOCKS);
+    let vardiff = VardiffConfig {
+        initial_difficulty: 1,
+        retarget_shares: 3,
+        ..VardiffConfig::default()
+    };
+    let pool = TestPool::start(builder(&devnet, 1).vardiff(vardiff)).await;
+    let mut miner = Miner::connect(&pool.url(), "fast", None).await;
+    assert_eq!(miner.job.share_difficulty, 1);
+    let old_job = miner.job.clone();
+    // Three shares within milliseconds at a 10 s target: far too easy.
+    let mut counter = 0;
+    for _ in 0..3 {
+        let (nonce, c) = share_not_block(&old_job, counter);
+        counter = c + 1;
+        let ack = miner.submit(nonce).await;
+        assert!(ack.accepted);
+        assert_eq!(ack.credited_difficulty, 1);
+    }
+    // The pool pushes the new difficulty, then re-issues the job at it (not clean).
+    let set = match next_order(&mut miner.stream).await {
+        work_order::Kind::SetDifficulty(s) => s.difficulty,
+        other => panic!("expected SetDifficulty, got {other:?}"),
+    };
+    assert!(set > 1);
+    let job = miner.next_job().await;
+    assert!(!job.clean_jobs);
+    assert_eq!(job.share_difficulty, set);
+    assert_ne!(job.job_id, old_job.job_id);
+    assert_eq!(job.commitment, old_job.commitment);
+
+    // A share for the previous job is still credited, at the previous difficulty.
+    let (nonce, _) = share_not_block(&old_job, counter);
+    let ack = miner.submit_for(&old_job.job_id, nonce).await;
+    assert!(ack.accepted);
+    assert_eq!(ack.credited_difficulty, 1);
+    let snap = pool.handle.snapshot();
+    assert_eq!(snap.workers[0].difficulty, Some(set));
+    assert_eq!(snap.workers[0].accepted_work, 4);
+    pool.stop().await.unwrap();
+}
