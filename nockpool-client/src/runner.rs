@@ -42,6 +42,8 @@ const MAX_IN_FLIGHT: usize = 64;
 const JOB_HISTORY: usize = 64;
 /// On shutdown or a switch of pool, how long in-flight submissions may still be answered.
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
+/// On shutdown, how long to wait for the engine threads to stop.
+const STOP_WAIT: Duration = Duration::from_secs(2);
 /// How often the hash counter is sampled.
 const SAMPLE_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -100,7 +102,7 @@ where
     let mut runner = Runner {
         backoff: Backoff::new(config.backoff_min, config.backoff_max),
         config,
-        shared,
+        shared: Arc::clone(&shared),
         miner: Arc::clone(&miner),
         found_rx,
         jobs: VecDeque::new(),
@@ -111,8 +113,13 @@ where
         last_connection_id: 0,
     };
     runner.run(shutdown).await;
+    drop(runner);
     miner.pause();
     sampler.abort();
+    // Let the threads finish their current range so the final hash count is exact.
+    let idle = Arc::clone(&miner);
+    let _ = tokio::task::spawn_blocking(move || idle.wait_idle(STOP_WAIT)).await;
+    shared.stats().total_hashes = miner.hashes();
     Ok(())
 }
 
