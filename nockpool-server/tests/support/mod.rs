@@ -37,7 +37,10 @@ pub const PATIENCE: Duration = Duration::from_secs(20);
 pub enum Event {
     Peek(Noun),
     Watch(Vec<String>),
-    Poke { tags: Vec<String>, noun: Noun },
+    Poke {
+        tags: Vec<String>,
+        noun: Noun,
+    },
     /// A poke the real node would have answered with `[%exit 1]` (shutting itself down).
     WouldExit(String),
     Submission(Noun),
@@ -321,12 +324,18 @@ impl NockAppService for Service {
                             return;
                         }
                     }
-                    _ = killed.wait_for(|k| *k) => return,
+                    () = killed_signal(&mut killed) => return,
                 }
             }
         });
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx)) as EffectStream))
+        Ok(Response::new(
+            Box::pin(ReceiverStream::new(rx)) as EffectStream
+        ))
     }
+}
+
+async fn killed_signal(killed: &mut watch::Receiver<bool>) {
+    let _ = killed.wait_for(|k| *k).await;
 }
 
 /// The head filter: raw bytes of the effect's head atom; malformed effects pass an empty
@@ -339,7 +348,7 @@ fn passes(bytes: &[u8], filters: &[Vec<u8>]) -> bool {
         Ok(noun) => noun
             .head()
             .and_then(|h| h.to_le_bytes())
-            .is_some_and(|head| filters.iter().any(|f| *f == head)),
+            .is_some_and(|head| filters.contains(&head)),
         // Raw test bytes that do not decode are delivered as-is (a corrupt effect).
         Err(_) => true,
     }
@@ -371,7 +380,11 @@ impl Default for Script {
 pub struct FakeNode {
     shared: Arc<Shared>,
     addr: SocketAddr,
-    running: Option<(watch::Sender<bool>, oneshot::Sender<()>, tokio::task::JoinHandle<()>)>,
+    running: Option<(
+        watch::Sender<bool>,
+        oneshot::Sender<()>,
+        tokio::task::JoinHandle<()>,
+    )>,
 }
 
 impl FakeNode {
@@ -475,7 +488,11 @@ impl FakeNode {
             }
         })
         .await;
-        assert!(result.is_ok(), "fake node: timed out waiting for {what}: {:#?}", self.events());
+        assert!(
+            result.is_ok(),
+            "fake node: timed out waiting for {what}: {:#?}",
+            self.events()
+        );
     }
 
     /// Emits a new candidate (like a timestamp refresh); returns its commitment.
