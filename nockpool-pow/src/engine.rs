@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use nockpool_core::{Digest, JobParams, Nonce, NonceRange, Target};
 
+use crate::tip5;
 use crate::v5::V5Job;
 use crate::PowError;
 
@@ -147,7 +148,8 @@ impl PowEngine for V5Engine {
     ) -> u64 {
         let v5job = self.v5_job(job);
         let mut tried = 0u64;
-        let mut batch: Vec<Nonce> = Vec::with_capacity(SEARCH_BATCH as usize);
+        let mut batch: Vec<[u64; 5]> = Vec::with_capacity(SEARCH_BATCH as usize);
+        let mut digests: Vec<[u64; 5]> = Vec::with_capacity(SEARCH_BATCH as usize);
         while tried < range.count {
             if stop.load(Ordering::Relaxed) {
                 break;
@@ -156,7 +158,7 @@ impl PowEngine for V5Engine {
             let end = (tried + SEARCH_BATCH).min(range.count);
             for i in tried..end {
                 match range.nonce(i) {
-                    Some(nonce) => batch.push(nonce),
+                    Some(nonce) => batch.push(nonce.to_limbs()),
                     None => break,
                 }
             }
@@ -164,10 +166,14 @@ impl PowEngine for V5Engine {
                 // The range's prefix/lane are not canonical, or the counter ran out.
                 break;
             }
-            let digests = v5job.digest_many(&batch);
+            v5job.digest_limbs_into(&batch, &mut digests);
             for (nonce, digest) in batch.iter().zip(digests.iter()) {
+                let digest = tip5::digest_from_canonical(*digest);
                 if digest.meets(target) {
-                    found(*nonce, *digest);
+                    found(
+                        Nonce::new(*nonce).expect("range nonces are canonical"),
+                        digest,
+                    );
                 }
             }
             tried += batch.len() as u64;

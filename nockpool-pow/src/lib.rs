@@ -46,6 +46,7 @@ pub mod field;
 mod miner;
 pub mod tip5;
 pub mod v5;
+mod v5_kernel;
 
 #[cfg(test)]
 mod test_vectors;

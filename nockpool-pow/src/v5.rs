@@ -24,6 +24,7 @@ use nockpool_core::{validate_pow_len, Digest, JobParams, Nonce};
 use crate::error::check_canonical;
 use crate::field::Belt;
 use crate::tip5::{digest_from_canonical, hash_atom, hash_belt_list, hash_ten, Sponge};
+use crate::v5_kernel::{self, KernelConsts};
 use crate::PowError;
 
 /// The proof version this module grinds.
@@ -80,18 +81,30 @@ pub struct V5Job {
     h_puzzle: Digest,
     h_len: Digest,
     h_tag: Digest,
+    kernel: KernelConsts,
 }
 
 impl V5Job {
     /// Precomputes a job; `pow_len` must be a power of two from 1 to 65,536.
     pub fn new(commitment: Digest, pow_len: u64) -> Result<V5Job, PowError> {
         validate_pow_len(pow_len).map_err(|_| PowError::InvalidPowLen(pow_len))?;
+        let h_puzzle = hash_atom(Belt::from_reduced(TERM_PUZZLE));
+        let h_len = hash_atom(Belt::from_reduced(pow_len));
+        let h_tag = hash_atom(Belt::from_reduced(TERM_ZKPOW_V5));
+        let kernel = KernelConsts::new(
+            pow_len,
+            commitment.limbs(),
+            h_puzzle.limbs(),
+            h_len.limbs(),
+            h_tag.limbs(),
+        );
         Ok(V5Job {
             commitment,
             pow_len,
-            h_puzzle: hash_atom(Belt::from_reduced(TERM_PUZZLE)),
-            h_len: hash_atom(Belt::from_reduced(pow_len)),
-            h_tag: hash_atom(Belt::from_reduced(TERM_ZKPOW_V5)),
+            h_puzzle,
+            h_len,
+            h_tag,
+            kernel,
         })
     }
 
@@ -133,12 +146,27 @@ impl V5Job {
 
     /// The mining digest of one nonce.
     pub fn digest(&self, nonce: &Nonce) -> Digest {
-        self.trace(nonce).pow_digest
+        let mut scratch = Vec::new();
+        digest_from_canonical(v5_kernel::digest_one(
+            &self.kernel,
+            nonce.limbs(),
+            &mut scratch,
+        ))
     }
 
-    /// The mining digests of many nonces, in order.
+    /// The mining digests of many nonces, in order (several nonces per SIMD batch where the CPU
+    /// allows).
     pub fn digest_many(&self, nonces: &[Nonce]) -> Vec<Digest> {
-        nonces.iter().map(|n| self.digest(n)).collect()
+        let limbs: Vec<[u64; 5]> = nonces.iter().map(|n| n.to_limbs()).collect();
+        let mut out = Vec::new();
+        self.digest_limbs_into(&limbs, &mut out);
+        out.into_iter().map(digest_from_canonical).collect()
+    }
+
+    /// Digests of canonical nonce limbs into `out` (cleared first); the allocation-free core
+    /// of [`V5Job::digest_many`].
+    pub(crate) fn digest_limbs_into(&self, nonces: &[[u64; 5]], out: &mut Vec<[u64; 5]>) {
+        v5_kernel::digest_many(&self.kernel, nonces, out);
     }
 
     /// Every intermediate value of one nonce's digest, computed step by step from the spec.
@@ -227,18 +255,16 @@ pub fn try_digest_many(
     let job = V5Job::new(Digest::new(*commitment)?, pow_len)?;
     let flat: Vec<u64> = nonces.iter().flatten().copied().collect();
     check_canonical(&flat)?;
-    let typed: Vec<Nonce> = nonces
-        .iter()
-        .map(|n| Nonce::new(*n))
-        .collect::<Result<_, _>>()?;
-    Ok(job.digest_many(&typed))
+    let mut out = Vec::new();
+    job.digest_limbs_into(nonces, &mut out);
+    Ok(out.into_iter().map(digest_from_canonical).collect())
 }
 
 /// The number of Tip5 permutations one nonce costs at `pow_len` (34 for 64), skipping the
 /// trailing squeeze permutation whose output is never read.
 pub fn permutations_per_nonce(pow_len: u64) -> u64 {
     let len = pow_len;
-    let squeezes = len / 10 + u64::from(len % 10 != 0);
+    let squeezes = len.div_ceil(10);
     let product = 2 + squeezes.saturating_sub(1);
     let product_hash = (1 + len + 1 + 2 * len) / 10 + 1;
     product + product_hash + 4 + 1 + 1
@@ -430,6 +456,27 @@ mod tests {
         );
         let target: U320 = v["target_atom"].as_str().unwrap().parse().unwrap();
         assert!(prefix.meets(&Target::from_u320(target)));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(12))]
+
+        #[test]
+        fn batched_kernel_equals_step_by_step_oracle(
+            commitment in proptest::array::uniform5(0..nockpool_core::P),
+            nonces in proptest::collection::vec(proptest::array::uniform5(0..nockpool_core::P), 0..19),
+            log_len in 0u32..8,
+        ) {
+            let pow_len = 1u64 << log_len;
+            let job = V5Job::new(Digest::new(commitment).unwrap(), pow_len).unwrap();
+            let typed: Vec<Nonce> = nonces.iter().map(|n| Nonce::new(*n).unwrap()).collect();
+            let batched = job.digest_many(&typed);
+            proptest::prop_assert_eq!(batched.len(), typed.len());
+            for (nonce, got) in typed.iter().zip(batched.iter()) {
+                proptest::prop_assert_eq!(got, &job.trace(nonce).pow_digest);
+                proptest::prop_assert_eq!(&job.digest(nonce), got);
+            }
+        }
     }
 
     #[test]

@@ -24,8 +24,12 @@
 //! assert!(tip5::try_hash_varlen(&[nockpool_core::P]).is_err());
 //! ```
 
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod avx512;
 mod constants;
+pub(crate) mod lanes;
 mod noun;
+#[cfg(test)]
 mod scalar;
 mod sponge;
 
@@ -60,14 +64,31 @@ fn panic_non_canonical(function: &str, err: PowError) -> ! {
 /// The permutation on a raw (Montgomery-form) state; every word must be `< p`.
 #[inline]
 pub(crate) fn permute_mont(state: &mut [u64; STATE_SIZE]) {
-    scalar::permute_raw(state)
+    lanes::permute::<u64>(state)
 }
 
-/// The permutation on many raw (Montgomery-form) states.
-#[inline]
+/// The permutation on many raw (Montgomery-form) states: AVX-512 in groups of 8 where the CPU
+/// has it, the portable path for the rest.
 pub(crate) fn permute_mont_many(states: &mut [[u64; STATE_SIZE]]) {
+    #[cfg(target_arch = "x86_64")]
+    if avx512::available() {
+        let mut chunks = states.chunks_exact_mut(avx512::WIDTH);
+        for chunk in &mut chunks {
+            let group: &mut [[u64; STATE_SIZE]; avx512::WIDTH] =
+                chunk.try_into().expect("chunk of WIDTH states");
+            // SAFETY: the CPU features were checked just above.
+            unsafe { avx512::permute8(group) };
+        }
+        permute_mont_portable(chunks.into_remainder());
+        return;
+    }
+    permute_mont_portable(states);
+}
+
+/// The portable permutation on each state.
+pub(crate) fn permute_mont_portable(states: &mut [[u64; STATE_SIZE]]) {
     for state in states.iter_mut() {
-        scalar::permute_raw(state);
+        lanes::permute::<u64>(state);
     }
 }
 

@@ -238,6 +238,20 @@ proptest! {
     }
 
     #[test]
+    fn every_batched_path_equals_the_scalar_oracle(states in proptest::collection::vec(canonical_state(), 0..26)) {
+        let mut oracle = states.clone();
+        for s in oracle.iter_mut() {
+            scalar::permute_raw(s);
+        }
+        let mut dispatched = states.clone();
+        permute_mont_many(&mut dispatched);
+        prop_assert_eq!(&dispatched, &oracle);
+        let mut portable = states.clone();
+        permute_mont_portable(&mut portable);
+        prop_assert_eq!(&portable, &oracle);
+    }
+
+    #[test]
     fn permutation_is_montgomery_conjugate(state in canonical_state()) {
         let mut canonical = state;
         permute(&mut canonical);
