@@ -8,6 +8,11 @@ use nockpool_core::PubkeyHash;
 use crate::curve::{PublicKey, PUBLIC_KEY_BASE58_CHARS};
 use crate::WalletError;
 
+/// Shortest v1 address text accepted. The node accepts any value `< p⁵`, but a Tip5 hash
+/// shorter than this (value `< 58⁴⁷`) has odds below 10⁻¹³: a shorter text is a truncated
+/// copy, and paying to it would lose the coins.
+pub const MIN_PKH_CHARS: usize = 48;
+
 /// A Nockchain address as a user types it.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Address {
@@ -21,13 +26,20 @@ pub enum Address {
 impl Address {
     /// Parses either form with the wallet's own rule: text of 132 or more characters is a v0
     /// public key, shorter text a v1 public key hash. Both are fully validated (point on the
-    /// curve and in the subgroup; hash value `< p⁵`).
+    /// curve and in the subgroup; hash value `< p⁵`, and at least [`MIN_PKH_CHARS`]
+    /// characters, which catches truncated copies).
     pub fn parse(text: &str) -> Result<Address, WalletError> {
         let text = text.trim();
         if text.len() >= PUBLIC_KEY_BASE58_CHARS {
             PublicKey::from_base58(text)
                 .map(Address::V0)
                 .map_err(|e| WalletError::InvalidAddress(format!("as a v0 public key: {e}")))
+        } else if text.trim_start_matches('1').len() < MIN_PKH_CHARS {
+            Err(WalletError::InvalidAddress(format!(
+                "{} characters is too short for a v1 address (they are 54-55 characters; a \
+                 hash this small has odds below 1 in 10^13): is it truncated?",
+                text.len()
+            )))
         } else {
             PubkeyHash::from_str(text)
                 .map(Address::V1)
@@ -80,4 +92,52 @@ pub fn parse_mining_address(text: &str) -> Result<PubkeyHash, WalletError> {
         ));
     }
     Address::parse(text).map(|a| a.pubkey_hash())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const PKH: &str = "9yPePjfWAdUnzaQKyxcRXKRa5PpUzKKEwtpECBZsUYt9Jd7egSDEWoV";
+
+    #[test]
+    fn truncated_and_malformed_addresses_are_refused() {
+        assert!(Address::parse(PKH).is_ok());
+        assert!(Address::parse(&PKH[..40]).is_err());
+        assert!(parse_mining_address("").is_err());
+        assert!(parse_mining_address("   ").is_err());
+        assert!(parse_mining_address("zpub2kRJ7D6VCvzVfDioXUctHkxGm4MvW3dKJdwKjeZdGTuH6Rw5sxupRW2ADPa3evJnvntPAo8FAWe6qTzTPPaCf8Z4FvWxRuL8HyA8BF2cCvh9AquZLkBkygUqj5haXJW4BJi4C3iQxCREWGve17EYNzo756f7xa2ZjTc5w858Hja3WeqeFfXTd4d1QiLzsPd3NSbW").is_err());
+        // 132 characters that are not a point on the curve.
+        assert!(parse_mining_address(&"2".repeat(132)).is_err());
+        // Not base58 (0, O, I, l).
+        assert!(parse_mining_address(&format!("0{}", &PKH[1..])).is_err());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        #[test]
+        fn random_text_never_panics(text in "\\PC{0,140}") {
+            let _ = Address::parse(&text);
+        }
+
+        #[test]
+        fn values_at_or_above_p5_are_refused(extra in any::<[u8; 8]>()) {
+            // 56+ character base58 strings decode to values >= 58^55 > p^5.
+            let text = format!("{}{}", "z".repeat(48), bs58::encode(extra).into_string());
+            if text.len() > 55 {
+                prop_assert!(Address::parse(&text).is_err());
+            }
+        }
+
+        #[test]
+        fn any_v1_address_round_trips(limbs in any::<[u64; 5]>()) {
+            let limbs = limbs.map(|v| v % nockpool_core::P);
+            let pkh = PubkeyHash::from_digest(nockpool_core::Digest::new(limbs).unwrap());
+            let text = pkh.to_string();
+            if text.len() >= MIN_PKH_CHARS {
+                prop_assert_eq!(parse_mining_address(&text).unwrap(), pkh);
+            }
+        }
+    }
 }

@@ -40,6 +40,12 @@ impl MasterKey {
         Ok(MasterKey { phrase: None, key })
     }
 
+    /// The same key tagged with another version.
+    pub fn with_version(mut self, version: KeyVersion) -> MasterKey {
+        self.key = self.key.with_version(version);
+        self
+    }
+
     /// The seed phrase, if this key came from one.
     pub fn seed_phrase(&self) -> Option<&SeedPhrase> {
         self.phrase.as_ref()
