@@ -97,11 +97,12 @@ pub trait BlockProver: Send + Sync + 'static {
 
 /// Runs an operator-supplied prover program, one process per proof.
 ///
-/// Contract (`nockchain-prover.md` §3): the command line is run by `sh -c`; stdin gets the jam
+/// Contract (`nockchain-prover.md` §3): the command line is run by `sh -c` in its own process
+/// group; stdin gets the jam
 /// of the cause `[version commit nonce target pow-len]`; stdout must be the jam of the submit
 /// poke `[%command %pow %dumb-zkpow prf dig commit nonce]`; stderr is forwarded to the log
 /// line by line; exit 0 = proved, 2 = the nonce misses the target, anything else = error. The
-/// process is killed when it exceeds the timeout or when the proof is no longer wanted.
+/// process group is killed when it exceeds the timeout or when the proof is no longer wanted.
 ///
 /// Nockpool ships no prover: build one from Nockchain's sources (the miner kernel
 /// `assets/miner.jam` run on nockvm with the zkvm-jetpack jets) for the release your node runs.
@@ -135,7 +136,8 @@ impl CommandProver {
         let failed = |reason: String, retryable: bool| ProofOutcome::Failed { reason, retryable };
         let mut child = match Command::new("sh")
             .arg("-c")
-            .arg(format!("exec {}", self.command))
+            .arg(&self.command)
+            .process_group(0)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -157,6 +159,9 @@ impl CommandProver {
         };
         let cause = jam(&request.cause());
         let pid = child.id().unwrap_or(0);
+        // Cancellation drops this future: the guard then kills the prover's whole process
+        // group (the shell and anything it started).
+        let mut group = KillGroupOnDrop(Some(pid));
         let forward_logs = async move {
             let mut lines = BufReader::new(stderr).lines();
             while let Ok(Some(line)) = lines.next_line().await {
@@ -184,11 +189,13 @@ impl CommandProver {
         let (output, status) = match finished {
             Ok(done) => done,
             Err(_) => {
+                drop(group);
                 let _ = child.start_kill();
                 let _ = child.wait().await;
                 return ProofOutcome::TimedOut(self.timeout);
             }
         };
+        group.0 = None;
         let status = match status {
             Ok(s) => s,
             Err(e) => return failed(format!("waiting for the prover: {e}"), true),
@@ -214,6 +221,28 @@ impl CommandProver {
             Err(e) => failed(format!("prover output is not a jammed noun: {e}"), false),
         }
     }
+}
+
+/// Kills a process group (`kill -KILL -- -<pgid>`) when dropped while still armed.
+struct KillGroupOnDrop(Option<u32>);
+
+impl Drop for KillGroupOnDrop {
+    fn drop(&mut self) {
+        if let Some(pgid) = self.0.take().filter(|&p| p > 0) {
+            kill_group("KILL", pgid);
+        }
+    }
+}
+
+/// Sends `signal` to every process of the group `pgid`.
+pub(crate) fn kill_group(signal: &str, pgid: u32) {
+    let _ = std::process::Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg("--")
+        .arg(format!("-{pgid}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
 }
 
 #[async_trait]

@@ -109,7 +109,8 @@ async fn supervise(
         let started = Instant::now();
         let spawned = Command::new("sh")
             .arg("-c")
-            .arg(format!("exec {}", settings.command))
+            .arg(&settings.command)
+            .process_group(0)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -159,19 +160,23 @@ async fn supervise(
 /// Asks the node to exit like Ctrl-C would (it saves state on SIGINT), then kills it.
 async fn stop_child(child: &mut Child, pid: u32, grace: Duration) {
     tracing::info!("stopping the Nockchain node (pid {pid})");
+    // The node runs in its own process group (the shell and the node in it), so the signal
+    // reaches the node whether or not the shell exec'd it.
+    let group = format!("-{pid}");
     let interrupted = Command::new("kill")
-        .arg("-INT")
-        .arg(pid.to_string())
+        .args(["-INT", "--", &group])
         .status()
         .await
         .is_ok_and(|s| s.success());
     if interrupted {
         if let Ok(status) = tokio::time::timeout(grace, child.wait()).await {
             tracing::info!("the Nockchain node exited: {status:?}");
+            super::prover::kill_group("KILL", pid);
             return;
         }
         tracing::warn!("the Nockchain node did not exit within {grace:?}; killing it");
     }
+    super::prover::kill_group("KILL", pid);
     let _ = child.kill().await;
 }
 

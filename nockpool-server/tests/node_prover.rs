@@ -1,0 +1,156 @@
+//! `CommandProver` against the test-only fake prover program, and `NodeSupervisor` against
+//! small shell commands.
+
+mod support;
+
+use std::time::Duration;
+
+use nockpool_core::noun::Noun;
+use nockpool_core::{Digest, Nonce};
+use nockpool_server::{
+    BlockProver, CommandProver, NodeSupervisor, ProofOutcome, ProofRequest, SupervisorEvent,
+};
+use support::{fake_prover, PATIENCE};
+
+fn request() -> ProofRequest {
+    let nonce = [10, 20, 30, 40, 50];
+    ProofRequest {
+        version: 5,
+        commitment: Digest::new([1, 2, 3, 4, 5]).unwrap(),
+        nonce: Nonce::new(nonce).unwrap(),
+        target: Noun::bignum(&[1, 2]),
+        pow_len: 64,
+        digest: Digest::new(nonce).unwrap(),
+    }
+}
+
+#[test]
+fn cause_is_the_spec_noun() {
+    // nockchain-prover.md §2.2's example cause, with this request's values.
+    let r = ProofRequest {
+        nonce: Nonce::new([6, 7, 8, 9, 10]).unwrap(),
+        ..request()
+    };
+    let hex: String = nockpool_core::noun::jam(&r.cause())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(hex, "e116870c1de66461871f048324440bbc983b0e291c08");
+}
+
+#[tokio::test]
+async fn a_good_proof_passes_the_sanity_check() {
+    let request = request();
+    let ProofOutcome::Proved(poke) = CommandProver::new(fake_prover("ok")).prove(&request).await
+    else {
+        panic!("the fake prover should prove");
+    };
+    request.check_poke(&poke).unwrap();
+    // The same poke does not pass for another nonce or another digest.
+    let other_nonce = ProofRequest {
+        nonce: Nonce::new([1, 1, 1, 1, 1]).unwrap(),
+        ..request.clone()
+    };
+    assert!(other_nonce.check_poke(&poke).is_err());
+    let other_digest = ProofRequest {
+        digest: Digest::new([7, 7, 7, 7, 7]).unwrap(),
+        ..request
+    };
+    assert!(other_digest
+        .check_poke(&poke)
+        .unwrap_err()
+        .contains("digest"));
+}
+
+#[tokio::test]
+async fn exit_codes_garbage_and_wrong_output() {
+    let r = request();
+    assert_eq!(
+        CommandProver::new(fake_prover("miss")).prove(&r).await,
+        ProofOutcome::MissesTarget
+    );
+    assert!(matches!(
+        CommandProver::new(fake_prover("fail")).prove(&r).await,
+        ProofOutcome::Failed {
+            retryable: true,
+            ..
+        }
+    ));
+    assert!(matches!(
+        CommandProver::new(fake_prover("garbage")).prove(&r).await,
+        ProofOutcome::Failed {
+            retryable: false,
+            ..
+        }
+    ));
+    let ProofOutcome::Proved(poke) = CommandProver::new(fake_prover("wrong-nonce"))
+        .prove(&r)
+        .await
+    else {
+        panic!("wrong-nonce still writes a well-formed poke");
+    };
+    assert!(r.check_poke(&poke).unwrap_err().contains("nonce"));
+    assert!(matches!(
+        CommandProver::new("/nonexistent/prover-program")
+            .prove(&r)
+            .await,
+        ProofOutcome::Failed { .. }
+    ));
+}
+
+#[tokio::test]
+async fn a_hanging_prover_is_stopped_at_the_timeout() {
+    let prover = CommandProver::new(fake_prover("hang")).timeout(Duration::from_millis(300));
+    let outcome = tokio::time::timeout(PATIENCE, prover.prove(&request()))
+        .await
+        .unwrap();
+    assert_eq!(outcome, ProofOutcome::TimedOut(Duration::from_millis(300)));
+}
+
+async fn next_event(
+    events: &mut tokio::sync::broadcast::Receiver<SupervisorEvent>,
+) -> SupervisorEvent {
+    tokio::time::timeout(PATIENCE, events.recv())
+        .await
+        .expect("supervisor event")
+        .expect("supervisor channel")
+}
+
+#[tokio::test]
+async fn supervisor_restarts_a_dying_node_and_stops_cleanly() {
+    let supervisor = NodeSupervisor::spawn_with(
+        "echo node up; exit 3",
+        Duration::from_millis(10),
+        Duration::from_millis(50),
+        Duration::from_secs(5),
+    );
+    let mut events = supervisor.events();
+    for _ in 0..2 {
+        assert!(matches!(
+            next_event(&mut events).await,
+            SupervisorEvent::Started { .. }
+        ));
+        assert_eq!(
+            next_event(&mut events).await,
+            SupervisorEvent::Exited { code: Some(3) }
+        );
+    }
+    supervisor.stop().await;
+
+    // A long-running node is interrupted (SIGINT) and the supervisor reports it stopped.
+    let supervisor = NodeSupervisor::spawn_with(
+        "sleep 600",
+        Duration::from_millis(10),
+        Duration::from_millis(50),
+        Duration::from_secs(5),
+    );
+    let mut events = supervisor.events();
+    assert!(matches!(
+        next_event(&mut events).await,
+        SupervisorEvent::Started { .. }
+    ));
+    tokio::time::timeout(PATIENCE, supervisor.stop())
+        .await
+        .unwrap();
+    assert_eq!(next_event(&mut events).await, SupervisorEvent::Stopped);
+}
