@@ -43,8 +43,10 @@ pub fn init_tracing(level: Option<&str>) -> anyhow::Result<()> {
             .with_context(|| format!("invalid log filter {spec:?} (try info or debug)"))?,
         None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG)),
     };
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .try_init()
         .map_err(|e| anyhow::anyhow!("logging was already set up: {e}"))

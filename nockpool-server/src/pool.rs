@@ -1158,7 +1158,8 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 /// `1.23 MH/s`-style text.
 pub(crate) fn format_hashrate(h: f64) -> String {
     let units = ["H/s", "kH/s", "MH/s", "GH/s", "TH/s", "PH/s"];
-    let mut v = h;
+    // Also turns -0.0 (an empty sum) and NaN into 0.
+    let mut v = if h > 0.0 { h } else { 0.0 };
     let mut i = 0;
     while v >= 1000.0 && i + 1 < units.len() {
         v /= 1000.0;

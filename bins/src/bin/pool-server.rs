@@ -1,0 +1,149 @@
+//! `pool-server`: the farm's pool server. Flags (and `.env`) → `PoolServer` → run until ctrl-c.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::{Parser, ValueEnum};
+use nockpool_core::{Digest, MiningShare, PubkeyHash, P};
+use nockpool_server::{Devnet, PoolServer, VardiffConfig};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Backend {
+    /// The embedded development chain (simulated; not Nockchain).
+    Devnet,
+    /// A Nockchain node.
+    Node,
+}
+
+/// nockpool pool server: hands out work to the farm's miners and submits found blocks.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// Farm payout address ADDR[:SHARE] (v1 address, or a v0 public key, which is converted);
+    /// repeat once to split the coinbase.
+    #[arg(
+        short = 'p',
+        long = "pubkey",
+        env = "MINING_PUBKEY",
+        value_name = "ADDR[:SHARE]"
+    )]
+    pubkeys: Vec<String>,
+    /// Address miners connect to.
+    #[arg(
+        short = 'a',
+        long,
+        env = "POOL_SERVER_ADDRESS",
+        default_value = "0.0.0.0:7777"
+    )]
+    address: SocketAddr,
+    /// Log filter (e.g. info, debug, info,nockpool_server=debug); default: RUST_LOG, else info.
+    #[arg(short = 'l', long = "log")]
+    log: Option<String>,
+    /// Where found blocks, worker totals and the devnet chain are kept.
+    #[arg(long, env = "POOL_DATA_DIR", default_value = "./data/pool")]
+    data_dir: PathBuf,
+    /// Farm token miners must present (none: open pool).
+    #[arg(long, env = "POOL_TOKEN")]
+    token: Option<String>,
+    /// Chain backend.
+    #[arg(long, value_enum, default_value = "devnet")]
+    backend: Backend,
+    /// Devnet: network difficulty of a new chain (a reloaded chain keeps its own).
+    #[arg(long, default_value_t = 1 << 16)]
+    devnet_difficulty: u64,
+    /// Devnet: block time difficulty is retargeted toward, in seconds.
+    #[arg(long, default_value_t = 30)]
+    devnet_block_time: u64,
+    /// Devnet: simulate another miner finding a block every this many seconds.
+    #[arg(long, value_name = "SECS")]
+    devnet_competitor: Option<u64>,
+    /// Seconds between shares each miner should settle at (vardiff).
+    #[arg(long, default_value_t = 10)]
+    share_interval: u64,
+    /// Share difficulty a new miner starts at (vardiff).
+    #[arg(long, default_value_t = 1024)]
+    start_difficulty: u64,
+}
+
+fn parse_share(text: &str) -> anyhow::Result<MiningShare> {
+    let (addr, share) = match text.rsplit_once(':') {
+        Some((a, s)) => (
+            a,
+            s.parse::<u64>().ok().filter(|&s| s >= 1).with_context(|| {
+                format!("share {s:?} in {text:?} must be a whole number of at least 1")
+            })?,
+        ),
+        None => (text, 1),
+    };
+    let address = nockpool_wallet::parse_mining_address(addr)
+        .with_context(|| format!("--pubkey {text:?} is not a Nockchain address"))?;
+    Ok(MiningShare { address, share })
+}
+
+fn development_address() -> PubkeyHash {
+    let limbs: [u64; 5] = std::array::from_fn(|_| rand::random::<u64>() % P);
+    PubkeyHash::from_digest(Digest::new(limbs).unwrap_or_default())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    nockpool_bins::load_dotenv();
+    let args = Args::parse();
+    nockpool_bins::init_tracing(args.log.as_deref())?;
+
+    let mut payees = args
+        .pubkeys
+        .iter()
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| parse_share(p))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if payees.len() > 2 {
+        bail!(
+            "at most two --pubkey addresses may split the coinbase ({} given)",
+            payees.len()
+        );
+    }
+    let backend = match args.backend {
+        Backend::Devnet => {
+            if payees.is_empty() {
+                let dev = development_address();
+                tracing::warn!("!!! no MINING_PUBKEY / --pubkey given: paying the devnet's coinbase to a generated development address {dev} whose key nobody holds. Set MINING_PUBKEY before mining anything real. !!!");
+                payees.push(MiningShare {
+                    address: dev,
+                    share: 1,
+                });
+            }
+            tracing::warn!("backend: devnet, a SIMULATED development chain (not Nockchain); its blocks have no value");
+            Devnet::builder()
+                .data_dir(&args.data_dir)
+                .initial_difficulty(args.devnet_difficulty)
+                .block_time(Duration::from_secs(args.devnet_block_time))
+                .competitor_interval(args.devnet_competitor.map(Duration::from_secs))
+                .open()
+                .context("cannot open the devnet")?
+        }
+        Backend::Node => {
+            bail!("the node backend is not available in this build yet; use --backend devnet")
+        }
+    };
+    let mut builder = PoolServer::builder()
+        .listen(args.address)
+        .backend(backend)
+        .data_dir(&args.data_dir)
+        .token(args.token.filter(|t| !t.is_empty()))
+        .vardiff(VardiffConfig {
+            target_share_interval: Duration::from_secs(args.share_interval.max(1)),
+            initial_difficulty: args.start_difficulty.max(1),
+            ..VardiffConfig::default()
+        });
+    for payee in payees {
+        builder = builder.mining_address(payee);
+    }
+    builder
+        .build()?
+        .run(nockpool_bins::shutdown_signal())
+        .await?;
+    Ok(())
+}
