@@ -49,11 +49,15 @@ fn found_block(template: &BlockTemplate, nonce: [u64; 5]) -> FoundBlock {
     FoundBlock {
         template: template.clone(),
         nonce: Nonce::new(nonce).unwrap(),
-        // The fake prover's stand-in digest is the nonce itself.
-        digest: Digest::new(nonce).unwrap(),
+        digest: v5_digest(template, nonce),
         worker: "rig-1".into(),
         found_at: SystemTime::now(),
     }
+}
+
+fn v5_digest(template: &BlockTemplate, nonce: [u64; 5]) -> Digest {
+    let d = nockpool_pow::v5::digest(template.commitment.limbs(), &nonce, template.pow_len);
+    Digest::new(d).unwrap()
 }
 
 fn is_poke(event: &Event, tag: &str) -> bool {
@@ -229,7 +233,7 @@ async fn found_block_is_proved_poked_and_accepted() {
     assert_eq!(commit.as_belts(), Some(template.commitment.to_limbs()));
     assert_eq!(got_nonce.as_belts(), Some(nonce));
     assert_eq!(prf.head().and_then(Noun::as_u64), Some(5));
-    let expected_dig = Digest::new(nonce).unwrap().to_u320().to_le_bytes();
+    let expected_dig = v5_digest(&template, nonce).to_u320().to_le_bytes();
     assert_eq!(*dig, Noun::from_le_bytes(&expected_dig));
     // The next candidate is for the next height.
     template_where(&mut templates, |t| t.height == 43).await;

@@ -14,13 +14,14 @@ use support::{fake_prover, PATIENCE};
 
 fn request() -> ProofRequest {
     let nonce = [10, 20, 30, 40, 50];
+    let commitment = [1, 2, 3, 4, 5];
     ProofRequest {
         version: 5,
-        commitment: Digest::new([1, 2, 3, 4, 5]).unwrap(),
+        commitment: Digest::new(commitment).unwrap(),
         nonce: Nonce::new(nonce).unwrap(),
         target: Noun::bignum(&[1, 2]),
         pow_len: 64,
-        digest: Digest::new(nonce).unwrap(),
+        digest: Digest::new(nockpool_pow::v5::digest(&commitment, &nonce, 64)).unwrap(),
     }
 }
 

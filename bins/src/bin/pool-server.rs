@@ -2,12 +2,16 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Parser, ValueEnum};
 use nockpool_core::{Digest, MiningShare, PubkeyHash, P};
-use nockpool_server::{Devnet, PoolServer, VardiffConfig};
+use nockpool_server::{
+    ChainBackend, CommandProver, Devnet, NockchainNode, NodeSupervisor, PoolServer, VardiffConfig,
+    DEFAULT_NODE_GRPC,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Backend {
@@ -50,6 +54,20 @@ struct Args {
     /// Chain backend.
     #[arg(long, value_enum, default_value = "devnet")]
     backend: Backend,
+    /// Node backend: the Nockchain node's private gRPC address.
+    #[arg(long, env = "NODE_GRPC", default_value = DEFAULT_NODE_GRPC)]
+    node_grpc: String,
+    /// Node backend: the prover program run once per found block (stdin: jammed cause,
+    /// stdout: jammed submit poke; built from Nockchain's sources).
+    #[arg(long, env = "PROVER_CMD", value_name = "COMMAND")]
+    prover_cmd: Option<String>,
+    /// Node backend: seconds one proof may take before it is abandoned.
+    #[arg(long, env = "PROVER_TIMEOUT", default_value_t = 240)]
+    prover_timeout: u64,
+    /// Node backend: start and supervise the node with this command line (restarted if it
+    /// dies, stopped on shutdown); without it, connect to a node you run.
+    #[arg(long, env = "NODE_CMD", value_name = "COMMAND")]
+    node_cmd: Option<String>,
     /// Devnet: network difficulty of a new chain (a reloaded chain keeps its own).
     #[arg(long, default_value_t = 1 << 16)]
     devnet_difficulty: u64,
@@ -105,7 +123,8 @@ async fn main() -> anyhow::Result<()> {
             payees.len()
         );
     }
-    let backend = match args.backend {
+    let mut supervisor = None;
+    let backend: Arc<dyn ChainBackend> = match args.backend {
         Backend::Devnet => {
             if payees.is_empty() {
                 let dev = development_address();
@@ -116,16 +135,36 @@ async fn main() -> anyhow::Result<()> {
                 });
             }
             tracing::warn!("backend: devnet, a SIMULATED development chain (not Nockchain); its blocks have no value");
-            Devnet::builder()
+            let devnet = Devnet::builder()
                 .data_dir(&args.data_dir)
                 .initial_difficulty(args.devnet_difficulty)
                 .block_time(Duration::from_secs(args.devnet_block_time))
                 .competitor_interval(args.devnet_competitor.map(Duration::from_secs))
                 .open()
-                .context("cannot open the devnet")?
+                .context("cannot open the devnet")?;
+            Arc::new(devnet)
         }
         Backend::Node => {
-            bail!("the node backend is not available in this build yet; use --backend devnet")
+            if payees.is_empty() {
+                bail!("the node backend mines real blocks: give the farm's address with --pubkey / MINING_PUBKEY");
+            }
+            let Some(prover_cmd) = args.prover_cmd.filter(|c| !c.trim().is_empty()) else {
+                bail!("the node backend needs --prover-cmd / PROVER_CMD: a program built from Nockchain's sources that proves a found block (see the README, \"Run against a real Nockchain node\")");
+            };
+            if let Some(node_cmd) = args.node_cmd.filter(|c| !c.trim().is_empty()) {
+                supervisor = Some(NodeSupervisor::spawn(node_cmd));
+            }
+            tracing::info!("backend: Nockchain node at {}", args.node_grpc);
+            let node = NockchainNode::builder()
+                .grpc(args.node_grpc.clone())
+                .prover(
+                    CommandProver::new(prover_cmd)
+                        .timeout(Duration::from_secs(args.prover_timeout.max(1))),
+                )
+                .data_dir(&args.data_dir)
+                .build()
+                .context("cannot start the node backend")?;
+            Arc::new(node)
         }
     };
     let mut builder = PoolServer::builder()
@@ -141,9 +180,13 @@ async fn main() -> anyhow::Result<()> {
     for payee in payees {
         builder = builder.mining_address(payee);
     }
-    builder
-        .build()?
-        .run(nockpool_bins::shutdown_signal())
-        .await?;
+    let result = match builder.build() {
+        Ok(server) => server.run(nockpool_bins::shutdown_signal()).await,
+        Err(e) => Err(e),
+    };
+    if let Some(supervisor) = supervisor {
+        supervisor.stop().await;
+    }
+    result?;
     Ok(())
 }

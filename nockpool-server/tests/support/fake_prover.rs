@@ -2,8 +2,8 @@
 //! `CommandProver`. It proves nothing: it follows the command contract of
 //! `nockchain-prover.md` §3 (stdin = jam of the cause `[version commit nonce target pow-len]`,
 //! stdout = jam of `[%command %pow %dumb-zkpow prf dig commit nonce]`, exit 0/2/1) with a fake
-//! proof whose only object is `[%puzzle commit nonce pow-len 0]`, and a fake digest equal to
-//! the nonce (tests build their found blocks that way).
+//! proof whose only object is `[%puzzle commit nonce pow-len 0]` and the real version-5 digest
+//! of the nonce (`nockpool_pow::v5::digest`), so the pool's sanity checks pass.
 //!
 //! Usage: `nockpool-fake-prover <mode>`, mode one of `ok`, `miss` (exit 2), `fail` (exit 1),
 //! `garbage` (exit 0 with bytes that are not a jam), `hang` (never answers), `wrong-nonce`
@@ -46,9 +46,19 @@ fn main() {
         "wrong-nonce" => Noun::belts(&[9, 9, 9, 9, 9]),
         _ => nonce.clone(),
     };
-    let Some(fake_digest) = nonce.as_digest() else {
-        eprintln!("fake prover: the nonce is not 5 based belts");
+    let (Some(commit_limbs), Some(nonce_limbs), Some(len)) =
+        (commit.as_digest(), nonce.as_digest(), pow_len.as_u64())
+    else {
+        eprintln!("fake prover: commitment, nonce or pow-len is malformed");
         std::process::exit(1);
+    };
+    let digest = match nockpool_pow::v5::try_digest(commit_limbs.limbs(), nonce_limbs.limbs(), len)
+    {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("fake prover: {e}");
+            std::process::exit(1);
+        }
     };
     let object0 = Noun::tuple([
         Noun::cord("puzzle"),
@@ -68,7 +78,7 @@ fn main() {
         Noun::cord("pow"),
         Noun::cord("dumb-zkpow"),
         proof,
-        digest_atom(&fake_digest),
+        digest_atom(&digest),
         commit.clone(),
         nonce,
     ]);
