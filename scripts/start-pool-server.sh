@@ -3,7 +3,8 @@
 #
 #   scripts/start-pool-server.sh [-p ADDR[:SHARE]] [-a ADDR] [-l LEVEL] [-h] [pool-server flags...]
 #
-# Reads .env (MINING_PUBKEY, POOL_SERVER_ADDRESS, POOL_TOKEN, RUST_LOG, POOL_DATA_DIR); flags win.
+# Reads .env (MINING_PUBKEY, POOL_SERVER_ADDRESS, POOL_TOKEN, RUST_LOG, POOL_DATA_DIR, NODE_GRPC,
+# PROVER_CMD, NODE_CMD); flags win.
 # Any other flag is passed to target/release/pool-server (see its --help).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +20,8 @@ usage: $0 [-p ADDR[:SHARE]] [-a ADDR] [-l LEVEL] [-h] [pool-server flags...]
   -h               this help
 
 Other flags go to pool-server, e.g. --data-dir DIR, --token SECRET, --devnet-difficulty N.
+Against a real Nockchain node: --backend node [--node-grpc http://127.0.0.1:5555]
+  --prover-cmd "PROVER" [--node-cmd "nockchain ..."] (or NODE_GRPC, PROVER_CMD, NODE_CMD in .env).
 Miners connect on TCP port 7777 by default: open it on the farm's LAN firewall.
 USAGE
 }
