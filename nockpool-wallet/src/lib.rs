@@ -14,6 +14,8 @@
 //!   `zprv…`/`zpub…` text, [`KeyVersion`].
 //! - `mnemonic` — [`SeedPhrase`]: keygen (OS entropy → Argon2d → 24 words), phrase → seed.
 //! - `address` — [`Address`] (v0 or v1), [`parse_mining_address`] for `MINING_PUBKEY`.
+//! - `names` — v1 note first-names of a pkh ([`simple_first_name`], [`coinbase_first_name`];
+//!   derived from Nockchain's sources, not yet pinned by an upstream vector).
 //! - `node` — [`NodeClient`]: notes and balances from a node's public or private gRPC API.
 //! - `keystore` — [`Keystore`]: the key file (`0600`) the `nockchain-wallet` binary keeps.
 //! - `report` — [`keygen_report`] (the keygen text) and [`set_env_mining_pubkey`] (`.env`).
@@ -44,6 +46,7 @@ mod keys;
 mod keystore;
 mod master;
 mod mnemonic;
+mod names;
 mod node;
 mod report;
 mod scalar;
@@ -92,6 +95,7 @@ pub use master::MasterKey;
 pub use mnemonic::{
     SeedPhrase, KEYGEN_ARGON2_LANES, KEYGEN_ARGON2_MEMORY_KIB, KEYGEN_ARGON2_PASSES,
 };
+pub use names::{coinbase_first_name, simple_first_name, COINBASE_TIMELOCK_MIN};
 pub use nockpool_core::PubkeyHash;
 pub use node::{
     balance_peek_path, format_nock, hash_from_base58, hash_to_base58, Balance, NodeApi, NodeClient,

@@ -9,9 +9,10 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use nockpool_wallet::{
-    format_nock, hash_from_base58, hash_to_base58, keygen_report, set_env_mining_pubkey, Address,
-    Balance, EnvUpdate, KeyVersion, Keystore, MasterKey, NodeApi, NodeClient, NoteQuery,
-    SeedPhrase, DEFAULT_PRIVATE_GRPC, HARDENED,
+    coinbase_first_name, format_nock, hash_from_base58, hash_to_base58, keygen_report,
+    set_env_mining_pubkey, simple_first_name, Address, Balance, EnvUpdate, KeyVersion, Keystore,
+    MasterKey, NodeApi, NodeClient, NoteQuery, SeedPhrase, COINBASE_TIMELOCK_MIN,
+    DEFAULT_PRIVATE_GRPC, HARDENED,
 };
 
 #[derive(Parser)]
@@ -113,8 +114,14 @@ struct NodeArgs {
     /// NockchainService.
     #[arg(long, value_enum, default_value_t = ClientKind::Private)]
     client: ClientKind,
-    /// Also list notes with this first-name (base58; repeatable). v1 notes are found by
-    /// first-name, which this wallet does not derive from an address yet.
+    /// Also query v1 notes by the address's simple and coinbase first-names, derived from
+    /// Nockchain's sources (not yet checked against a node or an upstream vector).
+    #[arg(long)]
+    derive_v1: bool,
+    /// Coinbase timelock used for the coinbase first-name (100 on mainnet).
+    #[arg(long, default_value_t = COINBASE_TIMELOCK_MIN, value_name = "BLOCKS")]
+    coinbase_timelock: u64,
+    /// Also list notes with this first-name (base58; repeatable).
     #[arg(long = "first-name", value_name = "B58")]
     first_names: Vec<String>,
 }
@@ -279,31 +286,40 @@ fn run_notes(
 ) -> anyhow::Result<()> {
     let address = Address::parse(address)?;
     let mut queries = Vec::new();
-    match address {
-        Address::V0(key) => queries.push(NoteQuery::Pubkey(key)),
-        Address::V1(pkh) => {
-            // A pkh does not reveal the public key; if it is one of ours, its legacy (v0)
-            // notes can still be found by pubkey.
-            if let Ok(store) = keystore(keystore_path) {
-                if let Ok(Some(master)) = store.active() {
-                    if master.public_key().pubkey_hash() == pkh {
-                        queries.push(NoteQuery::Pubkey(master.public_key()));
-                    }
-                }
-            }
-            if node.first_names.is_empty() {
-                println!(
-                    "NOTE: v1 notes (every coinbase since the v1 cut-over) are found by the \
-                     note first-names of the address, which this wallet cannot derive yet. \
-                     Only v0 notes are listed{}; pass --first-name <b58> to query v1 notes.",
-                    if queries.is_empty() {
-                        " (none: a v1 address that is not this wallet's active key has no known public key)"
-                    } else {
-                        " (by the active key's public key)"
-                    }
-                );
-            }
+    if let Address::V0(key) = address {
+        queries.push(NoteQuery::Pubkey(key));
+    } else if let Ok(Some(master)) = keystore(keystore_path).and_then(|s| Ok(s.active()?)) {
+        // A pkh does not reveal the public key; if it is this wallet's key, its legacy (v0)
+        // notes can still be found by public key.
+        if master.public_key().pubkey_hash() == address.pubkey_hash() {
+            queries.push(NoteQuery::Pubkey(master.public_key()));
         }
+    }
+    let pkh = address.pubkey_hash();
+    if node.derive_v1 {
+        println!(
+            "NOTE: v1 notes are queried by first-names derived from Nockchain's \
+             tx-engine-1.hoon (simple lock, and coinbase lock with a {}-block timelock). This \
+             derivation is not yet pinned by an upstream vector or checked against a live node: \
+             if notes you expect are missing, check with Nockchain's own wallet.",
+            node.coinbase_timelock
+        );
+        queries.push(NoteQuery::FirstName(simple_first_name(&pkh)));
+        queries.push(NoteQuery::FirstName(coinbase_first_name(
+            &pkh,
+            node.coinbase_timelock,
+        )));
+    } else {
+        println!(
+            "NOTE: only v0 notes (locked to a public key) are listed{}. v1 notes (every coinbase \
+             since the v1 cut-over) are found by first-name: add --derive-v1 (first-names derived \
+             from Nockchain's sources, not yet checked against a node) or --first-name <b58>.",
+            if queries.is_empty() {
+                " (none here: this v1 address is not this wallet's key, so its public key is unknown)"
+            } else {
+                ""
+            }
+        );
     }
     for first in &node.first_names {
         queries.push(NoteQuery::FirstName(hash_from_base58(first)?));
