@@ -11,6 +11,7 @@
 //! - `target` — [`U320`], [`Target`], [`Difficulty`]: digest ↔ number, target ↔ `[%bn]`
 //!   limbs, difficulty ↔ target, work.
 //! - `job` — [`JobParams`], [`NonceRange`] and the shared nonce layout.
+//! - [`noun`] — Nock nouns and Nockchain's `jam`/`cue` (what the node's gRPC API carries).
 //! - [`proto`] — the miner ↔ pool gRPC protocol generated from `proto/nockpool/v1/pool.proto`.
 //!
 //! # Example

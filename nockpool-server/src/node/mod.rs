@@ -421,6 +421,12 @@ impl NockchainNode {
     /// the pool needs; `ChainError::Config` if it is a node the pool cannot use (no
     /// `WatchEffects`); `ChainError::Unavailable` if it did not answer within `timeout`.
     pub async fn wait_ready(&self, timeout: Duration) -> Result<(), ChainError> {
+        self.settle(timeout, false).await
+    }
+
+    /// Waits for the probe to settle; with `first_answer`, an unreachable node ends the wait
+    /// at once (`Unavailable`) instead of waiting for a later attempt to succeed.
+    async fn settle(&self, timeout: Duration, first_answer: bool) -> Result<(), ChainError> {
         let mut probe = self.inner.probe.subscribe();
         let settled = tokio::time::timeout(timeout, async {
             loop {
@@ -428,6 +434,9 @@ impl NockchainNode {
                 match now {
                     Probe::Ready => return Ok(()),
                     Probe::Unsupported(why) => return Err(ChainError::Config(why)),
+                    Probe::Unreachable(why) if first_answer => {
+                        return Err(ChainError::Unavailable(why))
+                    }
                     Probe::Unknown | Probe::Unreachable(_) => {}
                 }
                 if probe.changed().await.is_err() {
@@ -735,8 +744,10 @@ impl ChainBackend for NockchainNode {
     async fn set_mining_addresses(&self, shares: &[MiningShare]) -> Result<(), ChainError> {
         nouns::validate_shares(shares).map_err(ChainError::Config)?;
         self.inner.shares.send_replace(shares.to_vec());
+        // The loop uses the new shares on its next (re)connection or at once if connected;
+        // report what the node looks like so the pool server can refuse an unusable node.
         let wait = self.inner.config.connect_timeout + self.inner.config.request_timeout;
-        self.wait_ready(wait).await
+        self.settle(wait, true).await
     }
 }
 

@@ -335,10 +335,17 @@ mod tests {
         let shares = [PKH.parse::<MiningShare>().unwrap()];
         validate_shares(&shares).unwrap();
         let pkh_only = jam(&set_mining_key_poke(&shares, false));
-        assert_eq!(pkh_only.len(), 93);
+        assert_eq!(
+            hex(&pkh_only),
+            "01deb1b7b6b630377200dee6cae85adad2dcd2dcce5ad6caf25ac2c8ecc2dcc6cac8590cc0db9c3ca8322835b3ab20b22a37bdb0a8a53cbc3129ac25a9b01a28b82abda5a5a23b3ab8a22121adb9aa2cba1c25b29bb2b329a2a2ab37ab"
+        );
         let with_v0 = jam(&set_mining_key_poke(&shares, true));
         assert_eq!(with_v0.len(), 230);
-        assert!(hex(&with_v0).starts_with("01deb1b7b6b630377200dee6cae85adad2dcd2dcce5ad6caf25ac2c8ecc2dcc6cac815c701c00f64c6a0dc8a68b472"));
+        // nockchain-node.md §3.4, verbatim.
+        assert_eq!(
+            hex(&with_v0),
+            "01deb1b7b6b630377200dee6cae85adad2dcd2dcce5ad6caf25ac2c8ecc2dcc6cac815c701c00f64c6a0dc8a68b472a4caecd0a8ec72d2e67290dac662c2da8ceac48a8cc4aaf0f486ac648cf0c4728ef0caec94e6e8ac6aac8e7264deb2e86ca6c2d266c8669cd4988cc6e6eaacb0a698f072d0d2d69ac48862c2ceec729a646c6ea8acee66d0ac729a86e09acc8adc8ede6a98b2e8d4946ed4a0f290ce70a68aa4a0d494a486aea8ceb45a0cc0db9c3ca8322835b3ab20b22a37bdb0a8a53cbc3129ac25a9b01a28b82abda5a5a23b3ab8a22121adb9aa2cba1c25b29bb2b329a2a2ab37ab"
+        );
         assert_eq!(
             hex(&jam(&enable_mining_poke(true))),
             "01deb1b7b6b630377200cf32b73031b6b296b634b734b7b3"
