@@ -491,3 +491,90 @@ fn parse_extended(
         key,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn secret_from(bytes: [u8; 32]) -> Option<SecretKey> {
+        let mut b = bytes;
+        b[0] &= 0x3f; // below 2^254 < n
+        SecretKey::from_bytes(&b).ok()
+    }
+
+    #[test]
+    fn checksum_strips_leading_zero_bytes_of_the_inner_hash() {
+        // Find a payload whose inner SHA-256 starts with 0x00 (1 in 256): there the wallet's
+        // checksum differs from Bitcoin's double SHA-256.
+        let payload = (0u32..100_000)
+            .map(|i| i.to_be_bytes().to_vec())
+            .find(|p| Sha256::digest(p)[0] == 0)
+            .expect("some payload hashes to a leading zero byte");
+        let inner = Sha256::digest(&payload);
+        let bitcoin = Sha256::digest(inner);
+        let stripped = Sha256::digest(&inner[1..]);
+        assert_eq!(
+            checksum(&payload),
+            [stripped[0], stripped[1], stripped[2], stripped[3]]
+        );
+        assert_ne!(checksum(&payload)[..], bitcoin[..4]);
+    }
+
+    #[test]
+    fn malformed_extended_keys_are_refused() {
+        assert!(ExtendedPrivateKey::from_zprv("").is_err());
+        assert!(ExtendedPrivateKey::from_zprv("zprv").is_err());
+        assert!(ExtendedPublicKey::from_zpub("zprv1111").is_err());
+        assert!(ExtendedPrivateKey::from_zprv("zprv0OIl").is_err());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(16))]
+        #[test]
+        fn extended_keys_round_trip(
+            bytes in any::<[u8; 32]>(),
+            chain_code in any::<[u8; 32]>(),
+            depth in any::<u8>(),
+            fingerprint in any::<[u8; 4]>(),
+            index in any::<u32>(),
+            v1 in any::<bool>(),
+        ) {
+            let Some(secret) = secret_from(bytes) else { return Ok(()) };
+            let version = if v1 { KeyVersion::V1 } else { KeyVersion::V0 };
+            let path = KeyPath { depth, parent_fingerprint: fingerprint, child_index: index };
+            let key = ExtendedPrivateKey::new(secret, chain_code, path, version);
+            let zprv = key.to_zprv();
+            prop_assert_eq!(zprv.len(), 112);
+            let back = ExtendedPrivateKey::from_zprv(&zprv).unwrap();
+            prop_assert_eq!(back.secret_key().to_bytes(), key.secret_key().to_bytes());
+            prop_assert_eq!(back.chain_code(), key.chain_code());
+            prop_assert_eq!(back.path(), path);
+            prop_assert_eq!(back.version(), version);
+
+            let public = key.to_extended_public();
+            let zpub = public.to_zpub();
+            prop_assert_eq!(zpub.len(), 200);
+            prop_assert_eq!(ExtendedPublicKey::from_zpub(&zpub).unwrap(), public);
+
+            // Any single changed character is caught (checksum or structure).
+            let mut corrupted: Vec<char> = zpub.chars().collect();
+            let at = 4 + (index as usize % (corrupted.len() - 4));
+            corrupted[at] = if corrupted[at] == 'z' { 'y' } else { 'z' };
+            let corrupted: String = corrupted.into_iter().collect();
+            prop_assert!(ExtendedPublicKey::from_zpub(&corrupted).is_err());
+        }
+
+        #[test]
+        fn public_and_private_children_agree(bytes in any::<[u8; 32]>(), index in 0u32..HARDENED) {
+            let Some(secret) = secret_from(bytes) else { return Ok(()) };
+            let key = ExtendedPrivateKey::new(secret, [7; 32], KeyPath::default(), KeyVersion::V1);
+            let child = key.derive_child(index);
+            prop_assert_eq!(
+                key.to_extended_public().derive_child(index).unwrap(),
+                child.to_extended_public()
+            );
+            prop_assert_eq!(child.path().parent_fingerprint, key.public_key().fingerprint());
+        }
+    }
+}
