@@ -151,6 +151,14 @@ impl Vardiff {
         if factor > DEAD_BAND.0 && factor < DEAD_BAND.1 {
             return None;
         }
+        // Moderate corrections are damped (a window holds only a handful of shares, so its
+        // rate estimate is noisy); large ones are applied at once so a badly set miner converges
+        // in a window or two.
+        let factor = if (1.0 / 4.0..=4.0).contains(&factor) {
+            factor.sqrt()
+        } else {
+            factor
+        };
         let wanted = (current * factor).round();
         let next = if wanted >= u64::MAX as f64 {
             u64::MAX
@@ -270,6 +278,62 @@ mod tests {
         };
         let h = simulate(config, 100.0, Duration::from_secs(600));
         assert!(h.iter().all(|&(_, d)| d == 1000), "{:?}", h.last());
+    }
+
+    /// A miner whose shares arrive as a Poisson process (exponential gaps), as real ones do.
+    /// Returns the fraction of time spent within 2x of the ideal difficulty, and the extremes.
+    fn noisy(hashrate: f64, start: u64, seed: u64, total: Duration) -> (f64, u64, u64) {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let config = VardiffConfig {
+            initial_difficulty: start,
+            ..VardiffConfig::default()
+        };
+        let ideal = hashrate * config.target_share_interval.as_secs_f64();
+        let t0 = Instant::now();
+        let mut vd = Vardiff::new(config, t0);
+        let (mut t, mut next_tick) = (0.0f64, 5.0f64);
+        let (mut good, mut lo, mut hi) = (0.0, u64::MAX, 0);
+        while t < total.as_secs_f64() {
+            let d = vd.difficulty().get();
+            // Time to the next share at this difficulty: exponential with mean d / hashrate.
+            let u: f64 = rng.random_range(f64::EPSILON..1.0);
+            let gap = -u.ln() * d as f64 / hashrate;
+            let share_at = t + gap;
+            let until = share_at.min(next_tick);
+            if (d as f64) > ideal / 2.0 && (d as f64) < ideal * 2.0 {
+                good += until - t;
+            }
+            lo = lo.min(d);
+            hi = hi.max(d);
+            t = until;
+            if share_at <= next_tick {
+                vd.record_share(d, t0 + Duration::from_secs_f64(t));
+            } else {
+                vd.tick(t0 + Duration::from_secs_f64(t));
+                next_tick += 5.0;
+            }
+        }
+        (good / t, lo, hi)
+    }
+
+    #[test]
+    fn poisson_shares_stay_near_the_ideal() {
+        // Started at the ideal difficulty (1e5 for 10 kH/s), over two simulated hours.
+        for seed in 0..4 {
+            let (good, lo, hi) = noisy(1e4, 100_000, seed, Duration::from_secs(7200));
+            assert!(
+                good > 0.9,
+                "seed {seed}: only {good:.2} of the time within 2x"
+            );
+            assert!(
+                lo >= 100_000 / 8 && hi <= 100_000 * 8,
+                "seed {seed}: {lo}..{hi}"
+            );
+        }
+        // Started a million times too low, it settles within a few minutes.
+        let (good, _, _) = noisy(1e4, 1, 9, Duration::from_secs(3600));
+        assert!(good > 0.85, "{good:.2}");
     }
 
     #[test]

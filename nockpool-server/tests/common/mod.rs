@@ -147,7 +147,16 @@ pub fn with_token<T>(msg: T, token: Option<&str>) -> tonic::Request<T> {
 impl Miner {
     /// Connects, sends a Hello, and reads the Welcome and the first Job.
     pub async fn connect(url: &str, worker: &str, token: Option<&str>) -> Miner {
-        let mut client = MiningPoolClient::connect(url.to_owned()).await.unwrap();
+        let client = MiningPoolClient::connect(url.to_owned()).await.unwrap();
+        Self::connect_with(client, worker, token).await
+    }
+
+    /// Like [`Miner::connect`] over a given client (e.g. with custom transport settings).
+    pub async fn connect_with(
+        mut client: MiningPoolClient<Channel>,
+        worker: &str,
+        token: Option<&str>,
+    ) -> Miner {
         let (up, rx) = mpsc::channel(16);
         up.send(hello(worker)).await.unwrap();
         let mut stream = client
