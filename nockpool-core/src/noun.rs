@@ -457,8 +457,9 @@ impl Hash for Noun {
 const DISPLAY_LIMIT: usize = 4096;
 
 impl fmt::Display for Noun {
-    /// Hoon-like text: atoms in decimal (hex above 64 bits), `[a b c]` for right-nested cells.
-    /// Long output is cut off after a few thousand characters.
+    /// Hoon-like text: atoms in decimal (hex above 64 bits; `%term`/`'cord'` when their bytes
+    /// are printable text), `[a b c]` for right-nested cells. Long output is cut off after a
+    /// few thousand characters.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         enum Task<'a> {
             Noun(&'a Noun),
@@ -500,6 +501,12 @@ impl fmt::Display for Noun {
                 }
             };
             let text = match &noun.0 {
+                Repr::Small(v) if *v > 0xff => {
+                    match text_like(&noun.to_le_bytes().unwrap_or_default()) {
+                        Some(text) => text,
+                        None => v.to_string(),
+                    }
+                }
                 Repr::Small(v) => v.to_string(),
                 Repr::Big(big) => {
                     let hex: String = big.bytes.iter().rev().map(|b| format!("{b:02x}")).collect();
@@ -512,6 +519,23 @@ impl fmt::Display for Noun {
         }
         Ok(())
     }
+}
+
+/// `%term` or `'cord'` for an atom whose bytes are printable ASCII (for logs; an atom has no
+/// type, so a number whose bytes happen to be printable prints as text too).
+fn text_like(bytes: &[u8]) -> Option<String> {
+    if bytes.len() < 2 || !bytes.iter().all(|b| (0x20..0x7f).contains(b)) {
+        return None;
+    }
+    let text = std::str::from_utf8(bytes).ok()?;
+    let term = text
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    Some(if term {
+        format!("%{text}")
+    } else {
+        format!("'{text}'")
+    })
 }
 
 impl fmt::Debug for Noun {
@@ -573,6 +597,9 @@ mod tests {
         assert_eq!(Noun::loobean(true).as_loobean(), Some(true));
         assert_eq!(Noun::loobean(false).as_loobean(), Some(false));
         assert_eq!(Noun::unit(Some(Noun::atom(5))).to_string(), "[0 5]");
+        let path = Noun::list([Noun::cord("heavy-n"), Noun::atom(42)]);
+        assert_eq!(path.to_string(), "[%heavy-n 42 0]");
+        assert_eq!(Noun::cord("NOCK").to_string(), "'NOCK'");
     }
 
     #[test]
