@@ -438,6 +438,17 @@ impl Pool {
                 break candidate;
             }
         };
+        // A miner resuming after a reconnect keeps its difficulty (no re-convergence).
+        let vardiff = match st.conns.get(&hello.previous_connection_id) {
+            Some(prev) if prev.worker == worker && hello.previous_connection_id != 0 => {
+                Vardiff::resume(
+                    self.config.vardiff.clone(),
+                    prev.vardiff.difficulty().get(),
+                    now,
+                )
+            }
+            _ => Vardiff::new(self.config.vardiff.clone(), now),
+        };
         let kick = Arc::new(Notify::new());
         let mut conn = Conn {
             worker: worker.clone(),
@@ -446,7 +457,7 @@ impl Pool {
             tx: Some(tx),
             kick: kick.clone(),
             closed_at: None,
-            vardiff: Vardiff::new(self.config.vardiff.clone(), now),
+            vardiff,
             issued: VecDeque::new(),
             reissues: 0,
             limiter: RateLimiter::new(
@@ -635,7 +646,7 @@ impl Pool {
             })),
         );
         if let Some(entry) = current {
-            conn.reissues += 1;
+            conn.reissues = conn.reissues.wrapping_add(1);
             let job_id = format!("{}.{}", entry.job_id, conn.reissues);
             let (job, issued) = make_job(&entry, job_id, conn.prefix, difficulty, false);
             issue(conn, job, issued);

@@ -110,6 +110,16 @@ impl Vardiff {
         }
     }
 
+    /// A fresh state that starts at `difficulty` (clamped to the configured range) instead of
+    /// the initial one: used when a miner resumes after a reconnect.
+    pub fn resume(config: VardiffConfig, difficulty: u64, now: Instant) -> Vardiff {
+        let mut vd = Vardiff::new(config, now);
+        vd.difficulty = difficulty
+            .clamp(vd.config.min_difficulty, vd.config.max_difficulty)
+            .max(1);
+        vd
+    }
+
     /// The current difficulty.
     pub fn difficulty(&self) -> Difficulty {
         Difficulty::saturating(self.difficulty)

@@ -3,6 +3,7 @@
 mod common;
 
 use common::*;
+use nockpool_core::proto::mining_pool_client::MiningPoolClient;
 use nockpool_core::proto::work_order;
 use nockpool_server::{PoolEvent, VardiffConfig};
 
@@ -106,5 +107,31 @@ async fn vardiff_raises_a_fast_miner_and_credits_old_jobs_at_their_difficulty() 
     let snap = pool.handle.snapshot();
     assert_eq!(snap.workers[0].difficulty, Some(set));
     assert_eq!(snap.workers[0].accepted_work, 4);
+
+    // The miner reconnects, naming its previous connection: it keeps its difficulty, gets a
+    // fresh prefix, and a share it queued on the old connection is still credited.
+    let old_cid = miner.welcome.connection_id;
+    let (queued, _) = share_not_block(&job, counter + 1);
+    let mut events = pool.handle.events();
+    drop(miner);
+    wait_for(&mut events, |e| {
+        matches!(e, PoolEvent::MinerDisconnected { .. })
+    })
+    .await;
+    let client = MiningPoolClient::connect(pool.url()).await.unwrap();
+    let mut again = Miner::connect_full(client, hello_resuming("fast", old_cid), None).await;
+    assert_ne!(again.welcome.connection_id, old_cid);
+    assert_eq!(again.job.share_difficulty, set);
+    let ack = again
+        .submit_raw(nockpool_core::proto::WorkResult {
+            connection_id: old_cid,
+            job_id: job.job_id.clone(),
+            nonce: queued.limbs().to_vec(),
+            digest: Vec::new(),
+            submission_id: 99,
+        })
+        .await;
+    assert!(ack.accepted, "{ack:?}");
+    assert_eq!(ack.credited_difficulty, set);
     pool.stop().await.unwrap();
 }

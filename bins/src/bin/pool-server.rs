@@ -25,7 +25,7 @@ enum Backend {
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
-    /// Farm payout address ADDR[:SHARE] (v1 address, or a v0 public key, which is converted);
+    /// Farm payout address, ADDR or ADDR:SHARE (v1 address, or a v0 public key, converted);
     /// repeat once to split the coinbase.
     #[arg(
         short = 'p',

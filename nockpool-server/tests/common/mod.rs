@@ -125,12 +125,16 @@ pub struct Miner {
 }
 
 pub fn hello(worker: &str) -> MinerStatus {
+    hello_resuming(worker, 0)
+}
+
+pub fn hello_resuming(worker: &str, previous_connection_id: u64) -> MinerStatus {
     MinerStatus {
         kind: Some(miner_status::Kind::Hello(Hello {
             worker_name: worker.into(),
             client_version: "test".into(),
             threads: 1,
-            previous_connection_id: 0,
+            previous_connection_id,
         })),
     }
 }
@@ -153,12 +157,21 @@ impl Miner {
 
     /// Like [`Miner::connect`] over a given client (e.g. with custom transport settings).
     pub async fn connect_with(
-        mut client: MiningPoolClient<Channel>,
+        client: MiningPoolClient<Channel>,
         worker: &str,
         token: Option<&str>,
     ) -> Miner {
+        Self::connect_full(client, hello(worker), token).await
+    }
+
+    /// Connects with the given Hello message.
+    pub async fn connect_full(
+        mut client: MiningPoolClient<Channel>,
+        hello: MinerStatus,
+        token: Option<&str>,
+    ) -> Miner {
         let (up, rx) = mpsc::channel(16);
-        up.send(hello(worker)).await.unwrap();
+        up.send(hello).await.unwrap();
         let mut stream = client
             .subscribe(with_token(ReceiverStream::new(rx), token))
             .await
