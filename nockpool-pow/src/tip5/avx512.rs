@@ -78,6 +78,25 @@ impl Lanes for V8 {
         }
     }
     #[inline(always)]
+    fn square_mod(self) -> Self {
+        unsafe {
+            let a = self.0;
+            let a_hi = _mm512_srli_epi64::<32>(a);
+            let ll = _mm512_mul_epu32(a, a);
+            let lh = _mm512_mul_epu32(a, a_hi);
+            let hh = _mm512_mul_epu32(a_hi, a_hi);
+            let mask32 = _mm512_set1_epi64(0xFFFF_FFFF);
+            let t = _mm512_add_epi64(lh, _mm512_srli_epi64::<32>(ll));
+            let u = _mm512_add_epi64(lh, _mm512_and_si512(t, mask32));
+            let hi = _mm512_add_epi64(
+                _mm512_add_epi64(hh, _mm512_srli_epi64::<32>(t)),
+                _mm512_srli_epi64::<32>(u),
+            );
+            let lo = _mm512_mask_blend_epi32(0xAAAA, ll, _mm512_slli_epi64::<32>(u));
+            reduce(lo, hi)
+        }
+    }
+    #[inline(always)]
     fn add_const_mod(self, c: u64) -> Self {
         self.add_mod(V8::splat(c))
     }
@@ -125,7 +144,8 @@ fn reduce(lo: __m512i, hi: __m512i) -> V8 {
         let t0 = _mm512_sub_epi64(lo, hi_hi);
         let borrow = _mm512_cmplt_epu64_mask(lo, hi_hi);
         let t0 = _mm512_mask_sub_epi64(t0, borrow, t0, eps);
-        let t1 = _mm512_mul_epu32(hi, eps);
+        // (hi mod 2^32) · (2^32 - 1) = (hi << 32) - (hi mod 2^32), without a multiply.
+        let t1 = _mm512_sub_epi64(_mm512_slli_epi64::<32>(hi), _mm512_and_si512(hi, eps));
         let r = _mm512_add_epi64(t0, t1);
         let carry = _mm512_cmplt_epu64_mask(r, t1);
         V8(_mm512_mask_add_epi64(r, carry, r, eps))

@@ -39,6 +39,11 @@ pub(crate) trait Lanes: Copy {
     fn shl<const N: u32>(self) -> Self;
     /// `a · b mod p` for any `u64` lanes; result any `u64` representative.
     fn mul_mod(self, rhs: Self) -> Self;
+    /// `a² mod p`; result any `u64` representative.
+    #[inline(always)]
+    fn square_mod(self) -> Self {
+        self.mul_mod(self)
+    }
     /// `(self + c) mod p` for any `u64` lane and canonical constant `c`; result any `u64`
     /// representative.
     fn add_const_mod(self, c: u64) -> Self;
@@ -110,9 +115,9 @@ impl Lanes for u64 {
 /// `x^7 mod p` (also the Montgomery seventh power; `R^6 ≡ 1`).
 #[inline(always)]
 pub(crate) fn pow7<V: Lanes>(x: V) -> V {
-    let x2 = x.mul_mod(x);
+    let x2 = x.square_mod();
     let x3 = x2.mul_mod(x);
-    let x4 = x2.mul_mod(x2);
+    let x4 = x2.square_mod();
     x3.mul_mod(x4)
 }
 
@@ -294,20 +299,17 @@ fn cyc16<V: Lanes>(a: &[V; 16]) -> [V; 16] {
         x2[0].sub(y2[0]),
         x2[1].sub(y2[1]),
     ];
-    let x8: [V; 8] = build!(V, 8, |k| {
-        if k < 4 {
-            x4[k].add(y4[k])
-        } else {
-            x4[k - 4].sub(y4[k - 4])
-        }
-    });
-    build!(V, 16, |k| {
-        if k < 8 {
-            x8[k].add(y8[k])
-        } else {
-            x8[k - 8].sub(y8[k - 8])
-        }
-    })
+    let mut x8 = [V::splat(0); 8];
+    for k in 0..4 {
+        x8[k] = x4[k].add(y4[k]);
+        x8[k + 4] = x4[k].sub(y4[k]);
+    }
+    let mut out = [V::splat(0); 16];
+    for k in 0..8 {
+        out[k] = x8[k].add(y8[k]);
+        out[k + 8] = x8[k].sub(y8[k]);
+    }
+    out
 }
 
 /// The MDS layer on lanes (inputs any `u64`), then the round constants of `round`. Outputs are
@@ -337,8 +339,13 @@ pub(crate) fn round<V: Lanes>(s: &mut [V; 16], r: usize) {
     for word in s.iter_mut().take(NUM_SPLIT_AND_LOOKUP) {
         *word = word.lookup();
     }
-    for word in s.iter_mut().skip(NUM_SPLIT_AND_LOOKUP) {
-        *word = pow7(*word);
+    // Four words per step: independent chains interleave for instruction-level parallelism.
+    for i in (NUM_SPLIT_AND_LOOKUP..STATE_SIZE).step_by(4) {
+        let (a, b, c, d) = (pow7(s[i]), pow7(s[i + 1]), pow7(s[i + 2]), pow7(s[i + 3]));
+        s[i] = a;
+        s[i + 1] = b;
+        s[i + 2] = c;
+        s[i + 3] = d;
     }
     *s = mds_and_constants(s, r);
     for word in s.iter_mut().take(NUM_SPLIT_AND_LOOKUP) {
