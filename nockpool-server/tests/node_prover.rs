@@ -138,7 +138,7 @@ async fn supervisor_restarts_a_dying_node_and_stops_cleanly() {
     }
     supervisor.stop().await;
 
-    // A long-running node is interrupted (SIGINT) and the supervisor reports it stopped.
+    // A long-running node is terminated (SIGTERM) and the supervisor reports it stopped.
     let supervisor = NodeSupervisor::spawn_with(
         "sleep 600",
         Duration::from_millis(10),

@@ -1,6 +1,6 @@
 //! [`NodeSupervisor`]: runs the Nockchain node as a child of the pool server (`--node-cmd`),
 //! so one command starts the farm's head: restarts it with backoff when it dies, forwards its
-//! output to the log with a `[nockchain]` prefix, and stops it cleanly (SIGINT, then SIGKILL
+//! output to the log with a `[nockchain]` prefix, and stops it cleanly (SIGTERM, then SIGKILL
 //! after a grace period) on shutdown. The [`NockchainNode`](super::NockchainNode) backend
 //! waits for its gRPC to answer and reconnects on its own.
 
@@ -89,7 +89,7 @@ impl NodeSupervisor {
         self.events.subscribe()
     }
 
-    /// Stops the node cleanly (SIGINT, then SIGKILL after the grace period) and waits.
+    /// Stops the node cleanly (SIGTERM, then SIGKILL after the grace period) and waits.
     pub async fn stop(self) {
         self.stop.send_replace(true);
         let _ = self.task.await;
@@ -157,27 +157,69 @@ async fn supervise(
     let _ = events.send(SupervisorEvent::Stopped);
 }
 
-/// Asks the node to exit like Ctrl-C would (it saves state on SIGINT), then kills it.
+/// Asks the node to exit cleanly (a NockApp treats SIGTERM like Ctrl-C: it runs its exit
+/// driver), waits up to `grace` for every process of its group to be gone, then kills the rest.
 async fn stop_child(child: &mut Child, pid: u32, grace: Duration) {
     tracing::info!("stopping the Nockchain node (pid {pid})");
     // The node runs in its own process group (the shell and the node in it), so the signal
-    // reaches the node whether or not the shell exec'd it.
+    // reaches the node whether or not the shell exec'd it. SIGTERM, not SIGINT: a process
+    // started from a non-interactive shell's background job ignores SIGINT.
     let group = format!("-{pid}");
-    let interrupted = Command::new("kill")
-        .args(["-INT", "--", &group])
+    let signalled = Command::new("kill")
+        .args(["-TERM", "--", &group])
         .status()
         .await
         .is_ok_and(|s| s.success());
-    if interrupted {
-        if let Ok(status) = tokio::time::timeout(grace, child.wait()).await {
-            tracing::info!("the Nockchain node exited: {status:?}");
-            super::prover::kill_group("KILL", pid);
-            return;
+    let deadline = tokio::time::Instant::now() + grace;
+    if signalled {
+        let _ = tokio::time::timeout_at(deadline, child.wait()).await;
+        // The shell may be gone while the node is still saving its state.
+        while group_alive(&group).await {
+            if tokio::time::Instant::now() >= deadline {
+                tracing::warn!("the Nockchain node did not exit within {grace:?}; killing it");
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        tracing::warn!("the Nockchain node did not exit within {grace:?}; killing it");
     }
     super::prover::kill_group("KILL", pid);
     let _ = child.kill().await;
+    tracing::info!("the Nockchain node has stopped");
+}
+
+/// Whether any live (non-zombie) process of the group `-<pgid>` remains: read from `/proc`
+/// where there is one (an orphaned zombie may wait a while for its reaper), else `kill -0`.
+async fn group_alive(group: &str) -> bool {
+    let pgid = group.trim_start_matches('-');
+    if let Ok(entries) = std::fs::read_dir("/proc") {
+        return entries.flatten().any(|entry| {
+            let is_pid = entry
+                .file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit());
+            if !is_pid {
+                return false;
+            }
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                return false;
+            };
+            // `pid (comm) state ppid pgrp …`; comm may contain spaces and parentheses.
+            let Some((_, rest)) = stat.rsplit_once(')') else {
+                return false;
+            };
+            let mut fields = rest.split_whitespace();
+            let state = fields.next();
+            let _ppid = fields.next();
+            fields.next() == Some(pgid) && state != Some("Z") && state != Some("X")
+        });
+    }
+    Command::new("kill")
+        .args(["-0", "--", group])
+        .stderr(Stdio::null())
+        .status()
+        .await
+        .is_ok_and(|s| s.success())
 }
 
 /// Resolves once `stop` is set (or its sender is gone).

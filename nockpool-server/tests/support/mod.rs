@@ -389,6 +389,10 @@ pub struct FakeNode {
 
 impl FakeNode {
     pub async fn start(script: Script) -> FakeNode {
+        FakeNode::start_on("127.0.0.1:0".parse().unwrap(), script).await
+    }
+
+    pub async fn start_on(addr: SocketAddr, script: Script) -> FakeNode {
         let (changed, _) = watch::channel(0);
         let (effects, _) = broadcast::channel(256);
         let shared = Arc::new(Shared {
@@ -409,7 +413,7 @@ impl FakeNode {
             effects: Mutex::new(effects),
             watch_supported: script.watch_supported,
         });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let mut node = FakeNode {
             shared,
@@ -527,7 +531,15 @@ impl FakeNode {
     }
 }
 
-/// Path of the test-only fake prover binary (`tests/support/fake_prover.rs`).
+/// Command line of the test-only fake prover binary (`tests/support/fake_prover.rs`); only
+/// integration tests know its path.
 pub fn fake_prover(mode: &str) -> String {
-    format!("{} {mode}", env!("CARGO_BIN_EXE_nockpool-fake-prover"))
+    let exe = option_env!("CARGO_BIN_EXE_nockpool-fake-prover").unwrap_or("nockpool-fake-prover");
+    format!("{exe} {mode}")
+}
+
+/// Command line of the test-only fake node binary (`tests/support/fake_node_main.rs`).
+pub fn fake_node_command(addr: SocketAddr) -> String {
+    let exe = option_env!("CARGO_BIN_EXE_nockpool-fake-node").unwrap_or("nockpool-fake-node");
+    format!("{exe} {addr}")
 }
