@@ -13,6 +13,7 @@
 //! - `keys` — [`SecretKey`], SLIP-10 [`ExtendedPrivateKey`] / [`ExtendedPublicKey`] with
 //!   `zprv…`/`zpub…` text, [`KeyVersion`].
 //! - `mnemonic` — [`SeedPhrase`]: keygen (OS entropy → Argon2d → 24 words), phrase → seed.
+//! - `master` — [`MasterKey`]: a phrase (or zprv) and its master key, as keygen/import make it.
 //! - `address` — [`Address`] (v0 or v1), [`parse_mining_address`] for `MINING_PUBKEY`.
 //! - `names` — v1 note first-names of a pkh ([`simple_first_name`], [`coinbase_first_name`];
 //!   derived from Nockchain's sources, not yet pinned by an upstream vector).

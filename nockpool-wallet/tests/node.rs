@@ -10,7 +10,8 @@ use nockpool_wallet::proto::nockchain::common::{v1 as c1, v2 as c2};
 use nockpool_wallet::proto::nockchain::private::v1 as private_v1;
 use nockpool_wallet::proto::nockchain::public::v2 as public_v2;
 use nockpool_wallet::{
-    hash_to_base58, KeyVersion, MasterKey, NodeApi, NodeClient, NoteQuery, PublicKey, SeedPhrase,
+    coinbase_first_name, hash_to_base58, KeyVersion, MasterKey, NodeApi, NodeClient, NoteQuery,
+    PublicKey, SeedPhrase, COINBASE_TIMELOCK_MIN,
 };
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -50,6 +51,8 @@ fn pb_name(first: u64, last: u64) -> Option<c1::Name> {
 /// Public API fake: answers a pubkey query in two pages, a first-name query in one.
 struct FakePublic {
     pubkey_b58: String,
+    /// The coinbase first-name the fake's chain holds a v1 note under.
+    coinbase_name_b58: String,
 }
 
 #[tonic::async_trait]
@@ -101,6 +104,9 @@ impl public_v2::nockchain_service_server::NockchainService for FakePublic {
             }
             (Some(Selector::FirstName(f)), "") if f.hash == hash_to_base58(&digest(10)) => {
                 page(vec![v1(10, 4_294_967_296)], "")
+            }
+            (Some(Selector::FirstName(f)), "") if f.hash == self.coinbase_name_b58 => {
+                page(vec![v1(40, 2_500)], "")
             }
             _ => {
                 return Ok(Response::new(public_v2::WalletGetBalanceResponse {
@@ -211,6 +217,10 @@ async fn public_api_follows_pages_and_sums_notes() {
     let addr = serve(tonic::transport::Server::builder().add_service(
         public_v2::nockchain_service_server::NockchainServiceServer::new(FakePublic {
             pubkey_b58: key.to_base58(),
+            coinbase_name_b58: hash_to_base58(&coinbase_first_name(
+                &key.pubkey_hash(),
+                COINBASE_TIMELOCK_MIN,
+            )),
         }),
     ))
     .await;
@@ -236,6 +246,14 @@ async fn public_api_follows_pages_and_sums_notes() {
     assert_eq!(by_name.notes[0].version, 1);
     assert_eq!(by_name.total_nicks(), 4_294_967_296);
     assert_eq!(nockpool_wallet::format_nock(by_name.total_nicks()), "65536");
+
+    // The derived coinbase first-name of the key's v1 address reaches the node as base58.
+    let coinbase = coinbase_first_name(&key.pubkey_hash(), COINBASE_TIMELOCK_MIN);
+    let by_coinbase = client
+        .balance(&NoteQuery::FirstName(coinbase))
+        .await
+        .unwrap();
+    assert_eq!(by_coinbase.total_nicks(), 2_500);
 
     // A node error is reported, not swallowed.
     let err = client
