@@ -274,7 +274,7 @@ pub fn permutations_per_nonce(pow_len: u64) -> u64 {
 mod tests {
     use super::*;
     use crate::test_vectors::{spec_json, u64_array, u64_vec};
-    use crate::tip5::{hash_noun_varlen, BeltNoun};
+    use crate::tip5::{hash_noun_varlen, Backend, BeltNoun};
     use nockpool_core::{Target, U320};
 
     fn digest(v: &serde_json::Value) -> Digest {
@@ -475,6 +475,17 @@ mod tests {
             for (nonce, got) in typed.iter().zip(batched.iter()) {
                 proptest::prop_assert_eq!(got, &job.trace(nonce).pow_digest);
                 proptest::prop_assert_eq!(&job.digest(nonce), got);
+            }
+            let limbs: Vec<[u64; 5]> = nonces.clone();
+            for backend in [Backend::Avx512, Backend::Avx2, Backend::Portable] {
+                if !backend.supported() {
+                    eprintln!("NOTICE: {backend:?} kernel not supported on this CPU; not tested");
+                    continue;
+                }
+                let mut out = Vec::new();
+                v5_kernel::digest_many_with(backend, &job.kernel, &limbs, &mut out);
+                let expected: Vec<[u64; 5]> = batched.iter().map(|d| d.to_limbs()).collect();
+                proptest::prop_assert_eq!(&out, &expected, "{:?}", backend);
             }
         }
     }

@@ -4,6 +4,9 @@
 
 use crate::field::{mont_reduce, montify, EPSILON};
 use crate::tip5::lanes::{self, Lanes};
+use crate::tip5::Backend;
+#[cfg(target_arch = "x86_64")]
+use crate::tip5::{avx2, avx512};
 
 /// Per-job constants in Montgomery form.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -143,23 +146,44 @@ pub(crate) fn digest_one(k: &KernelConsts, nonce: &[u64; 5], leaves: &mut Vec<u6
     raw.map(|w| mont_reduce(w as u128))
 }
 
-/// Many nonces: AVX-512 in groups of 8 where available, the portable path for the rest.
+/// Many nonces with the best backend.
 pub(crate) fn digest_many(k: &KernelConsts, nonces: &[[u64; 5]], out: &mut Vec<[u64; 5]>) {
+    digest_many_with(Backend::detect(), k, nonces, out)
+}
+
+/// Many nonces with a given backend: SIMD groups of its width, the portable path for the rest
+/// (and for everything when the CPU lacks the backend's features).
+pub(crate) fn digest_many_with(
+    backend: Backend,
+    k: &KernelConsts,
+    nonces: &[[u64; 5]],
+    out: &mut Vec<[u64; 5]>,
+) {
     out.clear();
     out.reserve(nonces.len());
     let mut rest = nonces;
-    #[cfg(target_arch = "x86_64")]
-    if crate::tip5::avx512::available() {
-        use crate::tip5::avx512::{self, WIDTH};
-        let mut leaves = vec![avx512::V8::splat(0); k.pow_len.max(1)];
-        let mut chunks = nonces.chunks_exact(WIDTH);
-        for chunk in &mut chunks {
-            let group: &[[u64; 5]; WIDTH] = chunk.try_into().expect("chunk of WIDTH nonces");
-            // SAFETY: the CPU features were checked just above.
-            let digests = unsafe { avx512_digest8(k, group, &mut leaves) };
-            out.extend_from_slice(&digests);
+    match backend {
+        #[cfg(target_arch = "x86_64")]
+        Backend::Avx512 if avx512::available() => {
+            let mut leaves = vec![avx512::V8::splat(0); k.pow_len.max(1)];
+            let mut chunks = nonces.chunks_exact(avx512::WIDTH);
+            for chunk in &mut chunks {
+                // SAFETY: the CPU features were checked by the match guard.
+                unsafe { avx512_group(k, chunk, &mut leaves, out) };
+            }
+            rest = chunks.remainder();
         }
-        rest = chunks.remainder();
+        #[cfg(target_arch = "x86_64")]
+        Backend::Avx2 if avx2::available() => {
+            let mut leaves = vec![avx2::V4::splat(0); k.pow_len.max(1)];
+            let mut chunks = nonces.chunks_exact(avx2::WIDTH);
+            for chunk in &mut chunks {
+                // SAFETY: the CPU features were checked by the match guard.
+                unsafe { avx2_group(k, chunk, &mut leaves, out) };
+            }
+            rest = chunks.remainder();
+        }
+        _ => {}
     }
     let mut leaves = Vec::new();
     for nonce in rest {
@@ -167,31 +191,55 @@ pub(crate) fn digest_many(k: &KernelConsts, nonces: &[[u64; 5]], out: &mut Vec<[
     }
 }
 
+/// `V::WIDTH` nonces through [`digest_lanes`], appended to `out` in order.
+#[inline(always)]
+fn group<V: Lanes>(
+    k: &KernelConsts,
+    nonces: &[[u64; 5]],
+    leaves: &mut [V],
+    out: &mut Vec<[u64; 5]>,
+) {
+    let mut nonce = [V::splat(0); 5];
+    let mut words = [0u64; 8];
+    for (limb, slot) in nonce.iter_mut().enumerate() {
+        for (lane, n) in nonces.iter().enumerate().take(V::WIDTH) {
+            words[lane] = montify(n[limb]);
+        }
+        *slot = V::load(&words);
+    }
+    let raw = digest_lanes(k, nonce, leaves);
+    let mut digests = [[0u64; 5]; 8];
+    for (limb, v) in raw.iter().enumerate() {
+        v.store(&mut words);
+        for (lane, digest) in digests.iter_mut().enumerate().take(V::WIDTH) {
+            digest[limb] = mont_reduce(words[lane] as u128);
+        }
+    }
+    out.extend_from_slice(&digests[..V::WIDTH]);
+}
+
 /// # Safety
 /// The CPU must support the features `avx512::available` checks.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vbmi")]
-unsafe fn avx512_digest8(
+unsafe fn avx512_group(
     k: &KernelConsts,
-    nonces: &[[u64; 5]; 8],
-    leaves: &mut [crate::tip5::avx512::V8],
-) -> [[u64; 5]; 8] {
-    use crate::tip5::avx512::{from_array, to_array};
-    let mut nonce = [from_array([0; 8]); 5];
-    for (limb, slot) in nonce.iter_mut().enumerate() {
-        let mut words = [0u64; 8];
-        for (lane, word) in words.iter_mut().enumerate() {
-            *word = montify(nonces[lane][limb]);
-        }
-        *slot = from_array(words);
-    }
-    let raw = digest_lanes(k, nonce, leaves);
-    let mut out = [[0u64; 5]; 8];
-    for (limb, v) in raw.iter().enumerate() {
-        let words = to_array(*v);
-        for (lane, digest) in out.iter_mut().enumerate() {
-            digest[limb] = mont_reduce(words[lane] as u128);
-        }
-    }
-    out
+    nonces: &[[u64; 5]],
+    leaves: &mut [avx512::V8],
+    out: &mut Vec<[u64; 5]>,
+) {
+    group(k, nonces, leaves, out)
+}
+
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn avx2_group(
+    k: &KernelConsts,
+    nonces: &[[u64; 5]],
+    leaves: &mut [avx2::V4],
+    out: &mut Vec<[u64; 5]>,
+) {
+    group(k, nonces, leaves, out)
 }

@@ -30,6 +30,17 @@ pub(crate) struct V8(__m512i);
 // are only called after `available()` returned true; the intrinsics have no other
 // preconditions (no memory access except through valid references).
 impl Lanes for V8 {
+    const WIDTH: usize = WIDTH;
+    #[inline(always)]
+    fn load(words: &[u64; 8]) -> Self {
+        // Reads the first WIDTH words (within the 8-word array).
+        V8(unsafe { _mm512_loadu_si512(words.as_ptr().cast()) })
+    }
+    #[inline(always)]
+    fn store(self, out: &mut [u64; 8]) {
+        // Writes the first WIDTH words (within the 8-word array).
+        unsafe { _mm512_storeu_si512(out.as_mut_ptr().cast(), self.0) }
+    }
     #[inline(always)]
     fn splat(x: u64) -> Self {
         V8(unsafe { _mm512_set1_epi64(x as i64) })

@@ -25,6 +25,12 @@ macro_rules! build {
 /// Operations the permutation needs on a group of lanes. Every method is `#[inline(always)]`
 /// in implementations so the generic code specialises into straight-line SIMD.
 pub(crate) trait Lanes: Copy {
+    /// Number of lanes (at most 8).
+    const WIDTH: usize;
+    /// Lanes from the first `WIDTH` words of `words`.
+    fn load(words: &[u64; 8]) -> Self;
+    /// The lanes into the first `WIDTH` words of `out`.
+    fn store(self, out: &mut [u64; 8]);
     /// Every lane `x`.
     fn splat(x: u64) -> Self;
     /// Lane-wise wrapping addition.
@@ -56,6 +62,15 @@ pub(crate) trait Lanes: Copy {
 }
 
 impl Lanes for u64 {
+    const WIDTH: usize = 1;
+    #[inline(always)]
+    fn load(words: &[u64; 8]) -> Self {
+        words[0]
+    }
+    #[inline(always)]
+    fn store(self, out: &mut [u64; 8]) {
+        out[0] = self;
+    }
     #[inline(always)]
     fn splat(x: u64) -> Self {
         x

@@ -25,6 +25,8 @@
 //! ```
 
 #[cfg(target_arch = "x86_64")]
+pub(crate) mod avx2;
+#[cfg(target_arch = "x86_64")]
 pub(crate) mod avx512;
 mod constants;
 pub(crate) mod lanes;
@@ -67,22 +69,120 @@ pub(crate) fn permute_mont(state: &mut [u64; STATE_SIZE]) {
     lanes::permute::<u64>(state)
 }
 
-/// The permutation on many raw (Montgomery-form) states: AVX-512 in groups of 8 where the CPU
-/// has it, the portable path for the rest.
-pub(crate) fn permute_mont_many(states: &mut [[u64; STATE_SIZE]]) {
-    #[cfg(target_arch = "x86_64")]
-    if avx512::available() {
-        let mut chunks = states.chunks_exact_mut(avx512::WIDTH);
-        for chunk in &mut chunks {
-            let group: &mut [[u64; STATE_SIZE]; avx512::WIDTH] =
-                chunk.try_into().expect("chunk of WIDTH states");
-            // SAFETY: the CPU features were checked just above.
-            unsafe { avx512::permute8(group) };
-        }
-        permute_mont_portable(chunks.into_remainder());
-        return;
+/// The kernel [`permute_many`] and the v5 batch use on this CPU, chosen once at run time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Backend {
+    /// 8 states per batch (AVX-512 F/BW/DQ/VBMI).
+    Avx512,
+    /// 4 states per batch (AVX2).
+    Avx2,
+    /// One state at a time, plain Rust.
+    Portable,
+}
+
+impl Backend {
+    /// The backend batched calls use: the best one this CPU supports, or the one named by the
+    /// `NOCKPOOL_POW_KERNEL` environment variable (`avx512`, `avx2`, `portable`) when the CPU
+    /// supports it. Decided once per process.
+    pub(crate) fn detect() -> Backend {
+        static CHOSEN: std::sync::OnceLock<Backend> = std::sync::OnceLock::new();
+        *CHOSEN.get_or_init(|| {
+            let best = Backend::best();
+            let requested = match std::env::var("NOCKPOOL_POW_KERNEL").as_deref() {
+                Ok("avx512") => Backend::Avx512,
+                Ok("avx2") => Backend::Avx2,
+                Ok("portable") => Backend::Portable,
+                _ => best,
+            };
+            if requested.rank() <= best.rank() {
+                requested
+            } else {
+                best
+            }
+        })
     }
-    permute_mont_portable(states);
+
+    /// The best backend this CPU supports.
+    fn best() -> Backend {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if avx512::available() {
+                return Backend::Avx512;
+            }
+            if avx2::available() {
+                return Backend::Avx2;
+            }
+        }
+        Backend::Portable
+    }
+
+    /// Capability order: a CPU that runs a backend also runs every lower-ranked one.
+    fn rank(self) -> u8 {
+        match self {
+            Backend::Portable => 0,
+            Backend::Avx2 => 1,
+            Backend::Avx512 => 2,
+        }
+    }
+
+    /// Whether this CPU can run `self`.
+    #[cfg(test)]
+    pub(crate) fn supported(self) -> bool {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Backend::Avx512 => avx512::available(),
+            #[cfg(target_arch = "x86_64")]
+            Backend::Avx2 => avx2::available(),
+            #[cfg(not(target_arch = "x86_64"))]
+            Backend::Avx512 | Backend::Avx2 => false,
+            Backend::Portable => true,
+        }
+    }
+}
+
+/// The name of the SIMD kernel batched calls use on this CPU (`"avx512"`, `"avx2"` or
+/// `"portable"`), for logs and benchmark reports. Chosen once per process: the best the CPU
+/// supports, or a lower one named by the `NOCKPOOL_POW_KERNEL` environment variable.
+pub fn kernel_name() -> &'static str {
+    match Backend::detect() {
+        Backend::Avx512 => "avx512",
+        Backend::Avx2 => "avx2",
+        Backend::Portable => "portable",
+    }
+}
+
+/// The permutation on many raw (Montgomery-form) states with the best backend.
+pub(crate) fn permute_mont_many(states: &mut [[u64; STATE_SIZE]]) {
+    permute_mont_many_with(Backend::detect(), states)
+}
+
+/// The permutation on many raw states with a given backend (which the CPU must support).
+pub(crate) fn permute_mont_many_with(backend: Backend, states: &mut [[u64; STATE_SIZE]]) {
+    match backend {
+        #[cfg(target_arch = "x86_64")]
+        Backend::Avx512 if avx512::available() => {
+            let mut chunks = states.chunks_exact_mut(avx512::WIDTH);
+            for chunk in &mut chunks {
+                let group: &mut [[u64; STATE_SIZE]; avx512::WIDTH] =
+                    chunk.try_into().expect("chunk of WIDTH states");
+                // SAFETY: the CPU features were checked by the match guard.
+                unsafe { avx512::permute8(group) };
+            }
+            permute_mont_portable(chunks.into_remainder());
+        }
+        #[cfg(target_arch = "x86_64")]
+        Backend::Avx2 if avx2::available() => {
+            let mut chunks = states.chunks_exact_mut(avx2::WIDTH);
+            for chunk in &mut chunks {
+                let group: &mut [[u64; STATE_SIZE]; avx2::WIDTH] =
+                    chunk.try_into().expect("chunk of WIDTH states");
+                // SAFETY: the CPU features were checked by the match guard.
+                unsafe { avx2::permute4(group) };
+            }
+            permute_mont_portable(chunks.into_remainder());
+        }
+        _ => permute_mont_portable(states),
+    }
 }
 
 /// The portable permutation on each state.

@@ -246,6 +246,15 @@ proptest! {
         let mut dispatched = states.clone();
         permute_mont_many(&mut dispatched);
         prop_assert_eq!(&dispatched, &oracle);
+        for backend in [Backend::Avx512, Backend::Avx2, Backend::Portable] {
+            if backend.supported() {
+                let mut batched = states.clone();
+                permute_mont_many_with(backend, &mut batched);
+                prop_assert_eq!(&batched, &oracle, "{:?}", backend);
+            } else {
+                eprintln!("NOTICE: {backend:?} kernel not supported on this CPU; not tested");
+            }
+        }
         let mut portable = states.clone();
         permute_mont_portable(&mut portable);
         prop_assert_eq!(&portable, &oracle);
