@@ -64,6 +64,9 @@ pub struct PoolServerBuilder {
     status_interval: Duration,
 }
 
+/// How long the pool waits for a backend's answer to a status or configuration call.
+const BACKEND_CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// The default listen address (all interfaces, port 7777).
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:7777";
 
@@ -306,14 +309,25 @@ impl PoolServer {
             addr: listen,
             source,
         })?;
-        let mining_set = match backend.set_mining_addresses(&pool.config.mining).await {
-            Ok(()) => true,
-            Err(e @ ChainError::Config(_)) => {
+        // A backend that is slow to answer must not keep the pool from serving: the template
+        // task retries until it succeeds.
+        let set = tokio::time::timeout(
+            BACKEND_CALL_TIMEOUT,
+            backend.set_mining_addresses(&pool.config.mining),
+        )
+        .await;
+        let mining_set = match set {
+            Ok(Ok(())) => true,
+            Ok(Err(e @ ChainError::Config(_))) => {
                 pool.store.close();
                 return Err(e.into());
             }
-            Err(e) => {
+            Ok(Err(e)) => {
                 tracing::warn!("could not set the mining address on the backend yet: {e}");
+                false
+            }
+            Err(_) => {
+                tracing::warn!("the backend did not confirm the mining address yet; retrying");
                 false
             }
         };
@@ -366,17 +380,45 @@ impl PoolServer {
     }
 }
 
-/// Follows the backend's templates and turns each new one into a job at once.
-async fn follow_templates(pool: Arc<Pool>, backend: Arc<dyn ChainBackend>, mut mining_set: bool) {
+/// Follows the backend's templates and turns each new one into a job at once. Until the
+/// backend has confirmed the farm's mining address, no template is taken from it (work for
+/// someone else's address would be wasted).
+async fn follow_templates(pool: Arc<Pool>, backend: Arc<dyn ChainBackend>, mining_set: bool) {
     let mut stop = pool.shutdown_signal();
     let mut backoff = Duration::from_secs(1);
-    loop {
-        if !mining_set {
-            match backend.set_mining_addresses(&pool.config.mining).await {
-                Ok(()) => mining_set = true,
-                Err(e) => tracing::debug!("mining address not set yet: {e}"),
+    let mut wait = |stop: &mut tokio::sync::watch::Receiver<bool>, what: String| {
+        let delay = backoff;
+        backoff = (backoff * 2).min(Duration::from_secs(30));
+        tracing::warn!("{what}; retrying in {delay:?}");
+        let mut stop = stop.clone();
+        async move {
+            tokio::select! {
+                () = tokio::time::sleep(delay) => true,
+                () = stopped(&mut stop) => false,
             }
         }
+    };
+    if !mining_set {
+        loop {
+            let set = tokio::select! {
+                r = tokio::time::timeout(
+                    BACKEND_CALL_TIMEOUT,
+                    backend.set_mining_addresses(&pool.config.mining),
+                ) => r,
+                () = stopped(&mut stop) => return,
+            };
+            let problem = match set {
+                Ok(Ok(())) => break,
+                Ok(Err(e)) => format!("the backend refused the mining address: {e}"),
+                Err(_) => "the backend did not answer setting the mining address".to_owned(),
+            };
+            if !wait(&mut stop, problem).await {
+                return;
+            }
+        }
+        tracing::info!("mining address set on the backend");
+    }
+    loop {
         let subscribed = tokio::select! {
             r = backend.templates() => r,
             () = stopped(&mut stop) => return,
@@ -384,16 +426,17 @@ async fn follow_templates(pool: Arc<Pool>, backend: Arc<dyn ChainBackend>, mut m
         let mut templates = match subscribed {
             Ok(rx) => rx,
             Err(e) => {
-                tracing::warn!("no block templates from the chain ({e}); retrying in {backoff:?}");
-                tokio::select! {
-                    () = tokio::time::sleep(backoff) => {}
-                    () = stopped(&mut stop) => return,
+                if !wait(
+                    &mut stop,
+                    format!("no block templates from the chain ({e})"),
+                )
+                .await
+                {
+                    return;
                 }
-                backoff = (backoff * 2).min(Duration::from_secs(30));
                 continue;
             }
         };
-        backoff = Duration::from_secs(1);
         loop {
             let template = templates.borrow_and_update().clone();
             if let Some(template) = template {
@@ -424,7 +467,9 @@ async fn maintain(pool: Arc<Pool>, backend: Arc<dyn ChainBackend>) {
             _ = tick.tick() => {
                 ticks += 1;
                 pool.maintain();
-                if let Ok(status) = backend.status().await {
+                if let Ok(Ok(status)) =
+                    tokio::time::timeout(BACKEND_CALL_TIMEOUT, backend.status()).await
+                {
                     pool.set_chain_status(status);
                 }
                 if ticks % 2 == 0 {

@@ -125,3 +125,76 @@ async fn a_miner_that_does_not_read_its_stream_is_dropped_without_hurting_others
     drop(stuck);
     pool.stop().await.unwrap();
 }
+
+/// A backend that refuses any mining address as misconfigured.
+struct Refusing(nockpool_server::Devnet);
+
+#[async_trait::async_trait]
+impl nockpool_server::ChainBackend for Refusing {
+    async fn templates(
+        &self,
+    ) -> Result<nockpool_server::TemplateStream, nockpool_server::ChainError> {
+        self.0.templates().await
+    }
+    async fn submit_block(
+        &self,
+        block: nockpool_server::FoundBlock,
+    ) -> Result<nockpool_server::BlockOutcome, nockpool_server::ChainError> {
+        self.0.submit_block(block).await
+    }
+    async fn status(&self) -> Result<nockpool_server::ChainStatus, nockpool_server::ChainError> {
+        self.0.status().await
+    }
+    async fn set_mining_addresses(
+        &self,
+        _: &[nockpool_core::MiningShare],
+    ) -> Result<(), nockpool_server::ChainError> {
+        Err(nockpool_server::ChainError::Config(
+            "test: no such key".into(),
+        ))
+    }
+}
+
+#[tokio::test]
+async fn a_backend_that_refuses_the_mining_address_stops_the_start() {
+    let server = nockpool_server::PoolServer::builder()
+        .backend(Refusing(devnet(None, NO_BLOCKS)))
+        .mining_address(test_address())
+        .build()
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let err = server
+        .serve(listener, std::future::pending())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, nockpool_server::ServerError::Chain(_)),
+        "{err}"
+    );
+}
+
+#[test]
+fn builder_refuses_bad_settings() {
+    use nockpool_server::{PoolServer, ServerError, VardiffConfig};
+    let d = devnet(None, NO_BLOCKS);
+    let no_backend = PoolServer::builder().mining_address(test_address()).build();
+    assert!(matches!(no_backend, Err(ServerError::Config(_))));
+    let no_address = PoolServer::builder().backend(d.clone()).build();
+    assert!(matches!(no_address, Err(ServerError::Config(_))));
+    let three = PoolServer::builder()
+        .backend(d.clone())
+        .mining_address(test_address())
+        .mining_address(test_address())
+        .mining_address(test_address())
+        .build();
+    assert!(matches!(three, Err(ServerError::Config(_))));
+    let bad_token = builder(&d, 1).token(Some("has space".into())).build();
+    assert!(matches!(bad_token, Err(ServerError::Config(_))));
+    let bad_vardiff = builder(&d, 1)
+        .vardiff(VardiffConfig {
+            min_difficulty: 0,
+            ..VardiffConfig::default()
+        })
+        .build();
+    assert!(matches!(bad_vardiff, Err(ServerError::Config(_))));
+}
