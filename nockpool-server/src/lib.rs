@@ -25,6 +25,31 @@
 //!   a child process; [`nockchain_proto`] is the node's generated API.
 //! - `devnet` — [`Devnet`]: the embedded development chain (simulated; `<data dir>/devnet.redb`).
 //!
+//! # Protocol behaviour (what a miner can rely on)
+//! - A Subscribe stream must open with a `Hello` (within [`Limits::hello_timeout`], else
+//!   `DEADLINE_EXCEEDED`; anything else first: `INVALID_ARGUMENT`; pool full:
+//!   `RESOURCE_EXHAUSTED`; wrong or missing farm token in [`TOKEN_METADATA_KEY`]:
+//!   `UNAUTHENTICATED`). The pool answers `Welcome { connection_id, nonce_prefix }` — both
+//!   random, the prefix unique among live and recently closed connections — then the current
+//!   `Job`.
+//! - Every new template is pushed at once as a `Job` with `clean_jobs = true`; older jobs stay
+//!   acceptable for the [`stale grace`](PoolServerBuilder::stale_grace), then are `STALE`.
+//!   A vardiff change sends `SetDifficulty`, then re-issues the current template as a new job
+//!   (`<job id>.<n>`, `clean_jobs = false`) at the new share target; a share is credited at the
+//!   difficulty of the job it names. The share target is never harder than the network target.
+//! - `SubmitWork` may name a connection that has since closed (kept for
+//!   [`Limits::closed_connection_retention`]), so shares queued across a reconnect still count.
+//!   Sending the same `(connection_id, submission_id ≠ 0, nonce)` again returns the original
+//!   ack (idempotent retry); the same nonce otherwise is `DUPLICATE`. A `Hello` naming its
+//!   `previous_connection_id` keeps that connection's share difficulty.
+//! - A share that meets the network target is acked with `block_candidate = true` only after the
+//!   block is on disk; the finder then gets a `BLOCK_FOUND` notice and later
+//!   `BLOCK_ACCEPTED` / `BLOCK_REJECTED` / `BLOCK_STALE` (on its live connection, or those of the
+//!   same worker name after a reconnect).
+//! - On shutdown every miner gets a `SHUTTING_DOWN` notice, then its stream ends. A miner that
+//!   does not read its stream (queue of [`Limits::outbound_queue`] full) is dropped with
+//!   `RESOURCE_EXHAUSTED`.
+//!
 //! # Example
 //! ```no_run
 //! use nockpool_server::{Devnet, PoolServer};

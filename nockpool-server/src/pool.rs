@@ -151,7 +151,6 @@ struct State {
     conns: HashMap<u64, Conn>,
     live: usize,
     prefixes: HashSet<u64>,
-    next_conn_id: u64,
     current: Option<Arc<TemplateEntry>>,
     recent: VecDeque<Arc<TemplateEntry>>,
     next_seq: u64,
@@ -321,7 +320,6 @@ impl Pool {
         found_tx: mpsc::UnboundedSender<BlockRecord>,
     ) -> Result<Pool, crate::ServerError> {
         let mut state = State {
-            next_conn_id: (rand::random::<u64>() >> 2).max(1),
             next_seq: 1,
             ..State::default()
         };
@@ -430,8 +428,13 @@ impl Pool {
                 self.config.limits.max_connections
             )));
         }
-        let connection_id = st.next_conn_id;
-        st.next_conn_id = st.next_conn_id.wrapping_add(1).max(1);
+        // Random, so one miner cannot guess another's id (and spend its submission budget).
+        let connection_id = loop {
+            let candidate = rand::random::<u64>();
+            if candidate != 0 && !st.conns.contains_key(&candidate) {
+                break candidate;
+            }
+        };
         let prefix = loop {
             let candidate = rand::random::<u64>() % P;
             if st.prefixes.insert(candidate) {
