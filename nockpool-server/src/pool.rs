@@ -1207,6 +1207,54 @@ mod tests {
         assert!(!constant_time_eq(b"abc", b"ab"));
     }
 
+    fn entry(network_difficulty: u64) -> TemplateEntry {
+        let template = BlockTemplate {
+            commitment: Digest::new([1, 2, 3, 4, 5]).unwrap(),
+            network_target: Difficulty::saturating(network_difficulty).target(),
+            height: 1,
+            version: 5,
+            pow_len: 64,
+            created_at: SystemTime::now(),
+        };
+        let params = JobParams::v5(template.commitment, 64).unwrap();
+        TemplateEntry {
+            seq: 1,
+            job_id: "j".into(),
+            prepared: nockpool_pow::V5Engine::new().prepare(&params).unwrap(),
+            template,
+            received_wall: SystemTime::now(),
+            superseded_at: OnceLock::new(),
+            seen: Mutex::new(HashMap::new()),
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Whatever vardiff asks for, the share target is never harder than the network's (so
+        /// every block is also a share), the job carries exactly that target, and the credited
+        /// difficulty is the target's.
+        #[test]
+        fn share_target_never_harder_than_network(net in 1u64.., share in 1u64..) {
+            let e = entry(net);
+            let (job, issued) = make_job(&e, "j".into(), 9, Difficulty::saturating(share), true);
+            let network = e.template.network_target;
+            proptest::prop_assert!(issued.share_target >= network);
+            let decoded = Target::from_u320(
+                nockpool_core::U320::from_le_bytes(&job.share_target).unwrap(),
+            );
+            proptest::prop_assert_eq!(decoded, issued.share_target);
+            proptest::prop_assert_eq!(job.share_difficulty, issued.difficulty);
+            proptest::prop_assert!(issued.difficulty >= 1);
+            if share < net {
+                proptest::prop_assert_eq!(issued.difficulty, share);
+            } else {
+                proptest::prop_assert_eq!(issued.share_target, network);
+                proptest::prop_assert!(issued.difficulty <= net);
+            }
+        }
+    }
+
     #[test]
     fn worker_hashrate_from_share_difficulty() {
         let t0 = Instant::now();
