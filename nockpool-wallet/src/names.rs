@@ -15,9 +15,14 @@
 //!   `[leaf+%tim [[[leaf+~ leaf+100] leaf+~] [leaf+~ leaf+~]]]`;
 //! - simple lock: `~[pkh-primitive]`; coinbase lock: `~[pkh-primitive tim-primitive]`.
 //!
-//! **Status: DERIVED, not pinned.** No upstream test vector ties a pkh to its first-names,
-//! and the derivation has not been checked against a live node. The Tip5 and `hashable`
-//! layers it is built from are pinned by the spec's vectors.
+//! **Status: pinned by upstream data.** Nockchain's `crates/nockchain-types/jams/v1/raw-tx.jam`
+//! (a real v1 transaction) spends a note whose first-name is `first(root)` of a lock whose
+//! spend-condition (`%pkh` 2-of-2, `%tim`, `%hax`) sits at axis 6 under that root. The test
+//! `upstream_raw_tx_pins_the_derivation` (numbers copied from that jam) recomputes both the
+//! first-name and the lock's Merkle root with the functions below, so `first`, the
+//! spend-condition list, the `%pkh` set tree, the timelock units and the `%hax` set are all
+//! exact. The coinbase timelock value is the mainnet constant (`tx-engine-0.hoon`
+//! `coinbase-timelock-min=100`; fakenets may override it).
 
 use nockpool_core::{Digest, PubkeyHash};
 use nockpool_pow::field::Belt;
@@ -31,21 +36,42 @@ pub const COINBASE_TIMELOCK_MIN: u64 = 100;
 const PKH_TAG: u64 = 0x0068_6b70;
 /// The term `%tim` as an atom.
 const TIM_TAG: u64 = 0x006d_6974;
+/// The term `%hax` as an atom.
+#[cfg(test)]
+const HAX_TAG: u64 = 0x0078_6168;
 
 fn leaf(atom: u64) -> Digest {
     hash_atom(Belt::from_reduced(atom))
 }
 
-/// `[leaf+%pkh [leaf+1 [hash+pkh [leaf+~ leaf+~]]]]`
-fn pkh_primitive(pkh: &PubkeyHash) -> Digest {
-    let set = hash_ten(pkh.digest(), &hash_ten(&leaf(0), &leaf(0)));
-    hash_ten(&leaf(PKH_TAG), &hash_ten(&leaf(1), &set))
+/// The hashable of a z-set node `[n l r]` of hashes: `[hash+n [l r]]`, where `l` and `r` are
+/// the hashables of the subtrees (an empty subtree is `leaf+~`).
+fn hash_set_node(n: &Digest, left: &Digest, right: &Digest) -> Digest {
+    hash_ten(n, &hash_ten(left, right))
 }
 
-/// `[leaf+%tim [[[leaf+~ leaf+min] leaf+~] [leaf+~ leaf+~]]]`
-fn coinbase_tim_primitive(timelock_min: u64) -> Digest {
-    let rel = hash_ten(&hash_ten(&leaf(0), &leaf(timelock_min)), &leaf(0));
-    let abs = hash_ten(&leaf(0), &leaf(0));
+/// A one-element z-set `[n ~ ~]`.
+fn singleton_set(n: &Digest) -> Digest {
+    hash_set_node(n, &leaf(0), &leaf(0))
+}
+
+/// `[leaf+%pkh [leaf+m <set>]]`
+fn pkh_primitive(m: u64, key_hash_set: &Digest) -> Digest {
+    hash_ten(&leaf(PKH_TAG), &hash_ten(&leaf(m), key_hash_set))
+}
+
+/// A `(unit page-number)`: `~` is `leaf+~`, `[~ x]` is `[leaf+~ leaf+x]`.
+fn unit(value: Option<u64>) -> Digest {
+    match value {
+        None => leaf(0),
+        Some(x) => hash_ten(&leaf(0), &leaf(x)),
+    }
+}
+
+/// `[leaf+%tim [[rel.min rel.max] [abs.min abs.max]]]`
+fn tim_primitive(relative: [Option<u64>; 2], absolute: [Option<u64>; 2]) -> Digest {
+    let rel = hash_ten(&unit(relative[0]), &unit(relative[1]));
+    let abs = hash_ten(&unit(absolute[0]), &unit(absolute[1]));
     hash_ten(&leaf(TIM_TAG), &hash_ten(&rel, &abs))
 }
 
@@ -63,15 +89,18 @@ fn first_from_lock_root(root: &Digest) -> Digest {
 
 /// The first-name of notes locked to `pkh` alone (1-of-1 `%pkh`: ordinary payments).
 pub fn simple_first_name(pkh: &PubkeyHash) -> Digest {
-    first_from_lock_root(&spend_condition(&[pkh_primitive(pkh)]))
+    first_from_lock_root(&spend_condition(&[pkh_primitive(
+        1,
+        &singleton_set(pkh.digest()),
+    )]))
 }
 
 /// The first-name of coinbase notes paid to `pkh` (1-of-1 `%pkh` plus the coinbase timelock
 /// of `timelock_min` blocks; [`COINBASE_TIMELOCK_MIN`] on mainnet).
 pub fn coinbase_first_name(pkh: &PubkeyHash, timelock_min: u64) -> Digest {
     first_from_lock_root(&spend_condition(&[
-        pkh_primitive(pkh),
-        coinbase_tim_primitive(timelock_min),
+        pkh_primitive(1, &singleton_set(pkh.digest())),
+        tim_primitive([Some(timelock_min), None], [None, None]),
     ]))
 }
 
@@ -80,10 +109,108 @@ mod tests {
     use super::*;
     use nockpool_pow::tip5::hash_varlen;
 
+    fn digest(limbs: [u64; 5]) -> Digest {
+        Digest::new(limbs).unwrap()
+    }
+
+    /// `verify-merk-proof` (`ztd/three.hoon`): walk from `leaf` at `axis` up to the root.
+    fn merkle_root(mut node: Digest, mut axis: u64, path: &[Digest]) -> Digest {
+        for sibling in path {
+            node = if axis % 2 == 0 {
+                hash_ten(&node, sibling)
+            } else {
+                hash_ten(sibling, &node)
+            };
+            axis /= 2;
+        }
+        assert_eq!(axis, 1, "the path must end at the root");
+        node
+    }
+
+    /// Numbers copied from Nockchain's `crates/nockchain-types/jams/v1/raw-tx.jam`
+    /// (nockchain/nockchain @ fe4f5870): its one spend's input name, and the lock Merkle proof
+    /// of its witness. The spend-condition there is
+    /// `~[[%pkh 2 {A B}] [%tim [[~ 3] [~ 10]] [[~ 20] ~]] [%hax {C}]]` with the key set stored
+    /// as the treap `[A [B ~ ~] ~]`.
+    #[test]
+    fn upstream_raw_tx_pins_the_derivation() {
+        let name_first = digest([
+            3959101660502818671,
+            5020433115498837750,
+            2607135882991865306,
+            7610034479945918379,
+            12942109755971480507,
+        ]);
+        let root = digest([
+            12691353346044832584,
+            8447289323609887619,
+            5173434872708704648,
+            4119400627316540623,
+            30169165228984468,
+        ]);
+        let path = [
+            digest([
+                9745243358509556691,
+                8223376617470446824,
+                5885270580327057233,
+                15028475013790149205,
+                15709030580395846423,
+            ]),
+            digest([
+                18231555041488428999,
+                5063297683814298723,
+                5930591443922689894,
+                7724548256996479859,
+                11211780738083075004,
+            ]),
+        ];
+        let key_a = digest([
+            543149788962390314,
+            721078100452639152,
+            16585971094341488514,
+            15831442877483523809,
+            14127503608102816476,
+        ]);
+        let key_b = digest([
+            12696043615878285193,
+            16927946419948962234,
+            3851260535850437318,
+            15300936572322608038,
+            3624263391829638464,
+        ]);
+        let hax_c = digest([
+            16785379601631247389,
+            2179603895581968552,
+            10663218803911448892,
+            7358299147384080207,
+            8679899688497318522,
+        ]);
+
+        // The note's first-name is `first` of its lock root.
+        assert_eq!(first_from_lock_root(&root), name_first);
+
+        // The spend-condition's hash, walked up the proof from axis 6, is that root.
+        let keys = hash_set_node(&key_a, &singleton_set(&key_b), &leaf(0));
+        let condition = spend_condition(&[
+            pkh_primitive(2, &keys),
+            tim_primitive([Some(3), Some(10)], [Some(20), None]),
+            hash_ten(&leaf(HAX_TAG), &singleton_set(&hax_c)),
+        ]);
+        assert_eq!(merkle_root(condition, 6, &path), root);
+        // A wrong timelock breaks it: the check can fail.
+        let altered = spend_condition(&[
+            pkh_primitive(2, &keys),
+            tim_primitive([Some(3), Some(11)], [Some(20), None]),
+            hash_ten(&leaf(HAX_TAG), &singleton_set(&hax_c)),
+        ]);
+        assert_ne!(merkle_root(altered, 6, &path), root);
+    }
+
     #[test]
     fn terms_are_little_endian_cords() {
         assert_eq!(PKH_TAG, u64::from_le_bytes(*b"pkh\0\0\0\0\0"));
         assert_eq!(TIM_TAG, u64::from_le_bytes(*b"tim\0\0\0\0\0"));
+        assert_eq!(HAX_TAG, u64::from_le_bytes(*b"hax\0\0\0\0\0"));
     }
 
     #[test]

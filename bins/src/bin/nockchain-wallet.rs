@@ -114,10 +114,10 @@ struct NodeArgs {
     /// NockchainService.
     #[arg(long, value_enum, default_value_t = ClientKind::Private)]
     client: ClientKind,
-    /// Also query v1 notes by the address's simple and coinbase first-names, derived from
-    /// Nockchain's sources (not yet checked against a node or an upstream vector).
+    /// Skip the v1 lookup (notes found by the address's simple and coinbase first-names) and
+    /// list only legacy v0 notes.
     #[arg(long)]
-    derive_v1: bool,
+    v0_only: bool,
     /// Coinbase timelock used for the coinbase first-name (100 on mainnet).
     #[arg(long, default_value_t = COINBASE_TIMELOCK_MIN, value_name = "BLOCKS")]
     coinbase_timelock: u64,
@@ -296,30 +296,23 @@ fn run_notes(
         }
     }
     let pkh = address.pubkey_hash();
-    if node.derive_v1 {
+    if node.v0_only {
         println!(
-            "NOTE: v1 notes are queried by first-names derived from Nockchain's \
-             tx-engine-1.hoon (simple lock, and coinbase lock with a {}-block timelock). This \
-             derivation is not yet pinned by an upstream vector or checked against a live node: \
-             if notes you expect are missing, check with Nockchain's own wallet.",
-            node.coinbase_timelock
+            "NOTE: --v0-only: v1 notes (every coinbase since the v1 cut-over) are not listed{}.",
+            if queries.is_empty() {
+                " and this v1 address is not this wallet's key, so its v0 notes are unknown too"
+            } else {
+                ""
+            }
         );
+    } else {
+        // v1 notes are found by the first-names of the address's simple lock and of its
+        // coinbase lock (timelock of `--coinbase-timelock` blocks, 100 on mainnet).
         queries.push(NoteQuery::FirstName(simple_first_name(&pkh)));
         queries.push(NoteQuery::FirstName(coinbase_first_name(
             &pkh,
             node.coinbase_timelock,
         )));
-    } else {
-        println!(
-            "NOTE: only v0 notes (locked to a public key) are listed{}. v1 notes (every coinbase \
-             since the v1 cut-over) are found by first-name: add --derive-v1 (first-names derived \
-             from Nockchain's sources, not yet checked against a node) or --first-name <b58>.",
-            if queries.is_empty() {
-                " (none here: this v1 address is not this wallet's key, so its public key is unknown)"
-            } else {
-                ""
-            }
-        );
     }
     for first in &node.first_names {
         queries.push(NoteQuery::FirstName(hash_from_base58(first)?));
