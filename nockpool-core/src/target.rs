@@ -452,6 +452,7 @@ impl fmt::Display for Difficulty {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn max_value_is_p5_minus_1() {
@@ -495,5 +496,92 @@ mod tests {
         let d = 987_654_321_987u64;
         let (q, _) = v.div_rem_small(d);
         assert_eq!(v.checked_div(&U320([d, 0, 0, 0, 0])).unwrap(), q);
+    }
+
+    /// `target_work` vectors from `tip5-vectors.json` (numbers copied): `[%bn]` limbs, target
+    /// value and work `floor((p^5 - 1) / (target + 1))`.
+    #[test]
+    fn target_work_vectors() {
+        let cases: [(&[u32], &str, u128); 5] = [
+            // max-target = p^5-1
+            (&[0, 4294967291, 14, 4294967266, 44, 4294967245, 44, 4294967266, 14, 4294967291], "2135987033434293902082969833143585405490115481162544232032811052120416417467265840012020259225600", 0),
+            // (p^5-1) >> 1
+            (&[2147483648, 2147483645, 7, 2147483633, 2147483670, 2147483622, 22, 2147483633, 2147483655, 2147483645], "1067993516717146951041484916571792702745057740581272116016405526060208208733632920006010129612800", 1),
+            // (p^5-1) >> 2
+            (&[3221225472, 3221225470, 2147483651, 1073741816, 1073741835, 1073741811, 2147483659, 3221225464, 3221225475, 1073741822], "533996758358573475520742458285896351372528870290636058008202763030104104366816460003005064806400", 3),
+            // (p^5-1) >> 5
+            (&[3623878656, 2013265919, 268435456, 1744830463, 1744830465, 1744830462, 268435457, 2013265919, 3623878656, 134217727], "66749594794821684440092807285737043921566108786329507251025345378763013045852057500375633100800", 31),
+            // (p^5-1) >> 14
+            (&[4293656576, 3932159, 4287102976, 11796479, 4281597952, 11796479, 4287102976, 3932159, 4293656576, 262143], "130370302333636102422056264229955163909308806223299818849658877692896509855179799805421158400", 16383),
+        ];
+        for (limbs, atom, work) in cases {
+            let target = Target::from_bn_limbs(limbs).unwrap();
+            assert_eq!(target.to_string(), atom);
+            assert_eq!(target.to_bn_limbs(), limbs);
+            assert_eq!(target.work().to_u128(), Some(work));
+        }
+    }
+
+    fn u320_upto_max() -> impl Strategy<Value = U320> {
+        proptest::array::uniform5(any::<u64>()).prop_map(|w| {
+            let v = U320(w);
+            if v > Target::MAX_VALUE {
+                U320(v.0.map(|x| x >> 3))
+            } else {
+                v
+            }
+        })
+    }
+
+    fn canonical_digest() -> impl Strategy<Value = Digest> {
+        proptest::array::uniform5(prop_oneof![0..P, (P - 3)..P, 0u64..3])
+            .prop_map(|l| Digest::new(l).unwrap())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+
+        #[test]
+        fn bn_limbs_round_trip(v in u320_upto_max()) {
+            let target = Target::from_u320(v);
+            prop_assert_eq!(Target::from_bn_limbs(&target.to_bn_limbs()).unwrap(), target);
+            prop_assert_eq!(U320::from_u32_limbs(&v.to_u32_limbs()).unwrap(), v);
+        }
+
+        #[test]
+        fn base_p_round_trip(v in u320_upto_max()) {
+            let digits = v.to_base_p().unwrap();
+            prop_assert!(digits.iter().all(|&d| d < P));
+            prop_assert_eq!(U320::from_base_p(&digits), v);
+        }
+
+        #[test]
+        fn digest_comparison_matches_big_integer(d in canonical_digest(), t in canonical_digest(), bump in 0u64..3) {
+            // Targets at, just above and just below the digest, and an unrelated one.
+            let near = d.to_u320().checked_add(&U320::from_u128(bump as u128)).unwrap();
+            let below = d.to_u320().checked_sub(&U320::ONE).unwrap_or(U320::ZERO);
+            for value in [t.to_u320(), near, below] {
+                let target = Target::from_u320(value);
+                prop_assert_eq!(d.meets(&target), d.to_u320() <= target.value());
+            }
+        }
+
+        #[test]
+        fn difficulty_target_is_floor_division(d in 1u64..u64::MAX) {
+            let target = Target::from_difficulty(Difficulty::new(d).unwrap());
+            let (q, _) = Target::MAX_VALUE.div_rem_small(d);
+            prop_assert_eq!(target.value(), q);
+            // Nockchain's work of that target is exactly D - 1: floor(M / (floor(M / D) + 1))
+            // with M = p^5 - 1 > D^2.
+            prop_assert_eq!(target.work(), U320::from_u128(d as u128 - 1));
+        }
+
+        #[test]
+        fn division_matches_u128(a in any::<u128>(), b in 1u128..) {
+            prop_assert_eq!(
+                U320::from_u128(a).checked_div(&U320::from_u128(b)).unwrap(),
+                U320::from_u128(a / b)
+            );
+        }
     }
 }

@@ -491,6 +491,47 @@ mod tests {
     }
 
     #[test]
+    fn fakenet_genesis_jam_puzzle_object() {
+        // The raw page (jam) from Nockchain's repo: find proof object 0 `[%puzzle c n len p]`
+        // and recompute its product and digest from the commitment and nonce alone.
+        let path = crate::test_vectors::spec_path("fixtures/fakenet-genesis-pow-64-bex-2.jam");
+        let Ok(jam) = std::fs::read(&path) else {
+            eprintln!("NOTICE: skipping: {} not readable", path.display());
+            return;
+        };
+        let Some(prefix) = spec_json("pow-v0-prefix-fixture.json") else {
+            return;
+        };
+        let page = nockpool_core::noun::cue(&jam).expect("the fixture jam cues");
+        let mut stack = vec![&page];
+        let mut puzzle = None;
+        while let Some(noun) = stack.pop() {
+            if let Some((head, tail)) = noun.as_cell() {
+                if head.is_cord("puzzle") {
+                    if let Some([c, n, len, p]) = tail.as_tuple::<4>() {
+                        if let (Some(c), Some(n), Some(len), Some(p)) =
+                            (c.as_belts(), n.as_belts(), len.as_u64(), p.as_list())
+                        {
+                            puzzle = Some((c, n, len, p));
+                            break;
+                        }
+                    }
+                }
+                stack.push(tail);
+                stack.push(head);
+            }
+        }
+        let (c, n, len, p) = puzzle.expect("the genesis page holds a %puzzle proof object");
+        let product: Vec<u64> = p.iter().map(|b| b.as_u64().unwrap()).collect();
+        let job = V5Job::new(Digest::new(c).unwrap(), len).unwrap();
+        let trace = job.trace(&Nonce::new(n).unwrap());
+        let ours: Vec<u64> = trace.product.iter().map(|b| b.value()).collect();
+        assert_eq!(len, 64);
+        assert_eq!(ours, product);
+        assert_eq!(trace.object0_hash, digest(&prefix["object_digests"][0]));
+    }
+
+    #[test]
     fn bad_inputs_are_typed_errors() {
         assert_eq!(
             try_digest(&[0; 5], &[0; 5], 3),
