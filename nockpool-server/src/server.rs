@@ -385,19 +385,7 @@ impl PoolServer {
 /// someone else's address would be wasted).
 async fn follow_templates(pool: Arc<Pool>, backend: Arc<dyn ChainBackend>, mining_set: bool) {
     let mut stop = pool.shutdown_signal();
-    let mut backoff = Duration::from_secs(1);
-    let mut wait = |stop: &mut tokio::sync::watch::Receiver<bool>, what: String| {
-        let delay = backoff;
-        backoff = (backoff * 2).min(Duration::from_secs(30));
-        tracing::warn!("{what}; retrying in {delay:?}");
-        let mut stop = stop.clone();
-        async move {
-            tokio::select! {
-                () = tokio::time::sleep(delay) => true,
-                () = stopped(&mut stop) => false,
-            }
-        }
-    };
+    let mut retry = Backoff::new();
     if !mining_set {
         loop {
             let set = tokio::select! {
@@ -412,7 +400,7 @@ async fn follow_templates(pool: Arc<Pool>, backend: Arc<dyn ChainBackend>, minin
                 Ok(Err(e)) => format!("the backend refused the mining address: {e}"),
                 Err(_) => "the backend did not answer setting the mining address".to_owned(),
             };
-            if !wait(&mut stop, problem).await {
+            if !retry.pause(&problem, &mut stop).await {
                 return;
             }
         }
@@ -426,17 +414,14 @@ async fn follow_templates(pool: Arc<Pool>, backend: Arc<dyn ChainBackend>, minin
         let mut templates = match subscribed {
             Ok(rx) => rx,
             Err(e) => {
-                if !wait(
-                    &mut stop,
-                    format!("no block templates from the chain ({e})"),
-                )
-                .await
-                {
+                let problem = format!("no block templates from the chain ({e})");
+                if !retry.pause(&problem, &mut stop).await {
                     return;
                 }
                 continue;
             }
         };
+        retry = Backoff::new();
         loop {
             let template = templates.borrow_and_update().clone();
             if let Some(template) = template {
@@ -449,6 +434,34 @@ async fn follow_templates(pool: Arc<Pool>, backend: Arc<dyn ChainBackend>, minin
                 },
                 () = stopped(&mut stop) => return,
             }
+        }
+    }
+}
+
+/// Exponential backoff (1 s doubling to 30 s) for calls to the backend.
+struct Backoff {
+    delay: Duration,
+}
+
+impl Backoff {
+    fn new() -> Backoff {
+        Backoff {
+            delay: Duration::from_secs(1),
+        }
+    }
+
+    /// Logs `problem`, waits the current delay and doubles it; false if the pool is stopping.
+    async fn pause(
+        &mut self,
+        problem: &str,
+        stop: &mut tokio::sync::watch::Receiver<bool>,
+    ) -> bool {
+        let delay = self.delay;
+        self.delay = (self.delay * 2).min(Duration::from_secs(30));
+        tracing::warn!("{problem}; retrying in {delay:?}");
+        tokio::select! {
+            () = tokio::time::sleep(delay) => true,
+            () = stopped(stop) => false,
         }
     }
 }
