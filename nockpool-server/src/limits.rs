@@ -9,6 +9,9 @@ use crate::ServerError;
 pub struct Limits {
     /// Most simultaneous miner connections (default 4,096); more are refused.
     pub max_connections: usize,
+    /// Most simultaneous miner connections from one IP address (default 64), so one host
+    /// cannot fill the pool.
+    pub max_connections_per_ip: usize,
     /// Sustained SubmitWork rate allowed per connection, per second (default 50).
     pub submits_per_second: f64,
     /// Burst of SubmitWork calls allowed above the sustained rate (default 100).
@@ -30,6 +33,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_connections: 4096,
+            max_connections_per_ip: 64,
             submits_per_second: 50.0,
             submit_burst: 100,
             max_message_bytes: 16 * 1024,
@@ -44,8 +48,8 @@ impl Default for Limits {
 impl Limits {
     pub(crate) fn validate(&self) -> Result<(), ServerError> {
         let bad = |m: &str| Err(ServerError::Config(format!("limits: {m}")));
-        if self.max_connections == 0 {
-            return bad("max_connections must be at least 1");
+        if self.max_connections == 0 || self.max_connections_per_ip == 0 {
+            return bad("max_connections and max_connections_per_ip must be at least 1");
         }
         if !(self.submits_per_second > 0.0 && self.submits_per_second.is_finite()) {
             return bad("submits_per_second must be a positive number");

@@ -428,6 +428,18 @@ impl Pool {
                 self.config.limits.max_connections
             )));
         }
+        if let Some(ip) = addr.map(|a| a.ip()) {
+            let from_ip = st
+                .conns
+                .values()
+                .filter(|c| c.tx.is_some() && c.addr.map(|a| a.ip()) == Some(ip))
+                .count();
+            if from_ip >= self.config.limits.max_connections_per_ip {
+                return Err(Status::resource_exhausted(format!(
+                    "too many miners from {ip} ({from_ip})"
+                )));
+            }
+        }
         // Random, so one miner cannot guess another's id (and spend its submission budget).
         let connection_id = loop {
             let candidate = rand::random::<u64>();

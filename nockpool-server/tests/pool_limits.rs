@@ -46,6 +46,29 @@ async fn a_full_pool_refuses_more_miners() {
 }
 
 #[tokio::test]
+async fn one_host_cannot_fill_the_pool() {
+    let devnet = devnet(None, NO_BLOCKS);
+    let limits = Limits {
+        max_connections_per_ip: 2,
+        ..Limits::default()
+    };
+    let pool = TestPool::start(builder(&devnet, 1).limits(limits)).await;
+    let _a = Miner::connect(&pool.url(), "a", None).await;
+    let _b = Miner::connect(&pool.url(), "b", None).await;
+    let mut client = MiningPoolClient::connect(pool.url()).await.unwrap();
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    tx.send(hello("c")).await.unwrap();
+    let mut stream = client
+        .subscribe(ReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner();
+    let err = stream.message().await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::ResourceExhausted);
+    pool.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn a_stream_without_hello_is_closed_after_the_timeout() {
     let devnet = devnet(None, NO_BLOCKS);
     let limits = Limits {
