@@ -66,6 +66,12 @@ fn panic_non_canonical(function: &str, err: PowError) -> ! {
 /// The permutation on a raw (Montgomery-form) state; every word must be `< p`.
 #[inline]
 pub(crate) fn permute_mont(state: &mut [u64; STATE_SIZE]) {
+    #[cfg(target_arch = "x86_64")]
+    if Backend::detect() == Backend::Avx512 {
+        // SAFETY: `detect` only returns Avx512 when the CPU has the features.
+        unsafe { avx512::permute1(state) };
+        return;
+    }
     lanes::permute::<u64>(state)
 }
 

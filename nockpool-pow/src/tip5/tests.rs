@@ -261,6 +261,22 @@ proptest! {
     }
 
     #[test]
+    fn single_state_kernels_equal_the_scalar_oracle(state in canonical_state()) {
+        let mut oracle = state;
+        scalar::permute_raw(&mut oracle);
+        let mut dispatched = state;
+        permute_mont(&mut dispatched);
+        prop_assert_eq!(dispatched, oracle);
+        #[cfg(target_arch = "x86_64")]
+        if avx512::available() {
+            let mut wide = state;
+            // SAFETY: features checked.
+            unsafe { avx512::permute1(&mut wide) };
+            prop_assert_eq!(wide, oracle);
+        }
+    }
+
+    #[test]
     fn permutation_is_montgomery_conjugate(state in canonical_state()) {
         let mut canonical = state;
         permute(&mut canonical);
