@@ -77,6 +77,7 @@ pub struct NockchainNodeBuilder {
     backoff_initial: Duration,
     backoff_max: Duration,
     v0_passthrough: bool,
+    max_concurrent_proofs: usize,
 }
 
 impl std::fmt::Debug for NockchainNodeBuilder {
@@ -104,6 +105,7 @@ impl Default for NockchainNodeBuilder {
             backoff_initial: Duration::from_millis(500),
             backoff_max: Duration::from_secs(30),
             v0_passthrough: true,
+            max_concurrent_proofs: 2,
         }
     }
 }
@@ -174,6 +176,14 @@ impl NockchainNodeBuilder {
         self
     }
 
+    /// How many found blocks may be proved at once (default 2; each proof takes a CPU core and
+    /// gigabytes of memory). Others wait, and are dropped as stale if their candidate is
+    /// superseded meanwhile.
+    pub fn max_concurrent_proofs(mut self, n: usize) -> Self {
+        self.max_concurrent_proofs = n.max(1);
+        self
+    }
+
     /// Validates the configuration, opens the block store and starts the mining loop (call
     /// inside a Tokio runtime). The loop connects in the background; see
     /// [`NockchainNode::wait_ready`].
@@ -226,6 +236,7 @@ impl NockchainNodeBuilder {
             recent: Mutex::new(VecDeque::new()),
             state: Mutex::new(State::default()),
             proofs_in_flight: AtomicU32::new(0),
+            proof_slots: tokio::sync::Semaphore::new(self.max_concurrent_proofs),
             config: self,
         });
         let task = tokio::spawn(mining_loop(inner.clone()));
@@ -307,6 +318,7 @@ struct Inner {
     recent: Mutex<VecDeque<Candidate>>,
     state: Mutex<State>,
     proofs_in_flight: AtomicU32,
+    proof_slots: tokio::sync::Semaphore,
 }
 
 impl Inner {
@@ -916,6 +928,13 @@ async fn prove(
     record: &mut Submission,
     request: &ProofRequest,
 ) -> Result<Result<Vec<u8>, BlockOutcome>, ChainError> {
+    let _slot = tokio::select! {
+        slot = inner.proof_slots.acquire() => slot.ok(),
+        () = superseded(inner.current.subscribe(), request.commitment) => {
+            tracing::info!("candidate superseded while the block waited for a prover slot");
+            return Ok(Err(BlockOutcome::Stale));
+        }
+    };
     let _in_flight = InFlight::new(&inner.proofs_in_flight);
     loop {
         record.proof_attempts += 1;
