@@ -439,15 +439,12 @@ impl Runner {
             Some(work_order::Kind::Notice(notice)) => {
                 let kind = NoticeKind::try_from(notice.kind).unwrap_or(NoticeKind::Unspecified);
                 match kind {
-                    NoticeKind::BlockFound | NoticeKind::BlockAccepted => {
-                        info!(height = notice.height, message = %notice.message, "pool: {}", kind.as_str_name())
-                    }
                     NoticeKind::BlockRejected
                     | NoticeKind::BlockStale
                     | NoticeKind::ShuttingDown => {
-                        warn!(height = notice.height, message = %notice.message, "pool: {}", kind.as_str_name())
+                        warn!(height = notice.height, "pool says: {}", notice.message)
                     }
-                    _ => info!(message = %notice.message, "pool notice"),
+                    _ => info!(height = notice.height, "pool says: {}", notice.message),
                 }
                 self.shared.emit(ClientEvent::Notice {
                     kind,
@@ -679,6 +676,8 @@ impl Runner {
                 info!(job_id = %submission.job_id, height = submission.height, digest = %submission.digest, "pool acknowledged our block");
             } else if submission.block {
                 warn!(job_id = %submission.job_id, "pool accepted our block candidate as a share only");
+            } else {
+                debug!(job_id = %submission.job_id, difficulty = ack.credited_difficulty, "share accepted");
             }
             self.shared.emit(ClientEvent::ShareAccepted {
                 job_id: submission.job_id,
