@@ -17,7 +17,7 @@ async fn concurrent_submissions_are_counted_once() {
     for i in 0..MINERS {
         miners.push(Miner::connect(&pool.url(), &format!("rig-{i}"), None).await);
     }
-    let tasks = miners.into_iter().map(|mut m| {
+    let tasks = miners.into_iter().map(|m| {
         tokio::spawn(async move {
             let mut results = Vec::new();
             let mut counter = 0;
