@@ -43,6 +43,16 @@ impl Pool {
         network_difficulty: u64,
         share_difficulty: u64,
     ) -> Pool {
+        Pool::start_with_token(dir, addr, network_difficulty, share_difficulty, None).await
+    }
+
+    async fn start_with_token(
+        dir: &Path,
+        addr: SocketAddr,
+        network_difficulty: u64,
+        share_difficulty: u64,
+        token: Option<&str>,
+    ) -> Pool {
         let devnet = Devnet::builder()
             .data_dir(dir)
             .initial_difficulty(network_difficulty)
@@ -56,6 +66,7 @@ impl Pool {
             ))
             .data_dir(dir)
             .vardiff(VardiffConfig::fixed(share_difficulty))
+            .token(token.map(str::to_owned))
             .build()
             .expect("pool builds");
         let handle = server.handle();
@@ -101,7 +112,12 @@ struct Miner {
 
 impl Miner {
     fn start(name: &str, pools: &[String]) -> Miner {
+        Miner::start_with_token(name, pools, None)
+    }
+
+    fn start_with_token(name: &str, pools: &[String], token: Option<&str>) -> Miner {
         let client = PoolClient::builder()
+            .token(token.map(str::to_owned))
             .pools(pools)
             .worker(name)
             .threads(1)
@@ -569,4 +585,41 @@ async fn failover_to_the_backup_and_back_to_the_primary() {
     assert_eq!(stats.blocks_rejected, 0);
     primary.stop().await;
     backup.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_farm_token_is_presented_and_a_wrong_one_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = Some("farm-s3cret");
+    let pool =
+        Pool::start_with_token(dir.path(), any_addr(), NO_BLOCKS, share_difficulty(), token).await;
+    let good = Miner::start_with_token("good", &[pool.url()], token);
+    let mut bad = Miner::start_with_token("bad", &[pool.url()], Some("wrong"));
+    let mut wake = Wake::new(&[&good, &bad], &[&pool.handle]);
+    wake.until(
+        "the good miner credited and the bad one refused twice",
+        || good.stats().accepted > 0 && bad.stats().failed_connects >= 2,
+    )
+    .await;
+    let refusal = loop {
+        match bad.events.try_recv() {
+            Ok(ClientEvent::ConnectFailed { error, .. }) => break error,
+            Ok(_) => {}
+            Err(e) => panic!("no ConnectFailed event: {e}"),
+        }
+    };
+    assert!(refusal.contains("Unauthenticated"), "{refusal}");
+    let bad_stats = bad.stop().await;
+    assert_eq!(bad_stats.sessions, 0);
+    assert_eq!(bad_stats.total_hashes, 0, "a refused miner does not grind");
+    good.stop().await;
+    let workers: Vec<String> = pool
+        .handle
+        .snapshot()
+        .workers
+        .into_iter()
+        .map(|w| w.name)
+        .collect();
+    assert_eq!(workers, ["good"]);
+    pool.stop().await;
 }
