@@ -22,7 +22,7 @@ use tracing::info;
     about = "Mine Nockchain for a nockpool pool server (real hashrate in the log)"
 )]
 struct Args {
-    /// Pool address(es): IP, IP:port (default port 7777), host[:port] or http:// URL.
+    /// Pool address(es): IP, IP:port (default port 7777), host\[:port\] or http:// URL.
     /// Several are tried in order (failover); the miner returns to the first when it is back.
     #[arg(required = true, env = "POOL_ADDRESS", value_delimiter = ',')]
     pools: Vec<String>,
