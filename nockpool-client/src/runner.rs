@@ -77,8 +77,12 @@ struct Session {
 
 enum SessionEnd {
     Shutdown,
-    Lost { reason: String, healthy: bool },
-    BetterPool(usize),
+    Lost {
+        reason: String,
+        healthy: bool,
+    },
+    /// A better pool (earlier in the list) answered a full handshake; this is its session.
+    BetterPool(Box<Session>),
 }
 
 pub(crate) async fn run<F>(
@@ -158,24 +162,31 @@ impl Runner {
     async fn run<F: Future<Output = ()>>(&mut self, shutdown: F) {
         tokio::pin!(shutdown);
         let mut wait_first = false;
+        let mut next: Option<Session> = None;
         loop {
-            if wait_first {
-                let delay = self.backoff.next_delay();
-                info!(
-                    delay_ms = delay.as_millis() as u64,
-                    "no pool reachable; retrying"
-                );
-                tokio::select! {
-                    _ = &mut shutdown => return,
-                    _ = sleep(delay) => {}
+            let session = match next.take() {
+                Some(session) => session,
+                None => {
+                    if wait_first {
+                        let delay = self.backoff.next_delay();
+                        info!(
+                            delay_ms = delay.as_millis() as u64,
+                            "no pool reachable; retrying"
+                        );
+                        tokio::select! {
+                            _ = &mut shutdown => return,
+                            _ = sleep(delay) => {}
+                        }
+                    }
+                    wait_first = true;
+                    let session = tokio::select! {
+                        _ = &mut shutdown => return,
+                        session = self.connect_any() => session,
+                    };
+                    let Some(session) = session else { continue };
+                    session
                 }
-            }
-            wait_first = true;
-            let session = tokio::select! {
-                _ = &mut shutdown => return,
-                session = self.connect_any() => session,
             };
-            let Some(session) = session else { continue };
             match self.run_session(session, &mut shutdown).await {
                 SessionEnd::Shutdown => return,
                 SessionEnd::Lost { healthy, .. } => {
@@ -184,9 +195,9 @@ impl Runner {
                         wait_first = false;
                     }
                 }
-                SessionEnd::BetterPool(_) => {
+                SessionEnd::BetterPool(better) => {
                     self.backoff.reset();
-                    wait_first = false;
+                    next = Some(*better);
                 }
             }
         }
@@ -203,11 +214,7 @@ impl Runner {
     }
 
     fn request<T>(&self, message: T) -> Request<T> {
-        let mut request = Request::new(message);
-        if let Some(token) = &self.config.token {
-            request.metadata_mut().insert(TOKEN_KEY, token.clone());
-        }
-        request
+        with_token(&self.config, message)
     }
 
     /// One round over the pools, best first.
@@ -228,52 +235,7 @@ impl Runner {
     }
 
     async fn connect(&mut self, pool: usize) -> Result<Session, String> {
-        let channel = endpoint(self.config.pools[pool].uri(), self.config.connect_timeout)
-            .connect()
-            .await
-            .map_err(|e| format!("connect: {}", error_chain(&e)))?;
-        let mut rpc = MiningPoolClient::new(channel);
-        let (up, up_rx) = mpsc::channel(16);
-        let hello = MinerStatus {
-            kind: Some(miner_status::Kind::Hello(Hello {
-                worker_name: self.config.worker.clone(),
-                client_version: format!("nockpool-client/{}", env!("CARGO_PKG_VERSION")),
-                threads: u32::try_from(self.config.threads).unwrap_or(u32::MAX),
-                previous_connection_id: self.last_connection_id,
-            })),
-        };
-        up.try_send(hello)
-            .map_err(|e| format!("queue hello: {e}"))?;
-        let request = self.request(ReceiverStream::new(up_rx));
-        let mut down = timeout(HANDSHAKE_TIMEOUT, rpc.subscribe(request))
-            .await
-            .map_err(|_| "no answer to Subscribe".to_owned())?
-            .map_err(|status| {
-                format!(
-                    "subscribe refused: {status_text}",
-                    status_text = status_text(&status)
-                )
-            })?
-            .into_inner();
-        let first = timeout(HANDSHAKE_TIMEOUT, down.message())
-            .await
-            .map_err(|_| "no Welcome".to_owned())?
-            .map_err(|status| format!("stream failed: {}", status_text(&status)))?;
-        let welcome = match first.and_then(|order| order.kind) {
-            Some(work_order::Kind::Welcome(welcome)) => welcome,
-            Some(_) => return Err("pool did not start with a Welcome".to_owned()),
-            None => return Err("pool closed the stream before its Welcome".to_owned()),
-        };
-        Ok(Session {
-            pool,
-            rpc,
-            up,
-            down,
-            welcome,
-            started: Instant::now(),
-            first_job: false,
-            height: 0,
-        })
+        open_session(&self.config, pool, self.last_connection_id).await
     }
 
     async fn run_session<F: Future<Output = ()>>(
@@ -313,7 +275,7 @@ impl Runner {
         let probe_every = self.config.primary_probe_interval;
         let mut probe_tick = tokio::time::interval_at(Instant::now() + probe_every, probe_every);
         probe_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let mut probe: Option<BoxFut<Option<usize>>> = None;
+        let mut probe: Option<BoxFut<Option<Session>>> = None;
         let mut in_flight: FuturesUnordered<BoxFut<Answer>> = FuturesUnordered::new();
 
         let end = loop {
@@ -342,16 +304,16 @@ impl Runner {
                 }
                 _ = status_tick.tick() => self.send_status(&session),
                 _ = probe_tick.tick(), if session.pool > 0 && probe.is_none() => {
-                    let better: Vec<Uri> = self.config.pools[..session.pool]
-                        .iter()
-                        .map(|p| p.uri().clone())
-                        .collect();
-                    probe = Some(Box::pin(probe_pools(better, self.config.connect_timeout)));
+                    probe = Some(Box::pin(probe_better_pools(
+                        Arc::clone(&self.config),
+                        session.pool,
+                        connection_id,
+                    )));
                 }
                 better = async { probe.as_mut().expect("guarded by is_some").await }, if probe.is_some() => {
                     probe = None;
                     if let Some(better) = better {
-                        break SessionEnd::BetterPool(better);
+                        break SessionEnd::BetterPool(Box::new(better));
                     }
                 }
             }
@@ -361,7 +323,7 @@ impl Runner {
             SessionEnd::Shutdown => "shutting down".to_owned(),
             SessionEnd::Lost { reason, .. } => reason.clone(),
             SessionEnd::BetterPool(better) => {
-                format!("switching back to {}", self.pool_name(*better))
+                format!("switching back to {}", self.pool_name(better.pool))
             }
         };
         if !matches!(end, SessionEnd::Lost { .. }) {
@@ -725,6 +687,88 @@ impl Runner {
     }
 }
 
+/// Connects to `pool`, sends the Hello and waits for the Welcome.
+async fn open_session(
+    config: &Config,
+    pool: usize,
+    previous_connection_id: u64,
+) -> Result<Session, String> {
+    let channel = endpoint(config.pools[pool].uri(), config.connect_timeout)
+        .connect()
+        .await
+        .map_err(|e| format!("connect: {}", error_chain(&e)))?;
+    let mut rpc = MiningPoolClient::new(channel);
+    let (up, up_rx) = mpsc::channel(16);
+    let hello = MinerStatus {
+        kind: Some(miner_status::Kind::Hello(Hello {
+            worker_name: config.worker.clone(),
+            client_version: format!("nockpool-client/{}", env!("CARGO_PKG_VERSION")),
+            threads: u32::try_from(config.threads).unwrap_or(u32::MAX),
+            previous_connection_id,
+        })),
+    };
+    up.try_send(hello)
+        .map_err(|e| format!("queue hello: {e}"))?;
+    let request = with_token(config, ReceiverStream::new(up_rx));
+    let mut down = timeout(HANDSHAKE_TIMEOUT, rpc.subscribe(request))
+        .await
+        .map_err(|_| "no answer to Subscribe".to_owned())?
+        .map_err(|status| {
+            format!(
+                "subscribe refused: {status_text}",
+                status_text = status_text(&status)
+            )
+        })?
+        .into_inner();
+    let first = timeout(HANDSHAKE_TIMEOUT, down.message())
+        .await
+        .map_err(|_| "no Welcome".to_owned())?
+        .map_err(|status| format!("stream failed: {}", status_text(&status)))?;
+    let welcome = match first.and_then(|order| order.kind) {
+        Some(work_order::Kind::Welcome(welcome)) => welcome,
+        Some(_) => return Err("pool did not start with a Welcome".to_owned()),
+        None => return Err("pool closed the stream before its Welcome".to_owned()),
+    };
+    Ok(Session {
+        pool,
+        rpc,
+        up,
+        down,
+        welcome,
+        started: Instant::now(),
+        first_job: false,
+        height: 0,
+    })
+}
+
+/// A request carrying the farm token, if one is configured.
+fn with_token<T>(config: &Config, message: T) -> Request<T> {
+    let mut request = Request::new(message);
+    if let Some(token) = &config.token {
+        request.metadata_mut().insert(TOKEN_KEY, token.clone());
+    }
+    request
+}
+
+/// The first of the pools before `below` (better than the current one) that completes a full
+/// handshake; its session is ready to use. A pool that accepts TCP but refuses miners (full,
+/// wrong token) is not "back", so the miner never flaps between pools.
+async fn probe_better_pools(
+    config: Arc<Config>,
+    below: usize,
+    previous_connection_id: u64,
+) -> Option<Session> {
+    for pool in 0..below {
+        match open_session(&config, pool, previous_connection_id).await {
+            Ok(session) => return Some(session),
+            Err(error) => {
+                debug!(pool = %config.pools[pool], %error, "better pool still unavailable")
+            }
+        }
+    }
+    None
+}
+
 async fn timeout_at<T>(deadline: Instant, future: impl Future<Output = T>) -> Option<T> {
     tokio::time::timeout_at(deadline, future).await.ok()
 }
@@ -736,16 +780,6 @@ fn endpoint(uri: &Uri, connect_timeout: Duration) -> Endpoint {
         .http2_keep_alive_interval(Duration::from_secs(10))
         .keep_alive_timeout(Duration::from_secs(20))
         .keep_alive_while_idle(true)
-}
-
-/// The index of the first pool in `pools` that accepts a connection.
-async fn probe_pools(pools: Vec<Uri>, connect_timeout: Duration) -> Option<usize> {
-    for (index, uri) in pools.iter().enumerate() {
-        if endpoint(uri, connect_timeout).connect().await.is_ok() {
-            return Some(index);
-        }
-    }
-    None
 }
 
 /// Decodes a job into engine parameters and its two targets.
