@@ -259,27 +259,42 @@ impl BitReader<'_> {
             self.pos = self.end;
             return Err(self.fail(CueFailure::Truncated));
         }
-        let mut value = 0u64;
-        let mut done = 0u32;
-        while done < n {
-            let byte = self.bytes[(self.pos / 8) as usize] as u64;
-            let in_byte = (self.pos % 8) as u32;
-            let take = (8 - in_byte).min(n - done);
-            let chunk = (byte >> in_byte) & ((1u64 << take) - 1);
-            value |= chunk << done;
-            done += take;
-            self.pos += take as u64;
+        if n == 0 {
+            return Ok(0);
         }
+        let value = self.window() & (u64::MAX >> (64 - n));
+        self.pos += n as u64;
         Ok(value)
+    }
+
+    /// The (up to) 64 bits starting at the cursor, zero past the end of the input.
+    fn window(&self) -> u64 {
+        let first = (self.pos / 8) as usize;
+        let last = (first + 9).min(self.bytes.len());
+        let mut buf = [0u8; 16];
+        buf[..last - first].copy_from_slice(&self.bytes[first..last]);
+        (u128::from_le_bytes(buf) >> (self.pos % 8)) as u64
     }
 
     /// `rub`'s length part: the number of bits of the value that follows.
     fn length(&mut self) -> Result<u64, CoreError> {
         let mut zeros = 0u32;
-        while !self.bit()? {
-            zeros += 1;
+        loop {
+            let left = self.end - self.pos;
+            if left == 0 {
+                return Err(self.fail(CueFailure::Truncated));
+            }
+            let window = self.window();
+            let available = left.min(64) as u32;
+            let run = window.trailing_zeros().min(available);
+            zeros += run;
+            self.pos += run as u64;
             if zeros > 64 {
                 return Err(self.fail(CueFailure::LengthTooBig));
+            }
+            if run < available {
+                self.pos += 1; // the terminating 1 bit
+                break;
             }
         }
         if zeros == 0 {
