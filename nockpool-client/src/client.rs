@@ -40,6 +40,14 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    pub(crate) fn new() -> Shared {
+        let (events, _) = broadcast::channel(EVENT_CAPACITY);
+        Shared {
+            stats: Mutex::new(ClientStats::default()),
+            events,
+        }
+    }
+
     /// The stats, locked for a short update. A panic while holding the lock cannot leave the
     /// counters inconsistent enough to matter, so poisoning is ignored.
     pub(crate) fn stats(&self) -> MutexGuard<'_, ClientStats> {
@@ -184,7 +192,6 @@ impl PoolClientBuilder {
             }
         }
         let engine = self.engine.unwrap_or_else(|| Arc::new(V5Engine::new()));
-        let (events, _) = broadcast::channel(EVENT_CAPACITY);
         Ok(PoolClient {
             config: Arc::new(Config {
                 pools,
@@ -198,10 +205,7 @@ impl PoolClientBuilder {
                 primary_probe_interval: self.primary_probe_interval,
                 submit_timeout: self.submit_timeout,
             }),
-            shared: Arc::new(Shared {
-                stats: Mutex::new(ClientStats::default()),
-                events,
-            }),
+            shared: Arc::new(Shared::new()),
         })
     }
 }

@@ -102,7 +102,11 @@ where
             let _ = found_tx.send(found);
         },
     ));
-    let sampler = tokio::spawn(sample_hashrate(Arc::clone(&miner), Arc::clone(&shared)));
+    let counter = Arc::clone(&miner);
+    let sampler = tokio::spawn(sample_hashrate(
+        move || counter.hashes(),
+        Arc::clone(&shared),
+    ));
     let mut runner = Runner {
         backoff: Backoff::new(config.backoff_min, config.backoff_max),
         config,
@@ -128,13 +132,13 @@ where
 }
 
 /// Samples the engine's hash counter into the 1 min / 5 min windows.
-async fn sample_hashrate(miner: Arc<CpuMiner>, shared: Arc<Shared>) {
+async fn sample_hashrate(hashes: impl Fn() -> u64, shared: Arc<Shared>) {
     let mut meter = HashrateMeter::default();
     let mut tick = tokio::time::interval(SAMPLE_INTERVAL);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let total = miner.hashes();
+        let total = hashes();
         meter.record(Instant::now(), total);
         let mut stats = shared.stats();
         stats.total_hashes = total;
@@ -829,4 +833,40 @@ fn error_chain(error: &dyn std::error::Error) -> String {
         source = inner.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn sampler_averages_real_hashes_over_both_windows_in_paused_time() {
+        let shared = Arc::new(Shared::new());
+        let hashes = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&hashes);
+        let sampler = tokio::spawn(sample_hashrate(
+            move || counter.load(Ordering::SeqCst),
+            Arc::clone(&shared),
+        ));
+        // Two minutes at 1000 H/s, then one idle minute.
+        for _ in 0..120 {
+            hashes.fetch_add(1000, Ordering::SeqCst);
+            sleep(Duration::from_secs(1)).await;
+        }
+        let busy = shared.stats().clone();
+        assert!((busy.hashrate_1m - 1000.0).abs() < 20.0, "{busy:?}");
+        assert!((busy.hashrate_5m - 1000.0).abs() < 20.0, "{busy:?}");
+        sleep(Duration::from_secs(61)).await;
+        let idle = shared.stats().clone();
+        assert_eq!(idle.hashrate_1m, 0.0);
+        // 120k hashes over the three minutes of history.
+        assert!(
+            (idle.hashrate_5m - 120_000.0 / 181.0).abs() < 10.0,
+            "{idle:?}"
+        );
+        assert_eq!(idle.total_hashes, 120_000);
+        sampler.abort();
+    }
 }
