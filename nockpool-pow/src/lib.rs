@@ -16,6 +16,13 @@
 //! - `miner` — [`CpuMiner`], [`MiningJob`], [`FoundShare`].
 //! - `error` — [`PowError`].
 //!
+//! # Kernels
+//! Batched work ([`tip5::permute_many`], [`v5::digest_many`], [`V5Engine::search`]) runs 8
+//! states per AVX-512 batch (F/BW/DQ/VBMI), 4 per AVX2 batch, or one at a time in portable
+//! Rust, chosen at run time ([`tip5::kernel_name`]); single permutations use AVX-512 across the
+//! state's words when available. `NOCKPOOL_POW_KERNEL=avx2|portable` forces a lower kernel
+//! (for comparisons). Every kernel is checked against a plain scalar oracle in the tests.
+//!
 //! Canonical-`u64` entry points panic (with a message naming the bad value) on a limb `>= p` or
 //! an invalid `pow_len`; everything that handles peer input uses the `try_*` / typed API, which
 //! returns [`PowError`].
