@@ -72,19 +72,14 @@ impl PowEngine for CountingEngine {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let given_pool = std::env::args().nth(1);
-    let local = match given_pool {
-        Some(_) => None,
-        // No blocks, about two shares a second per thread on this machine.
+    let (pool_url, local) = match std::env::args().nth(1) {
+        Some(url) => (url, None),
         None => {
+            // No blocks, about two shares a second per thread on this machine.
             let share_difficulty = ((measure_hashrate()? / 2.0) as u64).max(1);
-            Some(LocalPool::start(u64::MAX, share_difficulty).await?)
+            let local = LocalPool::start(u64::MAX, share_difficulty).await?;
+            (local.url(), Some(local))
         }
-    };
-    let pool_url = match (&given_pool, &local) {
-        (Some(url), _) => url.clone(),
-        (None, Some(local)) => local.url(),
-        (None, None) => unreachable!("a local pool is started when none is given"),
     };
 
     let engine = Arc::new(CountingEngine {
