@@ -491,3 +491,85 @@ async fn other_proof_versions_hand_out_no_work_and_say_why() {
     assert_eq!(template.version, 5);
     node.shutdown().await;
 }
+
+/// Counts proofs, delegating to the fake prover program.
+struct CountingProver {
+    inner: CommandProver,
+    calls: Arc<AtomicU32>,
+}
+
+#[async_trait]
+impl BlockProver for CountingProver {
+    async fn prove(&self, request: &ProofRequest) -> ProofOutcome {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        self.inner.prove(request).await
+    }
+}
+
+#[tokio::test]
+async fn a_failed_block_poke_is_retried_without_proving_again() {
+    let fake = FakeNode::start(Script::default()).await;
+    let data = tempfile::tempdir().unwrap();
+    let calls = Arc::new(AtomicU32::new(0));
+    let node = NockchainNode::builder()
+        .grpc(fake.url())
+        .mining_share(share())
+        .prover(CountingProver {
+            inner: CommandProver::new(fake_prover("ok")),
+            calls: calls.clone(),
+        })
+        .data_dir(data.path())
+        .reconnect_backoff(Duration::from_millis(10), Duration::from_millis(50))
+        .build()
+        .unwrap();
+    let mut templates = node.templates().await.unwrap();
+    let template = template_where(&mut templates, |_| true).await;
+    let block = found_block(&template, [8, 8, 8, 8, 8]);
+    // Within one submission: two refused pokes, then the node takes it.
+    fake.fail_block_pokes(2);
+    let outcome = node.submit_block(block.clone()).await.unwrap();
+    assert!(
+        matches!(outcome, BlockOutcome::Accepted { .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "proved once");
+    node.shutdown().await;
+    drop(node); // releases the data dir, like a pool server restart
+
+    // Across submissions and a pool restart: the node stays unavailable for longer than one
+    // submission's retries, the pool server's retry submits again, and the stored proof is
+    // reused.
+    let node = NockchainNode::builder()
+        .grpc(fake.url())
+        .mining_share(share())
+        .prover(CountingProver {
+            inner: CommandProver::new(fake_prover("ok")),
+            calls: calls.clone(),
+        })
+        .data_dir(data.path())
+        .reconnect_backoff(Duration::from_millis(10), Duration::from_millis(50))
+        .build()
+        .unwrap();
+    let mut templates = node.templates().await.unwrap();
+    let template = template_where(&mut templates, |t| t.height == 43).await;
+    let block = found_block(&template, [9, 9, 9, 9, 9]);
+    fake.fail_block_pokes(100);
+    let first = node.submit_block(block.clone()).await;
+    assert!(
+        matches!(first, Err(ChainError::Unavailable(_))),
+        "{first:?}"
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    fake.fail_block_pokes(0);
+    let outcome = node.submit_block(block).await.unwrap();
+    assert!(
+        matches!(outcome, BlockOutcome::Accepted { .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        2,
+        "the stored proof was reused"
+    );
+    node.shutdown().await;
+}

@@ -64,6 +64,8 @@ pub struct Kernel {
     pub verdict: Verdict,
     pub candidate: Option<[u64; 5]>,
     pub pages: Vec<(u64, Noun)>,
+    /// Block pokes still to answer with a transport error (UNAVAILABLE) before taking one.
+    pub fail_block_pokes: u32,
     serial: u64,
 }
 
@@ -287,6 +289,13 @@ impl NockAppService for Service {
         }
         let noun = cue(&request.payload)
             .map_err(|e| Status::internal(format!("JAM decoding for payload failed: {e}")))?;
+        if tags.last().map(String::as_str) == Some("mined") {
+            let mut k = self.0.kernel.lock().unwrap();
+            if k.fail_block_pokes > 0 {
+                k.fail_block_pokes -= 1;
+                return Err(Status::unavailable("node busy (scripted)"));
+            }
+        }
         self.0.handle_poke(tags, noun);
         Ok(Response::new(PokeResponse {
             result: Some(poke_response::Result::Acknowledged(true)),
@@ -406,6 +415,7 @@ impl FakeNode {
                 verdict: script.verdict,
                 candidate: None,
                 pages: Vec::new(),
+                fail_block_pokes: 0,
                 serial: 0,
             }),
             events: Mutex::new(Vec::new()),
@@ -516,6 +526,10 @@ impl FakeNode {
 
     pub fn set_verdict(&self, verdict: Verdict) {
         self.shared.kernel.lock().unwrap().verdict = verdict;
+    }
+
+    pub fn fail_block_pokes(&self, times: u32) {
+        self.shared.kernel.lock().unwrap().fail_block_pokes = times;
     }
 
     pub fn set_version(&self, version: u64) {
