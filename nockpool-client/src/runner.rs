@@ -369,8 +369,11 @@ impl Runner {
         }
     }
 
-    /// Sends what is pending and waits a little for the answers.
+    /// With the engine paused: sends what is pending and waits a little for the answers.
     async fn drain(&mut self, session: &Session, in_flight: &mut FuturesUnordered<BoxFut<Answer>>) {
+        // Once the threads are idle no share can arrive after the channel is emptied.
+        let miner = Arc::clone(&self.miner);
+        let _ = tokio::task::spawn_blocking(move || miner.wait_idle(STOP_WAIT)).await;
         while let Ok(found) = self.found_rx.try_recv() {
             self.on_found(found);
         }
