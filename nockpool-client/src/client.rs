@@ -213,10 +213,18 @@ impl PoolClientBuilder {
 /// A miner's connection to its pool(s): runs a [`PowEngine`] on N threads and keeps it fed.
 ///
 /// Build with [`PoolClient::builder`], watch with [`PoolClient::handle`], drive with
-/// [`PoolClient::run`]. The client reconnects forever (exponential backoff with jitter),
-/// fails over to backup pools in order and returns to the primary when it is back, switches to
-/// a new job the moment it arrives, and keeps every found share in a queue until the pool
-/// answers it or its job is known stale.
+/// [`PoolClient::run`]. The client reconnects forever (exponential backoff with jitter, reset
+/// after a session that delivered a job and lasted a second), fails over to backup pools in
+/// order and, while on a backup, probes the better pools and moves back as soon as one
+/// completes a full handshake. It switches the engine to a new job the moment it arrives and
+/// idles the engine while no pool is connected.
+///
+/// Submissions are lossless: every found share waits in a queue until the pool answers it
+/// (accepted, or rejected with a reason) or it is known stale. An unanswered submission is
+/// resent on the next session with the same pool, under the session and job it was found on
+/// (the pool recognises a retry by its submission id). A share for an older height than the
+/// pool's current job, or for another pool, is dropped and counted in
+/// [`ClientStats::stale_dropped`]; a block candidate is resent until its pool answers.
 pub struct PoolClient {
     config: Arc<Config>,
     shared: Arc<Shared>,
