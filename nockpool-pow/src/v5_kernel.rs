@@ -3,7 +3,7 @@
 //! `montify(demont(x)) = x`). The step-by-step oracle is `V5Job::trace`.
 
 use crate::field::{mont_reduce, montify, EPSILON};
-use crate::tip5::lanes::{self, Lanes};
+use crate::tip5::lanes::Lanes;
 use crate::tip5::Backend;
 #[cfg(target_arch = "x86_64")]
 use crate::tip5::{avx2, avx512};
@@ -46,7 +46,7 @@ fn ten<V: Lanes>(left: [V; 5], right: [V; 5]) -> [V; 5] {
     let mut s = [V::splat(EPSILON); 16];
     s[..5].copy_from_slice(&left);
     s[5..10].copy_from_slice(&right);
-    lanes::permute(&mut s);
+    V::permute_out_of_line(&mut s);
     [s[0], s[1], s[2], s[3], s[4]]
 }
 
@@ -73,12 +73,12 @@ pub(crate) fn digest_lanes<V: Lanes>(k: &KernelConsts, nonce: [V; 5], leaves: &m
     let mut s = [zero; 16];
     s[..5].copy_from_slice(&splat5::<V>(&k.commitment));
     s[5..10].copy_from_slice(&nonce);
-    lanes::permute(&mut s);
+    V::permute_out_of_line(&mut s);
     s[0] = one;
     for w in s.iter_mut().take(10).skip(1) {
         *w = zero;
     }
-    lanes::permute(&mut s);
+    V::permute_out_of_line(&mut s);
 
     // 2. tog.belts(len): the rate words of successive states, permuting between squeezes (the
     //    permutation after the last needed squeeze is skipped: its output is never read).
@@ -88,7 +88,7 @@ pub(crate) fn digest_lanes<V: Lanes>(k: &KernelConsts, nonce: [V; 5], leaves: &m
         leaves[produced..produced + take].copy_from_slice(&s[..take]);
         produced += take;
         if produced < len {
-            lanes::permute(&mut s);
+            V::permute_out_of_line(&mut s);
         }
     }
 
@@ -118,7 +118,7 @@ pub(crate) fn digest_lanes<V: Lanes>(k: &KernelConsts, nonce: [V; 5], leaves: &m
             };
             i += 1;
         }
-        lanes::permute(&mut h);
+        V::permute_out_of_line(&mut h);
     }
     let hp = [h[0], h[1], h[2], h[3], h[4]];
 
@@ -132,7 +132,7 @@ pub(crate) fn digest_lanes<V: Lanes>(k: &KernelConsts, nonce: [V; 5], leaves: &m
     let mut s = [zero; 16];
     s[..5].copy_from_slice(&o);
     s[5] = one;
-    lanes::permute(&mut s);
+    V::permute_out_of_line(&mut s);
     let d = [s[0], s[1], s[2], s[3], s[4]];
 
     // 6. pow = ten(H(%zkpow-v5), d).

@@ -40,6 +40,10 @@ fn lt_u64(a: __m256i, b: __m256i) -> __m256i {
 impl Lanes for V4 {
     const WIDTH: usize = WIDTH;
     #[inline(always)]
+    fn permute_out_of_line(s: &mut [Self; 16]) {
+        unsafe { permute_lanes(s) }
+    }
+    #[inline(always)]
     fn load(words: &[u64; 8]) -> Self {
         // Reads the first WIDTH words (within the 8-word array).
         V4(unsafe { _mm256_loadu_si256(words.as_ptr().cast()) })
@@ -195,6 +199,16 @@ pub(crate) unsafe fn permute4(states: &mut [[u64; STATE_SIZE]; WIDTH]) {
 pub(crate) fn from_array(words: [u64; WIDTH]) -> V4 {
     // SAFETY: unaligned 32-byte load from a local array.
     V4(unsafe { _mm256_loadu_si256(words.as_ptr().cast()) })
+}
+
+/// The permutation on transposed lanes, out of line.
+///
+/// # Safety
+/// The CPU must support the features [`available`] checks.
+#[target_feature(enable = "avx2")]
+#[inline(never)]
+unsafe fn permute_lanes(s: &mut [V4; STATE_SIZE]) {
+    lanes::permute(s)
 }
 
 /// Lane values back to scalars.

@@ -32,6 +32,10 @@ pub(crate) struct V8(__m512i);
 impl Lanes for V8 {
     const WIDTH: usize = WIDTH;
     #[inline(always)]
+    fn permute_out_of_line(s: &mut [Self; 16]) {
+        unsafe { permute_lanes(s) }
+    }
+    #[inline(always)]
     fn load(words: &[u64; 8]) -> Self {
         // Reads the first WIDTH words (within the 8-word array).
         V8(unsafe { _mm512_loadu_si512(words.as_ptr().cast()) })
@@ -212,6 +216,16 @@ pub(crate) fn store(s: &[V8; STATE_SIZE], states: &mut [[u64; STATE_SIZE]; WIDTH
 pub(crate) fn from_array(words: [u64; WIDTH]) -> V8 {
     // SAFETY: unaligned 64-byte load from a local array.
     V8(unsafe { _mm512_loadu_si512(words.as_ptr().cast()) })
+}
+
+/// The permutation on transposed lanes, out of line.
+///
+/// # Safety
+/// The CPU must support the features [`available`] checks.
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vbmi")]
+#[inline(never)]
+unsafe fn permute_lanes(s: &mut [V8; STATE_SIZE]) {
+    lanes::permute(s)
 }
 
 /// Lane values back to scalars.

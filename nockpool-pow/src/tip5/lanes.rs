@@ -59,6 +59,9 @@ pub(crate) trait Lanes: Copy {
     fn canonical(self) -> Self;
     /// The split-and-lookup S-box on canonical lanes.
     fn lookup(self) -> Self;
+    /// The full permutation ([`permute`]) as one out-of-line call: pipelines with many
+    /// permutations call this so the permutation's code exists once, not once per call site.
+    fn permute_out_of_line(s: &mut [Self; 16]);
 }
 
 impl Lanes for u64 {
@@ -116,6 +119,10 @@ impl Lanes for u64 {
     #[inline(always)]
     fn canonical(self) -> Self {
         canonicalize(self)
+    }
+    #[inline(never)]
+    fn permute_out_of_line(s: &mut [Self; 16]) {
+        permute(s)
     }
     #[inline(always)]
     fn lookup(self) -> Self {
