@@ -332,6 +332,4 @@ pub fn hash_ten(left: &Digest, right: &Digest) -> Digest {
 }
 
 #[cfg(test)]
-mod scratch_timing;
-#[cfg(test)]
 mod tests;
