@@ -108,3 +108,37 @@ async fn main() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn flags_parse_as_documented() {
+        Args::command().debug_assert();
+        let args = Args::try_parse_from([
+            "miner",
+            "192.168.1.100",
+            "10.0.0.2:7000",
+            "-t",
+            "3",
+            "-l",
+            "debug",
+            "--worker",
+            "rack3-node17",
+        ])
+        .unwrap();
+        assert_eq!(args.pools, ["192.168.1.100", "10.0.0.2:7000"]);
+        assert_eq!(args.threads, Some(3));
+        assert_eq!(args.log.as_deref(), Some("debug"));
+        assert_eq!(args.worker.as_deref(), Some("rack3-node17"));
+        assert_eq!(args.report_secs, 30);
+    }
+
+    #[test]
+    fn defaults_are_sane() {
+        assert!(default_threads() >= 1);
+        assert!(!hostname().is_empty());
+    }
+}
