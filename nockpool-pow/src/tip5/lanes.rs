@@ -120,9 +120,10 @@ impl Lanes for u64 {
     fn canonical(self) -> Self {
         canonicalize(self)
     }
-    #[inline(never)]
+    #[inline(always)]
     fn permute_out_of_line(s: &mut [Self; 16]) {
-        permute(s)
+        // The best single-state kernel (AVX-512 across words where available).
+        super::permute_mont(s)
     }
     #[inline(always)]
     fn lookup(self) -> Self {

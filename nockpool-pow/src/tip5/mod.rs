@@ -64,7 +64,7 @@ fn panic_non_canonical(function: &str, err: PowError) -> ! {
 }
 
 /// The permutation on a raw (Montgomery-form) state; every word must be `< p`.
-#[inline]
+#[inline(never)]
 pub(crate) fn permute_mont(state: &mut [u64; STATE_SIZE]) {
     #[cfg(target_arch = "x86_64")]
     if Backend::detect() == Backend::Avx512 {
