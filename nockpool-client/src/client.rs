@@ -224,7 +224,9 @@ impl PoolClientBuilder {
 /// resent on the next session with the same pool, under the session and job it was found on
 /// (the pool recognises a retry by its submission id). A share for an older height than the
 /// pool's current job, or for another pool, is dropped and counted in
-/// [`ClientStats::stale_dropped`]; a block candidate is resent until its pool answers.
+/// [`ClientStats::stale_dropped`]; a block candidate is resent until its pool answers: always
+/// on the live session, with its job's commitment, so that a pool that restarted (and forgot
+/// the session, job id and nonce prefix it was found under) still recognises the block.
 pub struct PoolClient {
     config: Arc<Config>,
     shared: Arc<Shared>,

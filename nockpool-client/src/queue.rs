@@ -25,6 +25,9 @@ pub(crate) struct Submission {
     pub(crate) connection_id: u64,
     pub(crate) job_id: String,
     pub(crate) height: u64,
+    /// The job's commitment and puzzle length.
+    pub(crate) commitment: Digest,
+    pub(crate) pow_len: u64,
     pub(crate) nonce: Nonce,
     pub(crate) digest: Digest,
     /// The digest meets the job's network target.
@@ -47,6 +50,8 @@ impl Submission {
         connection_id: u64,
         job_id: String,
         height: u64,
+        commitment: Digest,
+        pow_len: u64,
         nonce: Nonce,
         digest: Digest,
         block: bool,
@@ -58,6 +63,8 @@ impl Submission {
             connection_id,
             job_id,
             height,
+            commitment,
+            pow_len,
             nonce,
             digest,
             block,
@@ -123,6 +130,11 @@ impl SubmissionQueue {
             .collect()
     }
 
+    /// Whether submission `id` is a queued block candidate.
+    pub(crate) fn is_block(&self, id: u64) -> bool {
+        self.entries.get(&id).is_some_and(|s| s.block)
+    }
+
     /// The pool answered: the submission leaves the queue.
     pub(crate) fn complete(&mut self, id: u64) -> Option<Submission> {
         self.entries.remove(&id)
@@ -150,7 +162,9 @@ impl SubmissionQueue {
 
     /// Pending non-block shares that are known stale for a session on `pool` whose current
     /// job is at `height`: shares from another pool (no other pool can credit them) and shares
-    /// for an older height. Block candidates stay: only their pool's answer settles them.
+    /// for an older height. Block candidates stay: only their pool's answer settles them (it
+    /// recognises them by their commitment even after a restart, and answers stale ones as
+    /// stale).
     pub(crate) fn drop_stale(&mut self, pool: usize, height: u64) -> Vec<Submission> {
         let stale: Vec<u64> = self
             .entries
@@ -195,6 +209,8 @@ mod tests {
             1,
             format!("j{height}"),
             height,
+            Digest::default(),
+            64,
             nonce,
             Digest::default(),
             block,
@@ -246,6 +262,7 @@ mod tests {
         assert_eq!(dropped, [1, 4]);
         assert_eq!(q.len(), 2);
         assert_eq!(q.pending_blocks(), 1);
+        assert!(q.is_block(3) && !q.is_block(2) && !q.is_block(1));
     }
 
     #[test]

@@ -60,6 +60,10 @@ struct JobContext {
     connection_id: u64,
     job_id: String,
     height: u64,
+    /// The job's commitment and puzzle length (sent with every share, so that a block can be
+    /// recognised by a pool that no longer knows this job's connection).
+    commitment: Digest,
+    pow_len: u64,
     network_target: Target,
 }
 
@@ -464,6 +468,7 @@ impl Runner {
             }
         };
         self.current_work = Some((seq, work));
+        let commitment = prepared.params().commitment;
         self.jobs.retain(|j| j.seq != seq);
         self.miner.set_job(MiningJob {
             job_seq: seq,
@@ -481,6 +486,8 @@ impl Runner {
             connection_id: session.welcome.connection_id,
             job_id: job.job_id.clone(),
             height: job.height,
+            commitment,
+            pow_len: job.pow_len,
             network_target,
         });
         let new_height = job.height > session.height || !session.first_job;
@@ -549,6 +556,8 @@ impl Runner {
             job.connection_id,
             job.job_id.clone(),
             job.height,
+            job.commitment,
+            job.pow_len,
             found.nonce,
             found.digest,
             block,
@@ -579,12 +588,31 @@ impl Runner {
                     "resubmitting"
                 );
             }
+            // A block candidate always goes on the live connection: the one it was found under
+            // may be gone (a reconnect, or a pool restart that forgot every connection), and
+            // the pool recognises the block by its commitment. Other shares keep theirs (the
+            // pool credits a closed connection's late shares for a while).
+            let connection_id = if submission.block {
+                session.welcome.connection_id
+            } else {
+                submission.connection_id
+            };
+            if connection_id != submission.connection_id {
+                debug!(
+                    submission_id = submission.id,
+                    job_id = %submission.job_id,
+                    "resubmitting a block candidate on the current connection"
+                );
+            }
             let request = self.request(WorkResult {
-                connection_id: submission.connection_id,
+                connection_id,
                 job_id: submission.job_id.clone(),
                 nonce: submission.nonce.to_limbs().to_vec(),
                 digest: submission.digest.to_limbs().to_vec(),
                 submission_id: submission.id,
+                commitment: submission.commitment.to_limbs().to_vec(),
+                pow_len: submission.pow_len,
+                height: submission.height,
             });
             let mut rpc = session.rpc.clone();
             let limit = self.config.submit_timeout;
@@ -627,6 +655,19 @@ impl Runner {
                 return;
             }
         };
+        if !ack.accepted
+            && ack.reason == RejectReason::UnknownConnection as i32
+            && self.queue.is_block(id)
+        {
+            // The pool forgot the connection it was sent on (it restarted just now): a block
+            // candidate goes again on the next connection, until it is answered or stale.
+            debug!(
+                submission_id = id,
+                "pool does not know our connection; block candidate will be resubmitted"
+            );
+            self.queue.retry_later(id, Instant::now());
+            return;
+        }
         let Some(submission) = self.queue.complete(id) else {
             return;
         };

@@ -361,9 +361,21 @@ async fn block_candidate_survives_a_pool_crash_and_is_resubmitted() {
         _ => None,
     })
     .await;
-    // The very same solution, still under the session and job it was found on.
-    assert_eq!(retry, first);
-    assert_eq!((retry.connection_id, retry.job_id.as_str()), (1, "a"));
+    // The very same solution and job, now on the live connection (2): the one it was found
+    // under is gone, and the pool recognises the block by the job's commitment it carries.
+    assert_eq!(first.connection_id, 1);
+    assert_eq!(
+        (first.commitment.as_slice(), first.pow_len, first.height),
+        (&[10, 2, 3, 4, 5][..], 64, 10)
+    );
+    assert_eq!(
+        retry,
+        WorkResult {
+            connection_id: 2,
+            ..first.clone()
+        }
+    );
+    assert_eq!(retry.job_id, "a");
     assert_eq!(retry.nonce[4], 1, "nonce prefix of connection 1");
 
     let stats = stats_until(&running.handle, |s| s.blocks_found == 1).await;
@@ -373,6 +385,38 @@ async fn block_candidate_survives_a_pool_crash_and_is_resubmitted() {
     assert_eq!(stats.pending_submissions, 0);
     assert_eq!(stats.sessions, 2);
     assert_eq!(stats.submissions_sent, 2);
+    stop(running).await;
+}
+
+#[tokio::test]
+async fn a_block_candidate_the_pool_answers_unknown_connection_is_retried_until_acked() {
+    // The pool forgot the connection (it restarted between the Welcome and the submission):
+    // a block candidate is not given up on that answer, it goes again.
+    let jobs: Jobs = Box::new(|conn| vec![job("b", 7, conn, Target::MAX, Target::MAX)]);
+    let judge: Judge = Box::new(|index, _| {
+        if index == 0 {
+            reject(RejectReason::UnknownConnection)
+        } else {
+            accept(true)
+        }
+    });
+    let mut running = start(Limited::new(1), jobs, judge).await;
+    let mut submitted = Vec::new();
+    while submitted.len() < 2 {
+        submitted.push(
+            next_seen(&mut running.seen, |s| match s {
+                Seen::Submit { work, .. } => Some(work),
+                _ => None,
+            })
+            .await,
+        );
+    }
+    assert_eq!(submitted[0].nonce, submitted[1].nonce);
+    assert_eq!(submitted[1].commitment, vec![7, 2, 3, 4, 5]);
+    let stats = stats_until(&running.handle, |s| s.blocks_found == 1).await;
+    assert_eq!(stats.block_candidates, 1);
+    assert_eq!(stats.rejected_total(), 0);
+    assert_eq!(stats.pending_submissions, 0);
     stop(running).await;
 }
 

@@ -154,6 +154,9 @@ struct State {
     current: Option<Arc<TemplateEntry>>,
     recent: VecDeque<Arc<TemplateEntry>>,
     next_seq: u64,
+    /// Templates of an earlier run of this pool (from the store): a block found on one of them
+    /// before a restart is still recognised after it.
+    restored: Vec<BlockTemplate>,
     workers: HashMap<String, WorkerState>,
     interval_accepted: u64,
     interval_rejected: u64,
@@ -178,6 +181,9 @@ pub(crate) struct Pool {
     started: Instant,
     state: Mutex<State>,
     blocks: Mutex<BlockBook>,
+    /// Every found block this data dir has recorded, by (commitment, nonce), with its finder:
+    /// a block is recorded once, however often and on whichever connection it is resubmitted.
+    found: Mutex<HashMap<(Digest, Nonce), String>>,
     pub(crate) store: Arc<Store>,
     events: broadcast::Sender<PoolEvent>,
     chain_status: Mutex<Option<ChainStatus>>,
@@ -332,7 +338,17 @@ impl Pool {
                 },
             );
         }
+        state.restored = store.load_templates()?;
         let stored = store.load_blocks()?;
+        let found = stored
+            .iter()
+            .map(|r| {
+                (
+                    (r.block.template.commitment, r.block.nonce),
+                    r.block.worker.clone(),
+                )
+            })
+            .collect();
         let book = BlockBook {
             next_id: stored.last().map_or(1, |r| r.id + 1),
             total: stored.len() as u64,
@@ -350,6 +366,7 @@ impl Pool {
             started: now(),
             state: Mutex::new(state),
             blocks: Mutex::new(book),
+            found: Mutex::new(found),
             store,
             events,
             chain_status: Mutex::new(None),
@@ -575,7 +592,7 @@ impl Pool {
     // ---- jobs --------------------------------------------------------------------------
 
     /// Turns a new template into a job and pushes it to every live miner at once.
-    pub(crate) fn new_template(&self, template: BlockTemplate) {
+    pub(crate) async fn new_template(&self, template: BlockTemplate) {
         let params = JobParams {
             commitment: template.commitment,
             pow_len: template.pow_len,
@@ -591,18 +608,36 @@ impl Pool {
                 return;
             }
         };
+        let same_work = |st: &State| {
+            st.current.as_ref().is_some_and(|cur| {
+                let t = &cur.template;
+                t.commitment == template.commitment
+                    && t.network_target == template.network_target
+                    && t.height == template.height
+                    && t.pow_len == template.pow_len
+                    && t.version == template.version
+            })
+        };
+        if same_work(&lock(&self.state)) {
+            return;
+        }
+        // Kept on disk before any miner can find a block on it, so that such a block is still
+        // recognised if the pool restarts before the miner's submission reaches it.
+        let store = self.store.clone();
+        let to_store = template.clone();
+        match tokio::task::spawn_blocking(move || store.put_template(&to_store)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(height = template.height, "could not store a template: {e}")
+            }
+            Err(e) => tracing::warn!(height = template.height, "could not store a template: {e}"),
+        }
         let now = now();
         let mut st = lock(&self.state);
+        if same_work(&st) {
+            return; // the same work again
+        }
         if let Some(cur) = &st.current {
-            let t = &cur.template;
-            if t.commitment == template.commitment
-                && t.network_target == template.network_target
-                && t.height == template.height
-                && t.pow_len == template.pow_len
-                && t.version == template.version
-            {
-                return; // the same work again
-            }
             let _ = cur.superseded_at.set(now);
         }
         let seq = st.next_seq;
@@ -790,6 +825,19 @@ impl Pool {
                 difficulty,
                 share_target,
             } => (worker, template_seq, difficulty, share_target),
+            Lookup::Rejected(Some(worker), reason, msg)
+                if !req.commitment.is_empty()
+                    && matches!(
+                        reason,
+                        RejectReason::WrongPrefix | RejectReason::UnknownJob | RejectReason::Stale
+                    ) =>
+            {
+                // Perhaps a block found under an earlier connection (or an earlier run of
+                // the pool), resubmitted on this one.
+                return self
+                    .recover_block(req, nonce, worker, (reason, msg), now)
+                    .await;
+            }
             Lookup::Rejected(worker, reason, msg) => {
                 return self.rejected(cid, worker.as_deref(), reason, msg)
             }
@@ -858,6 +906,18 @@ impl Pool {
 
         let mut ack = ack;
         if block {
+            // Recorded once: the same block resubmitted on another connection is not new.
+            let first = lock(&self.found)
+                .insert((entry.template.commitment, nonce), worker.to_string())
+                .is_none();
+            if !first {
+                return self.rejected(
+                    cid,
+                    Some(&worker),
+                    RejectReason::Duplicate,
+                    "this block is already recorded",
+                );
+            }
             let found = FoundBlock {
                 template: entry.template.clone(),
                 nonce,
@@ -910,6 +970,195 @@ impl Pool {
             block_candidate: block,
         });
         ack
+    }
+
+    /// A submission whose nonce prefix or job this connection does not know, carrying its job's
+    /// commitment: accepted as a found block when the commitment is a template the pool still
+    /// considers current (the current one, one superseded within the stale grace, or one at
+    /// the current height, also from before a restart) and the digest meets that template's
+    /// network target; credited to the submitting (live) connection's worker. Anything else
+    /// keeps the `original` rejection (a mere share is never credited this way).
+    async fn recover_block(
+        &self,
+        req: &WorkResult,
+        nonce: Nonce,
+        worker: Arc<str>,
+        original: (RejectReason, &'static str),
+        now: Instant,
+    ) -> SubmitAck {
+        let cid = req.connection_id;
+        let keep = |this: &Self| this.rejected(cid, Some(&worker), original.0, original.1);
+        let Ok(commitment) = Digest::from_slice(&req.commitment) else {
+            return self.rejected(
+                cid,
+                Some(&worker),
+                RejectReason::Malformed,
+                "commitment is not 5 canonical field elements",
+            );
+        };
+        if let Some(ack) = self.already_recorded(cid, &worker, commitment, nonce) {
+            return ack;
+        }
+        enum Source {
+            Entry(Arc<TemplateEntry>),
+            Restored(BlockTemplate),
+        }
+        let pow_len_matches = |t: &BlockTemplate| req.pow_len == 0 || t.pow_len == req.pow_len;
+        let (source, live, vardiff) = {
+            let st = lock(&self.state);
+            let Some(conn) = st.conns.get(&cid).filter(|c| c.tx.is_some()) else {
+                drop(st);
+                return keep(self);
+            };
+            let vardiff = conn.vardiff.difficulty();
+            let current = st.current.as_ref();
+            let current_height = current.map_or(0, |c| c.template.height);
+            let in_recent = st
+                .recent
+                .iter()
+                .rev()
+                .find(|e| e.template.commitment == commitment && pow_len_matches(&e.template));
+            if let Some(e) = in_recent {
+                let live = current.is_some_and(|c| c.seq == e.seq)
+                    || e.superseded_at.get().is_none_or(|&at| {
+                        now.saturating_duration_since(at) <= self.config.stale_grace
+                    })
+                    || e.template.height >= current_height;
+                (Source::Entry(e.clone()), live, vardiff)
+            } else if let Some(t) = st
+                .restored
+                .iter()
+                .rev()
+                .find(|t| t.commitment == commitment && pow_len_matches(t))
+            {
+                let live = t.height >= current_height;
+                (Source::Restored(t.clone()), live, vardiff)
+            } else {
+                drop(st);
+                return keep(self);
+            }
+        };
+        let (template, digest) = match &source {
+            Source::Entry(e) => (e.template.clone(), self.engine.digest(&e.prepared, &nonce)),
+            Source::Restored(t) => {
+                let params = JobParams {
+                    commitment: t.commitment,
+                    pow_len: t.pow_len,
+                    version: t.version,
+                };
+                match self.engine.prepare(&params) {
+                    Ok(prepared) => (t.clone(), self.engine.digest(&prepared, &nonce)),
+                    Err(_) => return keep(self),
+                }
+            }
+        };
+        if !digest.meets(&template.network_target) {
+            return keep(self);
+        }
+        if !live {
+            return self.rejected(
+                cid,
+                Some(&worker),
+                RejectReason::Stale,
+                "block for a superseded template",
+            );
+        }
+        let first = match lock(&self.found).entry((commitment, nonce)) {
+            std::collections::hash_map::Entry::Occupied(_) => false,
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(worker.to_string());
+                true
+            }
+        };
+        if !first {
+            // Recorded by a concurrent submission of the same block.
+            return self
+                .already_recorded(cid, &worker, commitment, nonce)
+                .unwrap_or_else(|| {
+                    self.rejected(
+                        cid,
+                        Some(&worker),
+                        RejectReason::Duplicate,
+                        "this block is already recorded",
+                    )
+                });
+        }
+        // Credited like a share of this connection's current difficulty (never above the
+        // network's, as for every job).
+        let network = template.network_target;
+        let difficulty = if network >= vardiff.target() {
+            target_difficulty(&network)
+        } else {
+            vardiff.get()
+        };
+        let height = template.height;
+        let mut ack = SubmitAck {
+            accepted: true,
+            reason: RejectReason::Unspecified as i32,
+            message: "block candidate accepted (found under an earlier connection)".to_owned(),
+            block_candidate: true,
+            credited_difficulty: difficulty,
+        };
+        tracing::info!(
+            worker = %worker,
+            connection_id = cid,
+            height,
+            "a block found under an earlier connection was resubmitted on this one"
+        );
+        let block = FoundBlock {
+            template,
+            nonce,
+            digest,
+            worker: worker.to_string(),
+            found_at: SystemTime::now(),
+        };
+        if let Err(e) = self.record_found_block(cid, block).await {
+            ack.message = format!("block candidate accepted, but NOT persisted: {e}");
+        }
+        {
+            let mut st = lock(&self.state);
+            st.interval_accepted += 1;
+            let ws = st.workers.entry(worker.to_string()).or_default();
+            ws.credit(difficulty, now, SystemTime::now());
+            ws.totals.blocks_found += 1;
+        }
+        self.emit(PoolEvent::ShareAccepted {
+            connection_id: cid,
+            worker: worker.to_string(),
+            job_id: req.job_id.clone(),
+            difficulty,
+            block_candidate: true,
+        });
+        ack
+    }
+
+    /// The answer to a block that is already recorded: the same acceptance for its finder
+    /// (who may simply never have received the first ack), with no new credit; a duplicate for
+    /// anyone else.
+    fn already_recorded(
+        &self,
+        cid: u64,
+        worker: &str,
+        commitment: Digest,
+        nonce: Nonce,
+    ) -> Option<SubmitAck> {
+        let finder = lock(&self.found).get(&(commitment, nonce)).cloned()?;
+        if finder == worker {
+            Some(SubmitAck {
+                accepted: true,
+                reason: RejectReason::Unspecified as i32,
+                message: "block candidate already recorded".to_owned(),
+                block_candidate: true,
+                credited_difficulty: 0,
+            })
+        } else {
+            Some(self.rejected(
+                cid,
+                Some(worker),
+                RejectReason::Duplicate,
+                "this block is already recorded",
+            ))
+        }
     }
 
     /// Persists a found block (durably, before the finder's ack) and queues it for submission.

@@ -425,7 +425,7 @@ async fn follow_templates(pool: Arc<Pool>, backend: Arc<dyn ChainBackend>, minin
         loop {
             let template = templates.borrow_and_update().clone();
             if let Some(template) = template {
-                pool.new_template(template);
+                pool.new_template(template).await;
             }
             tokio::select! {
                 changed = templates.changed() => if changed.is_err() {

@@ -2,7 +2,8 @@
 //!
 //! Found blocks are written with immediate durability *before* the finder gets its ack; worker
 //! totals are flushed periodically and at shutdown (losing at most one flush interval of
-//! counters in a crash, never a block).
+//! counters in a crash, never a block). The last few block templates are kept too, so that a
+//! block found on one of them before a restart can still be recognised after it.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -17,6 +18,10 @@ use crate::{BlockOutcome, BlockTemplate, FoundBlock, ServerError};
 
 const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("found_blocks");
 const WORKERS: TableDefinition<&str, &[u8]> = TableDefinition::new("workers");
+const TEMPLATES: TableDefinition<u64, &[u8]> = TableDefinition::new("templates");
+
+/// Templates kept on disk (the newest ones; older ones are pruned as new ones arrive).
+pub(crate) const TEMPLATES_STORED: usize = 16;
 
 /// The file name of the pool's database inside the data dir.
 pub(crate) const POOL_DB_FILE: &str = "pool.redb";
@@ -82,6 +87,43 @@ pub(crate) fn unix_ms(t: SystemTime) -> u64 {
 
 pub(crate) fn from_unix_ms(ms: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(ms)
+}
+
+/// A block template as stored (so a block found on it survives a restart of the pool).
+#[derive(Serialize, Deserialize)]
+struct StoredTemplate {
+    commitment: [u64; 5],
+    /// Decimal.
+    network_target: String,
+    height: u64,
+    version: u64,
+    pow_len: u64,
+    created_unix_ms: u64,
+}
+
+impl StoredTemplate {
+    fn from_template(t: &BlockTemplate) -> StoredTemplate {
+        StoredTemplate {
+            commitment: t.commitment.to_limbs(),
+            network_target: t.network_target.value().to_string(),
+            height: t.height,
+            version: t.version,
+            pow_len: t.pow_len,
+            created_unix_ms: unix_ms(t.created_at),
+        }
+    }
+
+    fn into_template(self) -> Result<BlockTemplate, String> {
+        let target: U320 = self.network_target.parse().map_err(|e| format!("{e}"))?;
+        Ok(BlockTemplate {
+            commitment: Digest::new(self.commitment).map_err(|e| e.to_string())?,
+            network_target: Target::from_u320(target),
+            height: self.height,
+            version: self.version,
+            pow_len: self.pow_len,
+            created_at: from_unix_ms(self.created_unix_ms),
+        })
+    }
 }
 
 impl StoredBlock {
@@ -177,6 +219,7 @@ impl Store {
         let txn = db.begin_write().map_err(storage("begin"))?;
         txn.open_table(BLOCKS).map_err(storage("open table"))?;
         txn.open_table(WORKERS).map_err(storage("open table"))?;
+        txn.open_table(TEMPLATES).map_err(storage("open table"))?;
         txn.commit().map_err(storage("commit"))?;
         Ok(Store {
             db: Mutex::new(Some(db)),
@@ -274,6 +317,50 @@ impl Store {
         })
     }
 
+    /// The stored templates, oldest first (unreadable ones are skipped with a warning).
+    pub(crate) fn load_templates(&self) -> Result<Vec<BlockTemplate>, ServerError> {
+        self.with_db(|db| {
+            let txn = db.begin_read().map_err(storage("begin read"))?;
+            let table = txn.open_table(TEMPLATES).map_err(storage("open table"))?;
+            let mut out = Vec::new();
+            for entry in table.iter().map_err(storage("iterate"))? {
+                let (key, value) = entry.map_err(storage("read"))?;
+                match serde_json::from_slice::<StoredTemplate>(value.value())
+                    .map_err(|e| e.to_string())
+                    .and_then(StoredTemplate::into_template)
+                {
+                    Ok(t) => out.push(t),
+                    Err(e) => tracing::warn!("skipping unreadable template #{}: {e}", key.value()),
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// Appends a template durably and prunes all but the newest [`TEMPLATES_STORED`].
+    pub(crate) fn put_template(&self, template: &BlockTemplate) -> Result<(), ServerError> {
+        let bytes = serde_json::to_vec(&StoredTemplate::from_template(template))
+            .map_err(storage("encode template"))?;
+        self.with_db(|db| {
+            let txn = db.begin_write().map_err(storage("begin"))?;
+            {
+                let mut table = txn.open_table(TEMPLATES).map_err(storage("open table"))?;
+                let next = table
+                    .last()
+                    .map_err(storage("read"))?
+                    .map_or(0, |(k, _)| k.value() + 1);
+                table
+                    .insert(next, bytes.as_slice())
+                    .map_err(storage("insert template"))?;
+                let keep_from = (next + 1).saturating_sub(TEMPLATES_STORED as u64);
+                table
+                    .retain(|k, _| k >= keep_from)
+                    .map_err(storage("prune templates"))?;
+            }
+            txn.commit().map_err(storage("commit template"))
+        })
+    }
+
     /// Closes the database file; later writes fail with a storage error.
     pub(crate) fn close(&self) {
         let mut guard = self.db.lock().unwrap_or_else(|p| p.into_inner());
@@ -339,5 +426,25 @@ mod tests {
             store.load_workers().unwrap(),
             vec![("rig-1".into(), totals)]
         );
+    }
+
+    #[test]
+    fn templates_survive_reopen_and_only_the_newest_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(Some(dir.path())).unwrap();
+        let template = |h: u64| BlockTemplate {
+            height: h,
+            commitment: Digest::new([h, 2, 3, 4, 5]).unwrap(),
+            ..sample(1).block.template
+        };
+        let total = TEMPLATES_STORED as u64 + 3;
+        for h in 0..total {
+            store.put_template(&template(h)).unwrap();
+        }
+        store.close();
+        let store = Store::open(Some(dir.path())).unwrap();
+        let loaded = store.load_templates().unwrap();
+        let expected: Vec<BlockTemplate> = (3..total).map(template).collect();
+        assert_eq!(loaded, expected);
     }
 }

@@ -30,6 +30,7 @@ async fn concurrent_submissions_are_counted_once() {
                     nonce: nonce.limbs().to_vec(),
                     digest: Vec::new(),
                     submission_id: 0,
+                    ..Default::default()
                 };
                 // The same share twice at once: exactly one is accepted.
                 let mut a = m.client.clone();

@@ -129,6 +129,7 @@ async fn vardiff_raises_a_fast_miner_and_credits_old_jobs_at_their_difficulty() 
             nonce: queued.limbs().to_vec(),
             digest: Vec::new(),
             submission_id: 99,
+            ..Default::default()
         })
         .await;
     assert!(ack.accepted, "{ack:?}");

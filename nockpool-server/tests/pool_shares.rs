@@ -27,6 +27,7 @@ async fn duplicates_are_rejected_and_retries_are_idempotent() {
         nonce: nonce.limbs().to_vec(),
         digest: Vec::new(),
         submission_id: 77,
+        ..Default::default()
     };
     let first = miner.submit_raw(result.clone()).await;
     assert!(first.accepted);
@@ -88,6 +89,7 @@ async fn low_difficulty_malformed_unknown_job_wrong_prefix_unknown_connection() 
                 nonce,
                 digest: Vec::new(),
                 submission_id: 0,
+                ..Default::default()
             })
             .await;
         assert_eq!(reason(&ack), RejectReason::Malformed);
@@ -112,6 +114,7 @@ async fn low_difficulty_malformed_unknown_job_wrong_prefix_unknown_connection() 
             nonce: low.limbs().to_vec(),
             digest: Vec::new(),
             submission_id: 0,
+            ..Default::default()
         })
         .await;
     assert_eq!(reason(&ack), RejectReason::UnknownConnection);

@@ -229,6 +229,7 @@ impl Miner {
             nonce: nonce.limbs().to_vec(),
             digest: Vec::new(),
             submission_id,
+            ..Default::default()
         })
         .await
     }
