@@ -106,4 +106,4 @@ pub use server::{
 };
 pub use service::TOKEN_METADATA_KEY;
 pub use store::BlockRecord;
-pub use vardiff::{Vardiff, VardiffConfig};
+pub use vardiff::{Vardiff, VardiffConfig, DEFAULT_PER_THREAD_HASHRATE};

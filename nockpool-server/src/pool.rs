@@ -479,7 +479,9 @@ impl Pool {
                     now,
                 )
             }
-            _ => Vardiff::new(self.config.vardiff.clone(), now),
+            // A new miner starts where its announced threads put it, so a big rig's first
+            // shares do not come at thousands per second.
+            _ => Vardiff::for_threads(self.config.vardiff.clone(), hello.threads, now),
         };
         let kick = Arc::new(Notify::new());
         let mut conn = Conn {
@@ -536,13 +538,34 @@ impl Pool {
         })
     }
 
-    /// Records a miner's periodic status report.
+    /// Records a miner's periodic status report; a reported hashrate far from what the current
+    /// share difficulty assumes moves the difficulty at once.
     pub(crate) fn miner_status(&self, connection_id: u64, status: &proto::Status) {
+        let now = now();
         let mut st = lock(&self.state);
-        if let Some(conn) = st.conns.get_mut(&connection_id) {
-            if status.hashrate_1m.is_finite() && status.hashrate_1m >= 0.0 {
-                conn.reported_hashrate = Some(status.hashrate_1m);
-            }
+        let Some(conn) = st.conns.get_mut(&connection_id) else {
+            return;
+        };
+        if !(status.hashrate_1m.is_finite() && status.hashrate_1m >= 0.0) {
+            return;
+        }
+        conn.reported_hashrate = Some(status.hashrate_1m);
+        let Some(d) = conn.vardiff.observe_hashrate(status.hashrate_1m, now) else {
+            return;
+        };
+        let worker = Self::apply_difficulty(&mut st, connection_id, d);
+        drop(st);
+        if let Some(worker) = worker {
+            tracing::debug!(
+                worker = %worker,
+                connection_id,
+                "share difficulty now {d} (from the reported hashrate)"
+            );
+            self.emit(PoolEvent::DifficultyChanged {
+                connection_id,
+                worker: worker.to_string(),
+                difficulty: d.get(),
+            });
         }
     }
 

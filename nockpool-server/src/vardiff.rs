@@ -1,8 +1,11 @@
 //! Per-connection variable difficulty: keeps each miner near a target share rate.
 //!
 //! Pure state machine driven by explicit [`Instant`]s, so it is tested with a fake clock: the
-//! server calls [`Vardiff::record_share`] for every accepted share and [`Vardiff::tick`]
-//! periodically (so a miner that finds nothing is eased down too).
+//! server starts a connection with [`Vardiff::for_threads`] (the thread count of the miner's
+//! Hello times an assumed per-thread hashrate, so a big rig does not flood the pool with easy
+//! shares before vardiff has seen any), calls [`Vardiff::observe_hashrate`] with the hashrate
+//! each Status reports, [`Vardiff::record_share`] for every accepted share and
+//! [`Vardiff::tick`] periodically (so a miner that finds nothing is eased down too).
 
 use std::time::{Duration, Instant};
 
@@ -15,8 +18,14 @@ use crate::ServerError;
 pub struct VardiffConfig {
     /// The share interval each miner should settle at (default 10 s).
     pub target_share_interval: Duration,
-    /// The difficulty a new connection starts at (default 1,024).
+    /// The difficulty a new connection starts at when its Hello announces no threads, or when
+    /// `per_thread_hashrate` is 0 (default 1,024).
     pub initial_difficulty: u64,
+    /// The hashrate (hashes per second) assumed for each thread a miner's Hello announces
+    /// (default 300,000). A new connection starts at `threads × per_thread_hashrate ×
+    /// target_share_interval`, clamped to `[min_difficulty, max_difficulty]`; the first Status
+    /// with a real hashrate corrects it at once if it is far off. 0 disables the estimate.
+    pub per_thread_hashrate: f64,
     /// The floor: the difficulty never goes below it (default 1).
     pub min_difficulty: u64,
     /// The ceiling (default `u64::MAX`).
@@ -34,6 +43,7 @@ impl Default for VardiffConfig {
         VardiffConfig {
             target_share_interval: Duration::from_secs(10),
             initial_difficulty: 1024,
+            per_thread_hashrate: DEFAULT_PER_THREAD_HASHRATE,
             min_difficulty: 1,
             max_difficulty: u64::MAX,
             retarget_interval: Duration::from_secs(60),
@@ -71,8 +81,39 @@ impl VardiffConfig {
         if self.retarget_shares == 0 {
             return bad("retarget_shares must be at least 1");
         }
+        if !(self.per_thread_hashrate.is_finite() && self.per_thread_hashrate >= 0.0) {
+            return bad("per_thread_hashrate must be a finite number, 0 or more");
+        }
         Ok(())
     }
+}
+
+/// The per-thread hashrate assumed by default: a modest CPU thread on the v5 puzzle.
+pub const DEFAULT_PER_THREAD_HASHRATE: f64 = 300_000.0;
+
+/// A reported hashrate moves the difficulty at once only when the difficulty it implies is more
+/// than this factor away from the current one (nearer, the share-rate windows refine it).
+const HASHRATE_JUMP: f64 = 4.0;
+
+/// `hashrate × interval` as a difficulty, clamped to the configured range (`None` for a
+/// hashrate that is not a positive finite number).
+fn implied_difficulty(config: &VardiffConfig, hashrate: f64) -> Option<u64> {
+    if !(hashrate.is_finite() && hashrate > 0.0) {
+        return None;
+    }
+    let wanted = (hashrate * config.target_share_interval.as_secs_f64()).round();
+    let d = if wanted >= u64::MAX as f64 {
+        u64::MAX
+    } else {
+        wanted as u64
+    };
+    Some(
+        d.clamp(
+            config.min_difficulty,
+            config.max_difficulty.max(config.min_difficulty),
+        )
+        .max(1),
+    )
 }
 
 /// Relative changes inside this band are ignored: with ~6 shares per window the rate estimate
@@ -108,6 +149,36 @@ impl Vardiff {
             window_shares: 0,
             window_work: 0.0,
         }
+    }
+
+    /// A fresh state for a miner that announced `threads` in its Hello: it starts at the
+    /// difficulty `threads × per_thread_hashrate` implies at the target share interval
+    /// (clamped to the configured range), or at the initial difficulty when either is 0.
+    pub fn for_threads(config: VardiffConfig, threads: u32, now: Instant) -> Vardiff {
+        let estimate = threads as f64 * config.per_thread_hashrate;
+        let start = implied_difficulty(&config, estimate);
+        let mut vd = Vardiff::new(config, now);
+        if let Some(d) = start {
+            vd.difficulty = d;
+        }
+        vd
+    }
+
+    /// Takes a hashrate the miner reported (hashes per second it really computed): when the
+    /// difficulty it implies is more than 4× away from the current one, the difficulty jumps
+    /// there at once and a new measuring window starts. Returns the new difficulty when it
+    /// changed. Zero, negative or non-finite reports are ignored.
+    pub fn observe_hashrate(&mut self, hashrate: f64, now: Instant) -> Option<Difficulty> {
+        let implied = implied_difficulty(&self.config, hashrate)?;
+        let ratio = implied as f64 / self.difficulty as f64;
+        if (1.0 / HASHRATE_JUMP..=HASHRATE_JUMP).contains(&ratio) {
+            return None;
+        }
+        self.difficulty = implied;
+        self.window_start = now;
+        self.window_shares = 0;
+        self.window_work = 0.0;
+        Some(self.difficulty())
     }
 
     /// A fresh state that starts at `difficulty` (clamped to the configured range) instead of
@@ -194,7 +265,18 @@ mod tests {
     /// over time.
     fn simulate(config: VardiffConfig, hashrate: f64, total: Duration) -> Vec<(Duration, u64)> {
         let start = Instant::now();
-        let mut vd = Vardiff::new(config, start);
+        simulate_from(Vardiff::new(config, start), start, hashrate, total).0
+    }
+
+    /// Like [`simulate`] from a given state started at `start`; also returns how many shares
+    /// fell in each second of fake time.
+    fn simulate_from(
+        mut vd: Vardiff,
+        start: Instant,
+        hashrate: f64,
+        total: Duration,
+    ) -> (Vec<(Duration, u64)>, Vec<u32>) {
+        let mut per_second = vec![0u32; total.as_secs() as usize + 1];
         let mut t = Duration::ZERO;
         let mut next_tick = Duration::from_secs(5);
         let mut history = vec![(t, vd.difficulty().get())];
@@ -209,6 +291,7 @@ mod tests {
             while work_since_share >= d && shares < 1000 {
                 work_since_share -= d;
                 shares += 1;
+                per_second[t.as_secs() as usize] += 1;
                 vd.record_share(d as u64, start + t);
             }
             if t >= next_tick {
@@ -217,7 +300,7 @@ mod tests {
             }
             history.push((t, vd.difficulty().get()));
         }
-        history
+        (history, per_second)
     }
 
     fn settled_within(history: &[(Duration, u64)], ideal: f64, after: Duration) -> bool {
@@ -347,6 +430,107 @@ mod tests {
     }
 
     #[test]
+    fn a_new_miner_starts_where_its_threads_put_it() {
+        let t0 = Instant::now();
+        let config = VardiffConfig::default();
+        // 15 threads x 300 kH/s x 10 s.
+        let vd = Vardiff::for_threads(config.clone(), 15, t0);
+        assert_eq!(vd.difficulty().get(), 45_000_000);
+        // No threads announced, or no per-thread estimate: the initial difficulty.
+        assert_eq!(
+            Vardiff::for_threads(config.clone(), 0, t0)
+                .difficulty()
+                .get(),
+            1024
+        );
+        let no_estimate = VardiffConfig {
+            per_thread_hashrate: 0.0,
+            ..config.clone()
+        };
+        assert_eq!(
+            Vardiff::for_threads(no_estimate, 15, t0).difficulty().get(),
+            1024
+        );
+        // Clamped to the configured range.
+        let capped = VardiffConfig {
+            max_difficulty: 1_000_000,
+            ..config.clone()
+        };
+        assert_eq!(
+            Vardiff::for_threads(capped, 15, t0).difficulty().get(),
+            1_000_000
+        );
+        let floored = VardiffConfig {
+            min_difficulty: 10_000_000,
+            per_thread_hashrate: 1.0,
+            ..config.clone()
+        };
+        assert_eq!(
+            Vardiff::for_threads(floored, 1, t0).difficulty().get(),
+            10_000_000
+        );
+        assert_eq!(
+            Vardiff::for_threads(config, u32::MAX, t0)
+                .difficulty()
+                .get(),
+            (u32::MAX as f64 * 300_000.0 * 10.0).round() as u64
+        );
+    }
+
+    #[test]
+    fn a_big_rig_stays_under_the_submission_limit_from_its_first_second() {
+        // 15 threads really doing 1 MH/s each (above the 300 kH/s estimate), default settings.
+        let t0 = Instant::now();
+        let limits = crate::Limits::default();
+        let vd = Vardiff::for_threads(VardiffConfig::default(), 15, t0);
+        let (history, per_second) = simulate_from(vd, t0, 15e6, Duration::from_secs(300));
+        let busiest = per_second.iter().copied().max().unwrap_or(0);
+        assert!(
+            (busiest as f64) < limits.submits_per_second,
+            "{busiest} shares in one second"
+        );
+        // The very first second already is: 15 MH/s at the start difficulty is < 1 share/s.
+        assert!(per_second[0] <= 1, "{:?}", &per_second[..5]);
+        // And vardiff still settles at the ideal (1.5e8 for a 10 s interval).
+        assert!(settled_within(&history, 1.5e8, Duration::from_secs(120)));
+        // Started at the old fixed 1,024 instead, the same rig floods the pool.
+        let old = Vardiff::new(VardiffConfig::default(), t0);
+        let (_, per_second) = simulate_from(old, t0, 15e6, Duration::from_secs(5));
+        assert!(per_second[0] as f64 > limits.submits_per_second);
+    }
+
+    #[test]
+    fn a_reported_hashrate_far_off_moves_the_difficulty_at_once() {
+        let t0 = Instant::now();
+        let config = VardiffConfig::default();
+        // One thread announced: 3e6. The miner then reports 1e8 H/s: 1e9 at 10 s.
+        let mut vd = Vardiff::for_threads(config.clone(), 1, t0);
+        assert_eq!(vd.difficulty().get(), 3_000_000);
+        let t1 = t0 + Duration::from_secs(10);
+        assert_eq!(
+            vd.observe_hashrate(1e8, t1).map(|d| d.get()),
+            Some(1_000_000_000)
+        );
+        // Within 4x of the current difficulty: left to the share-rate windows.
+        assert_eq!(vd.observe_hashrate(2.5e8, t1), None);
+        assert_eq!(vd.observe_hashrate(0.3e8, t1), None);
+        // Nonsense reports are ignored.
+        for bad in [0.0, -5.0, f64::NAN, f64::INFINITY] {
+            assert_eq!(vd.observe_hashrate(bad, t1), None);
+        }
+        assert_eq!(vd.difficulty().get(), 1_000_000_000);
+        // A report far below moves it down, never under the floor.
+        let floored = VardiffConfig {
+            min_difficulty: 1000,
+            ..config
+        };
+        let mut vd = Vardiff::for_threads(floored, 4, t0);
+        assert_eq!(vd.observe_hashrate(1.0, t1).map(|d| d.get()), Some(1000));
+        // The jump starts a new window: shares right after it do not retarget from old data.
+        assert_eq!(vd.tick(t1 + Duration::from_secs(59)), None);
+    }
+
+    #[test]
     fn fixed_never_moves() {
         let start = Instant::now();
         let mut vd = Vardiff::new(VardiffConfig::fixed(7), start);
@@ -371,5 +555,12 @@ mod tests {
             ..VardiffConfig::default()
         };
         assert!(start_below_floor.validate().is_err());
+        for bad in [-1.0, f64::NAN, f64::INFINITY] {
+            let config = VardiffConfig {
+                per_thread_hashrate: bad,
+                ..VardiffConfig::default()
+            };
+            assert!(config.validate().is_err());
+        }
     }
 }

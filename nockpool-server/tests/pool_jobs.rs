@@ -71,6 +71,8 @@ async fn vardiff_raises_a_fast_miner_and_credits_old_jobs_at_their_difficulty() 
     let devnet = devnet(None, NO_BLOCKS);
     let vardiff = VardiffConfig {
         initial_difficulty: 1,
+        // Start at 1 whatever the Hello's thread count says.
+        per_thread_hashrate: 0.0,
         retarget_shares: 3,
         ..VardiffConfig::default()
     };
@@ -134,5 +136,45 @@ async fn vardiff_raises_a_fast_miner_and_credits_old_jobs_at_their_difficulty() 
         .await;
     assert!(ack.accepted, "{ack:?}");
     assert_eq!(ack.credited_difficulty, set);
+    pool.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_big_rig_starts_at_the_difficulty_its_threads_imply_and_a_status_corrects_it() {
+    let devnet = devnet(None, NO_BLOCKS);
+    let pool = TestPool::start(builder(&devnet, 1).vardiff(VardiffConfig::default())).await;
+    let client = MiningPoolClient::connect(pool.url()).await.unwrap();
+    let mut hello = hello("rack-1");
+    if let Some(nockpool_core::proto::miner_status::Kind::Hello(h)) = &mut hello.kind {
+        h.threads = 15;
+    }
+    let mut miner = Miner::connect_full(client, hello, None).await;
+    // 15 threads x 300 kH/s (the default estimate) x 10 s: not the fixed 1,024 that had a
+    // rig like this submitting thousands of shares a second.
+    assert_eq!(miner.job.share_difficulty, 45_000_000);
+
+    // The miner reports 100 MH/s: far off, so the difficulty jumps to 1e9 at once.
+    let status = nockpool_core::proto::Status {
+        hashrate_1m: 1e8,
+        ..Default::default()
+    };
+    miner
+        .up
+        .send(nockpool_core::proto::MinerStatus {
+            kind: Some(nockpool_core::proto::miner_status::Kind::Status(status)),
+        })
+        .await
+        .unwrap();
+    let set = match next_order(&mut miner.stream).await {
+        work_order::Kind::SetDifficulty(s) => s.difficulty,
+        other => panic!("expected SetDifficulty, got {other:?}"),
+    };
+    assert_eq!(set, 1_000_000_000);
+    let job = miner.next_job().await;
+    assert_eq!(job.share_difficulty, 1_000_000_000);
+    assert!(!job.clean_jobs);
+    let snap = pool.handle.snapshot();
+    assert_eq!(snap.workers[0].difficulty, Some(1_000_000_000));
+    assert_eq!(snap.workers[0].reported_hashrate, Some(1e8));
     pool.stop().await.unwrap();
 }
