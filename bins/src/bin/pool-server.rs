@@ -80,9 +80,13 @@ struct Args {
     /// Seconds between shares each miner should settle at (vardiff).
     #[arg(long, default_value_t = 10)]
     share_interval: u64,
-    /// Share difficulty a new miner starts at (vardiff).
+    /// Share difficulty a new miner starts at when its hello gives no thread count (vardiff).
     #[arg(long, default_value_t = 1024)]
     start_difficulty: u64,
+    /// Hashes per second assumed per miner thread, to pick a new miner's first difficulty from
+    /// its thread count (0: always start at --start-difficulty).
+    #[arg(long, default_value_t = nockpool_server::DEFAULT_PER_THREAD_HASHRATE)]
+    thread_hashrate: f64,
 }
 
 fn parse_share(text: &str) -> anyhow::Result<MiningShare> {
@@ -175,6 +179,7 @@ async fn main() -> anyhow::Result<()> {
         .vardiff(VardiffConfig {
             target_share_interval: Duration::from_secs(args.share_interval.max(1)),
             initial_difficulty: args.start_difficulty.max(1),
+            per_thread_hashrate: args.thread_hashrate.max(0.0),
             ..VardiffConfig::default()
         });
     for payee in payees {
