@@ -100,14 +100,15 @@ impl Lanes for V8 {
             let ll = _mm512_mul_epu32(a, a);
             let lh = _mm512_mul_epu32(a, a_hi);
             let hh = _mm512_mul_epu32(a_hi, a_hi);
-            let mask32 = _mm512_set1_epi64(0xFFFF_FFFF);
-            let t = _mm512_add_epi64(lh, _mm512_srli_epi64::<32>(ll));
-            let u = _mm512_add_epi64(lh, _mm512_and_si512(t, mask32));
-            let hi = _mm512_add_epi64(
-                _mm512_add_epi64(hh, _mm512_srli_epi64::<32>(t)),
-                _mm512_srli_epi64::<32>(u),
-            );
-            let lo = _mm512_mask_blend_epi32(0xAAAA, ll, _mm512_slli_epi64::<32>(u));
+            // a² = ll + lh · 2^33 + hh · 2^64, and lh · 2^33 = (lh << 33) + (lh >> 31) · 2^64
+            // (the shift drops exactly the bits the second term carries). The true square is
+            // below 2^128, so hi = hh + (lh >> 31) + carry(lo) does not overflow.
+            let mid = _mm512_slli_epi64::<33>(lh);
+            let lo = _mm512_add_epi64(ll, mid);
+            let carry = _mm512_cmplt_epu64_mask(lo, mid);
+            let hi = _mm512_add_epi64(hh, _mm512_srli_epi64::<31>(lh));
+            // hi - (-1) = hi + 1 in the lanes that carried.
+            let hi = _mm512_mask_sub_epi64(hi, carry, hi, _mm512_set1_epi64(-1));
             reduce(lo, hi)
         }
     }
@@ -303,4 +304,59 @@ pub(crate) unsafe fn permute1(state: &mut [u64; STATE_SIZE]) {
     b = V8(b).canonical().0;
     unsafe { _mm512_storeu_si512(state.as_mut_ptr().cast(), a) };
     unsafe { _mm512_storeu_si512(state[8..].as_mut_ptr().cast(), b) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// `(a², a · b)` lane-wise through the AVX-512 field operations.
+    #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vbmi")]
+    unsafe fn square_and_product(a: [u64; WIDTH], b: [u64; WIDTH]) -> ([u64; WIDTH], [u64; WIDTH]) {
+        let (va, vb) = (from_array(a), from_array(b));
+        (to_array(va.square_mod()), to_array(va.mul_mod(vb)))
+    }
+
+    /// Any `u64`, with the edges (0, p - 1, p, 2^64 - 1, words with all-ones halves) likely.
+    fn word() -> impl Strategy<Value = u64> {
+        prop_oneof![
+            any::<u64>(),
+            prop::sample::select(vec![
+                0,
+                1,
+                nockpool_core::P - 1,
+                nockpool_core::P,
+                u64::MAX,
+                u64::MAX - 1,
+                0xFFFF_FFFF,
+                0xFFFF_FFFF_0000_0000,
+                1 << 63,
+            ]),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn lane_square_and_product_are_exact_mod_p(
+            a in proptest::array::uniform8(word()),
+            b in proptest::array::uniform8(word()),
+        ) {
+            if !available() {
+                eprintln!("NOTICE: AVX-512 not supported on this CPU; not tested");
+                return Ok(());
+            }
+            // SAFETY: the CPU supports the features, checked just above.
+            let (square, product) = unsafe { square_and_product(a, b) };
+            let p = nockpool_core::P as u128;
+            for lane in 0..WIDTH {
+                let want_square = a[lane] as u128 * a[lane] as u128 % p;
+                let want_product = a[lane] as u128 * b[lane] as u128 % p;
+                prop_assert_eq!(square[lane] as u128 % p, want_square);
+                prop_assert_eq!(product[lane] as u128 % p, want_product);
+            }
+        }
+    }
 }
