@@ -22,6 +22,19 @@ macro_rules! build {
     }};
 }
 
+/// `[f(0), …, f(11)]` written out in full (no loop for the optimiser to keep).
+macro_rules! each12 {
+    (|$i:ident| $body:expr) => {
+        each12!(@ |$i| $body; 0 1 2 3 4 5 6 7 8 9 10 11)
+    };
+    (@ |$i:ident| $body:expr; $($n:literal)*) => {
+        [$({
+            let $i: usize = $n;
+            $body
+        }),*]
+    };
+}
+
 /// Operations the permutation needs on a group of lanes. Every method is `#[inline(always)]`
 /// in implementations so the generic code specialises into straight-line SIMD.
 pub(crate) trait Lanes: Copy {
@@ -364,14 +377,14 @@ pub(crate) fn round<V: Lanes>(s: &mut [V; 16], r: usize) {
     }
     // x^7 on the 12 other words, staged across all of them (x², then x³ and x⁴, then x⁷) so
     // 12 independent chains are in flight at every step.
-    const N: usize = STATE_SIZE - NUM_SPLIT_AND_LOOKUP;
-    let x: [V; N] = build!(V, N, |i| s[NUM_SPLIT_AND_LOOKUP + i]);
-    let x2: [V; N] = build!(V, N, |i| x[i].square_mod());
-    let x3: [V; N] = build!(V, N, |i| x2[i].mul_mod(x[i]));
-    let x4: [V; N] = build!(V, N, |i| x2[i].square_mod());
-    for i in 0..N {
-        s[NUM_SPLIT_AND_LOOKUP + i] = x3[i].mul_mod(x4[i]);
-    }
+    // Written out word by word (no loops) so the values stay in registers.
+    const _: () = assert!(STATE_SIZE - NUM_SPLIT_AND_LOOKUP == 12);
+    let x: [V; 12] = each12!(|i| s[NUM_SPLIT_AND_LOOKUP + i]);
+    let x2: [V; 12] = each12!(|i| x[i].square_mod());
+    let x3: [V; 12] = each12!(|i| x2[i].mul_mod(x[i]));
+    let x4: [V; 12] = each12!(|i| x2[i].square_mod());
+    let x7: [V; 12] = each12!(|i| x3[i].mul_mod(x4[i]));
+    s[NUM_SPLIT_AND_LOOKUP..].copy_from_slice(&x7);
     *s = mds_and_constants(s, r);
     for word in s.iter_mut().take(NUM_SPLIT_AND_LOOKUP) {
         *word = word.canonical();
