@@ -35,6 +35,13 @@ macro_rules! each12 {
     };
 }
 
+/// `[f(0), …, f(15)]` written out in full, like [`each12`].
+macro_rules! each16 {
+    (|$i:ident| $body:expr) => {
+        each12!(@ |$i| $body; 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15)
+    };
+}
+
 /// Operations the permutation needs on a group of lanes. Every method is `#[inline(always)]`
 /// in implementations so the generic code specialises into straight-line SIMD.
 pub(crate) trait Lanes: Copy {
@@ -356,7 +363,7 @@ pub(crate) fn mds_and_constants<V: Lanes>(s: &[V; 16], round: usize) -> [V; 16] 
     let hi: [V; 16] = build!(V, 16, |i| s[i].shr::<32>());
     let tlo = cyc16(&lo);
     let thi = cyc16(&hi);
-    build!(V, 16, |i| {
+    each16!(|i| {
         // t = t_lo + t_hi · 2^32 with t_lo, t_hi < 2^52 (after removing the factor 16).
         let t_lo = tlo[i].shr::<4>();
         let t_hi = thi[i].shr::<4>();
