@@ -35,7 +35,7 @@ macro_rules! each12 {
     };
 }
 
-/// `[f(0), …, f(15)]` written out in full, like [`each12`].
+/// `[f(0), …, f(15)]` written out in full, like `each12!`.
 macro_rules! each16 {
     (|$i:ident| $body:expr) => {
         each12!(@ |$i| $body; 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15)
