@@ -113,10 +113,6 @@ impl Lanes for V4 {
         }
     }
     #[inline(always)]
-    fn add_const_mod(self, c: u64) -> Self {
-        self.add_mod(V4::splat(c))
-    }
-    #[inline(always)]
     fn add_mod(self, rhs: Self) -> Self {
         unsafe {
             let sum = _mm256_add_epi64(self.0, rhs.0);

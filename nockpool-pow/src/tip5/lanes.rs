@@ -70,9 +70,6 @@ pub(crate) trait Lanes: Copy {
     fn square_mod(self) -> Self {
         self.mul_mod(self)
     }
-    /// `(self + c) mod p` for any `u64` lane and canonical constant `c`; result any `u64`
-    /// representative.
-    fn add_const_mod(self, c: u64) -> Self;
     /// `(self + rhs) mod p` where the true sum is below `2^64 + 2^64`; any `u64` representative.
     fn add_mod(self, rhs: Self) -> Self;
     /// The canonical representative (one conditional subtraction of p).
@@ -121,10 +118,6 @@ impl Lanes for u64 {
     #[inline(always)]
     fn mul_mod(self, rhs: Self) -> Self {
         reduce128(self as u128 * rhs as u128)
-    }
-    #[inline(always)]
-    fn add_const_mod(self, c: u64) -> Self {
-        self.add_mod(c)
     }
     #[inline(always)]
     fn add_mod(self, rhs: Self) -> Self {
@@ -355,6 +348,18 @@ fn cyc16<V: Lanes>(a: &[V; 16]) -> [V; 16] {
     out
 }
 
+/// The round constants split into 32-bit halves: `[low halves, high halves]`.
+const RC_HALVES: [[u64; NUM_ROUNDS * STATE_SIZE]; 2] = {
+    let mut halves = [[0u64; NUM_ROUNDS * STATE_SIZE]; 2];
+    let mut k = 0;
+    while k < NUM_ROUNDS * STATE_SIZE {
+        halves[0][k] = ROUND_CONSTANTS_MONT[k] & 0xFFFF_FFFF;
+        halves[1][k] = ROUND_CONSTANTS_MONT[k] >> 32;
+        k += 1;
+    }
+    halves
+};
+
 /// The MDS layer on lanes (inputs any `u64`), then the round constants of `round`. Outputs are
 /// `u64` representatives, not necessarily canonical.
 #[inline(always)]
@@ -364,15 +369,16 @@ pub(crate) fn mds_and_constants<V: Lanes>(s: &[V; 16], round: usize) -> [V; 16] 
     let tlo = cyc16(&lo);
     let thi = cyc16(&hi);
     each16!(|i| {
-        // t = t_lo + t_hi · 2^32 with t_lo, t_hi < 2^52 (after removing the factor 16).
-        let t_lo = tlo[i].shr::<4>();
-        let t_hi = thi[i].shr::<4>();
+        // t + c = t_lo + t_hi · 2^32 for the round constant c = c_lo + c_hi · 2^32, with
+        // t_lo, t_hi < 2^52 + 2^32 (after removing the factor 16 and adding c's halves).
+        let k = round * STATE_SIZE + i;
+        let t_lo = tlo[i].shr::<4>().add(V::splat(RC_HALVES[0][k]));
+        let t_hi = thi[i].shr::<4>().add(V::splat(RC_HALVES[1][k]));
         // t_hi · 2^32 = (t_hi mod 2^32) · 2^32 + (t_hi >> 32) · 2^64
         //            ≡ (t_hi << 32) + (t_hi >> 32) · (2^32 - 1).
         let h = t_hi.shr::<32>();
-        let base = t_lo.add(h.shl::<32>()).sub(h); // < 2^52 + 2^52, no wrap
-        let v = base.add_mod(t_hi.shl::<32>());
-        v.add_const_mod(ROUND_CONSTANTS_MONT[round * STATE_SIZE + i])
+        let base = t_lo.add(h.shl::<32>()).sub(h); // < 2^53 + 2^53, no wrap
+        base.add_mod(t_hi.shl::<32>())
     })
 }
 
