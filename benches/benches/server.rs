@@ -1,0 +1,377 @@
+//! Pool server hot paths, in process, over real gRPC on `127.0.0.1:0`.
+//!
+//! A [`PoolServer`] on the embedded devnet (a **simulated** chain, in memory, fixed network
+//! difficulty 2^30 so that no share is a block) with a fixed share difficulty; raw protocol
+//! miners built on the generated client (`MiningPoolClient`), as the server's own tests do.
+//!
+//! - `share_check`: one `SubmitWork` round trip of a valid share (not a block) from one
+//!   connected miner — every timed share is distinct and pre-ground with `v5::digest` outside
+//!   the timing; beside it, the server-side check alone (`V5Engine::digest` + `Digest::meets`).
+//! - `reject`: round trips rejected early (`MALFORMED`: a non-canonical nonce limb) and after a
+//!   full digest (`LOW_DIFFICULTY`).
+//! - `fanout`: with N subscribed streams, the time from `Devnet::force_new_template()` until
+//!   every stream has received the new `Job` (includes the devnet appending its simulated
+//!   block and building the template).
+//!
+//! Rate and per-IP connection limits are raised so that they do not reject the bench's own
+//! traffic. Results are recorded in `benches/BENCHES.md` ("Pool server").
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use nockpool_core::proto::mining_pool_client::MiningPoolClient;
+use nockpool_core::proto::{
+    miner_status, work_order, Hello, Job, MinerStatus, RejectReason, WorkOrder, WorkResult,
+};
+use nockpool_core::{Digest, JobParams, Nonce, PubkeyHash, Target, U320};
+use nockpool_pow::{v5, PowEngine, V5Engine};
+use nockpool_server::{Devnet, Limits, PoolEvent, PoolServer, VardiffConfig};
+use tokio::runtime::Runtime;
+use tokio::sync::{mpsc, oneshot};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::Channel;
+use tonic::Streaming;
+
+/// Network difficulty of the bench devnet: a share is a block with probability 2^-30.
+const NETWORK_DIFFICULTY: u64 = 1 << 30;
+/// Share difficulty of every connection (vardiff fixed): two digests per share on average.
+const SHARE_DIFFICULTY: u64 = 2;
+
+/// A running pool, its devnet, and the runtime they live on.
+struct BenchPool {
+    rt: Runtime,
+    devnet: Devnet,
+    url: String,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl BenchPool {
+    fn start() -> BenchPool {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        let devnet = Devnet::builder()
+            .initial_difficulty(NETWORK_DIFFICULTY)
+            .retarget(false)
+            .pow_len(64)
+            .open()
+            .expect("devnet");
+        let limits = Limits {
+            max_connections_per_ip: 1024,
+            submits_per_second: 1e9,
+            submit_burst: 1 << 30,
+            ..Limits::default()
+        };
+        let server = PoolServer::builder()
+            .backend(devnet.clone())
+            .mining_address(PubkeyHash::from_digest(
+                Digest::new([1, 2, 3, 4, 5]).expect("canonical"),
+            ))
+            .vardiff(VardiffConfig::fixed(SHARE_DIFFICULTY))
+            .limits(limits)
+            .build()
+            .expect("pool server");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let url = rt.block_on(async {
+            let mut events = server.handle().events();
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind 127.0.0.1:0");
+            let url = format!("http://{}", listener.local_addr().expect("local addr"));
+            tokio::spawn(server.serve(listener, async {
+                let _ = stopped.await;
+            }));
+            while !matches!(events.recv().await, Ok(PoolEvent::JobBroadcast { .. })) {}
+            url
+        });
+        BenchPool {
+            rt,
+            devnet,
+            url,
+            stop: Some(stop),
+        }
+    }
+}
+
+impl Drop for BenchPool {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A raw protocol miner: its Subscribe stream and a client for SubmitWork.
+struct RawMiner {
+    client: MiningPoolClient<Channel>,
+    connection_id: u64,
+    job: Job,
+    stream: Streaming<WorkOrder>,
+    /// Keeps the upward stream open.
+    _up: mpsc::Sender<MinerStatus>,
+}
+
+async fn next_order(stream: &mut Streaming<WorkOrder>) -> work_order::Kind {
+    stream
+        .message()
+        .await
+        .expect("stream error")
+        .expect("stream ended")
+        .kind
+        .expect("empty work order")
+}
+
+impl RawMiner {
+    async fn connect(url: &str, worker: &str) -> RawMiner {
+        let mut client = MiningPoolClient::connect(url.to_owned())
+            .await
+            .expect("connect");
+        let (up, rx) = mpsc::channel(4);
+        up.send(MinerStatus {
+            kind: Some(miner_status::Kind::Hello(Hello {
+                worker_name: worker.into(),
+                client_version: "bench".into(),
+                threads: 1,
+                previous_connection_id: 0,
+            })),
+        })
+        .await
+        .expect("hello");
+        let mut stream = client
+            .subscribe(ReceiverStream::new(rx))
+            .await
+            .expect("subscribe")
+            .into_inner();
+        let work_order::Kind::Welcome(welcome) = next_order(&mut stream).await else {
+            panic!("expected a Welcome");
+        };
+        let work_order::Kind::Job(job) = next_order(&mut stream).await else {
+            panic!("expected a Job");
+        };
+        RawMiner {
+            client,
+            connection_id: welcome.connection_id,
+            job,
+            stream,
+            _up: up,
+        }
+    }
+
+    fn result(&self, nonce: [u64; 5], submission_id: u64) -> WorkResult {
+        WorkResult {
+            connection_id: self.connection_id,
+            job_id: self.job.job_id.clone(),
+            nonce: nonce.to_vec(),
+            submission_id,
+            ..Default::default()
+        }
+    }
+}
+
+fn target_of(bytes: &[u8]) -> Target {
+    Target::from_u320(U320::from_le_bytes(bytes).expect("target bytes"))
+}
+
+/// Walks nonce counters of one job, handing out nonces whose real digest passes a filter.
+struct Grinder {
+    commitment: [u64; 5],
+    pow_len: u64,
+    prefix: u64,
+    counter: u64,
+}
+
+impl Grinder {
+    fn new(job: &Job) -> Grinder {
+        Grinder {
+            commitment: job.commitment.as_slice().try_into().expect("5 belts"),
+            pow_len: job.pow_len,
+            prefix: job.nonce_prefix,
+            counter: 0,
+        }
+    }
+
+    /// The next `n` distinct nonces whose digest satisfies `accept`.
+    fn take(&mut self, n: u64, accept: impl Fn(&Digest) -> bool) -> Vec<[u64; 5]> {
+        let mut out = Vec::with_capacity(n as usize);
+        while (out.len() as u64) < n {
+            self.counter += 1;
+            let nonce = [self.counter, 0, 0, 0, self.prefix];
+            let d = Digest::new(v5::digest(&self.commitment, &nonce, self.pow_len))
+                .expect("digests are canonical");
+            if accept(&d) {
+                out.push(nonce);
+            }
+        }
+        out
+    }
+}
+
+fn share_check(c: &mut Criterion) {
+    let pool = BenchPool::start();
+    let mut miner = pool
+        .rt
+        .block_on(RawMiner::connect(&pool.url, "bench-share"));
+    let share = target_of(&miner.job.share_target);
+    let network = target_of(&miner.job.network_target);
+    let mut grinder = Grinder::new(&miner.job);
+    let mut submission = 0u64;
+
+    let mut group = c.benchmark_group("server/share_check");
+    group.sample_size(20);
+    group.warm_up_time(Duration::from_secs(1));
+    group.measurement_time(Duration::from_secs(4));
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("SubmitWork round trip, valid share", |b| {
+        b.iter_custom(|iters| {
+            // Untimed: distinct valid shares (not blocks) for this sample.
+            let nonces = grinder.take(iters, |d| d.meets(&share) && !d.meets(&network));
+            pool.rt.block_on(async {
+                let start = Instant::now();
+                for nonce in nonces {
+                    submission += 1;
+                    let ack = miner
+                        .client
+                        .submit_work(miner.result(nonce, submission))
+                        .await
+                        .expect("submit")
+                        .into_inner();
+                    assert!(ack.accepted, "share rejected: {ack:?}");
+                }
+                start.elapsed()
+            })
+        })
+    });
+
+    let engine = V5Engine::new();
+    let params = JobParams::v5(
+        Digest::from_slice(&miner.job.commitment).expect("commitment"),
+        miner.job.pow_len,
+    )
+    .expect("job params");
+    let prepared = engine.prepare(&params).expect("prepare");
+    let nonce = Nonce::new(grinder.take(1, |d| d.meets(&share))[0]).expect("nonce");
+    group.bench_function("server-side check alone (V5Engine::digest + meets)", |b| {
+        b.iter(|| {
+            engine
+                .digest(black_box(&prepared), black_box(&nonce))
+                .meets(black_box(&share))
+        })
+    });
+    group.finish();
+}
+
+fn reject(c: &mut Criterion) {
+    let pool = BenchPool::start();
+    let mut miner = pool
+        .rt
+        .block_on(RawMiner::connect(&pool.url, "bench-reject"));
+    let share = target_of(&miner.job.share_target);
+    let mut grinder = Grinder::new(&miner.job);
+    let mut submission = 0u64;
+
+    let mut group = c.benchmark_group("server/reject");
+    group.sample_size(20);
+    group.warm_up_time(Duration::from_secs(1));
+    group.measurement_time(Duration::from_secs(3));
+    group.throughput(Throughput::Elements(1));
+    // Limb 0 = u64::MAX is not a field element: refused before any hashing.
+    let malformed = [u64::MAX, 0, 0, 0, miner.job.nonce_prefix];
+    group.bench_function(
+        "SubmitWork round trip, MALFORMED (non-canonical limb)",
+        |b| {
+            b.iter_custom(|iters| {
+                pool.rt.block_on(async {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        submission += 1;
+                        let ack = miner
+                            .client
+                            .submit_work(miner.result(malformed, submission))
+                            .await
+                            .expect("submit")
+                            .into_inner();
+                        assert_eq!(ack.reason, RejectReason::Malformed as i32, "{ack:?}");
+                    }
+                    start.elapsed()
+                })
+            })
+        },
+    );
+    group.bench_function("SubmitWork round trip, LOW_DIFFICULTY (full digest)", |b| {
+        b.iter_custom(|iters| {
+            let nonces = grinder.take(iters, |d| !d.meets(&share));
+            pool.rt.block_on(async {
+                let start = Instant::now();
+                for nonce in nonces {
+                    submission += 1;
+                    let ack = miner
+                        .client
+                        .submit_work(miner.result(nonce, submission))
+                        .await
+                        .expect("submit")
+                        .into_inner();
+                    assert_eq!(ack.reason, RejectReason::LowDifficulty as i32, "{ack:?}");
+                }
+                start.elapsed()
+            })
+        })
+    });
+    group.finish();
+}
+
+fn fanout(c: &mut Criterion) {
+    let mut group = c.benchmark_group("server/fanout");
+    group.sample_size(10);
+    group.warm_up_time(Duration::from_secs(1));
+    group.measurement_time(Duration::from_secs(3));
+    for n in [1usize, 32, 180] {
+        let pool = BenchPool::start();
+        // Each stream's reader reports the instant it receives a Job.
+        let (seen_tx, mut seen_rx) = mpsc::unbounded_channel::<Instant>();
+        pool.rt.block_on(async {
+            for i in 0..n {
+                let mut miner = RawMiner::connect(&pool.url, &format!("bench-fanout-{i}")).await;
+                let seen = seen_tx.clone();
+                tokio::spawn(async move {
+                    let _keep = (miner.client, miner._up);
+                    while let Ok(Some(order)) = miner.stream.message().await {
+                        if let Some(work_order::Kind::Job(_)) = order.kind {
+                            if seen.send(Instant::now()).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        group.bench_with_input(
+            BenchmarkId::new("new template to every stream", n),
+            &n,
+            |b, &n| {
+                b.iter_custom(|iters| {
+                    pool.rt.block_on(async {
+                        let mut total = Duration::ZERO;
+                        for _ in 0..iters {
+                            let start = Instant::now();
+                            pool.devnet.force_new_template().expect("new template");
+                            let mut last = start;
+                            for _ in 0..n {
+                                last = last.max(seen_rx.recv().await.expect("reader alive"));
+                            }
+                            total += last - start;
+                        }
+                        total
+                    })
+                })
+            },
+        );
+        drop(pool);
+    }
+    group.finish();
+}
+
+criterion_group!(benches, share_check, reject, fanout);
+criterion_main!(benches);
