@@ -9,8 +9,8 @@ use anyhow::{bail, Context};
 use clap::{Parser, ValueEnum};
 use nockpool_core::{Digest, MiningShare, PubkeyHash, P};
 use nockpool_server::{
-    ChainBackend, CommandProver, Devnet, NockchainNode, NodeSupervisor, PoolServer, VardiffConfig,
-    DEFAULT_NODE_GRPC,
+    ChainBackend, CommandProver, Devnet, Limits, NockchainNode, NodeSupervisor, PoolServer,
+    VardiffConfig, DEFAULT_NODE_GRPC,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -87,6 +87,9 @@ struct Args {
     /// its thread count (0: always start at --start-difficulty).
     #[arg(long, default_value_t = nockpool_server::DEFAULT_PER_THREAD_HASHRATE)]
     thread_hashrate: f64,
+    /// Most miners accepted from one IP address (a farm behind NAT may need more).
+    #[arg(long, default_value_t = Limits::default().max_connections_per_ip)]
+    max_miners_per_ip: usize,
 }
 
 fn parse_share(text: &str) -> anyhow::Result<MiningShare> {
@@ -182,6 +185,10 @@ async fn main() -> anyhow::Result<()> {
             per_thread_hashrate: args.thread_hashrate.max(0.0),
             ..VardiffConfig::default()
         });
+    builder = builder.limits(Limits {
+        max_connections_per_ip: args.max_miners_per_ip.max(1),
+        ..Limits::default()
+    });
     for payee in payees {
         builder = builder.mining_address(payee);
     }
