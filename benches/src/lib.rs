@@ -5,6 +5,9 @@
 //!   beside the `twenty-first` crate's Tip5 in the same group.
 //! - `benches/v5.rs` — the version-5 mining digest (single, batched) and `CpuMiner` on 1 and 2
 //!   threads.
+//! - `benches/server.rs` — the pool server's hot paths over real gRPC on loopback: a share's
+//!   SubmitWork round trip (valid, malformed, low difficulty), the server-side digest alone, and
+//!   job fan-out to 1, 32 and 180 subscribed miners.
 //!
 //! Results and the machine they came from are recorded in `benches/BENCHES.md`.
 //!
