@@ -74,6 +74,12 @@ impl U320 {
 
     /// `self - rhs`, or `None` if `rhs > self`.
     pub fn checked_sub(&self, rhs: &U320) -> Option<U320> {
+        let (difference, borrow) = self.overflowing_sub(rhs);
+        (!borrow).then_some(difference)
+    }
+
+    /// `self - rhs` modulo 2³²⁰, and whether it borrowed.
+    fn overflowing_sub(&self, rhs: &U320) -> (U320, bool) {
         let mut out = [0u64; LIMBS];
         let mut borrow = false;
         for (i, slot) in out.iter_mut().enumerate() {
@@ -82,7 +88,7 @@ impl U320 {
             *slot = d2;
             borrow = b1 || b2;
         }
-        (!borrow).then_some(U320(out))
+        (U320(out), borrow)
     }
 
     /// `self · m + a`, or `None` on overflow.
@@ -129,23 +135,11 @@ impl U320 {
             }
             rem.0[0] = (rem.0[0] << 1) | self.bit(i) as u64;
             if top == 1 || rem >= *d {
-                rem = rem.wrapping_sub(d);
+                rem = rem.overflowing_sub(d).0;
                 quotient.0[(i / 64) as usize] |= 1 << (i % 64);
             }
         }
         Some(quotient)
-    }
-
-    fn wrapping_sub(&self, rhs: &U320) -> U320 {
-        let mut out = [0u64; LIMBS];
-        let mut borrow = false;
-        for (i, slot) in out.iter_mut().enumerate() {
-            let (d1, b1) = self.0[i].overflowing_sub(rhs.0[i]);
-            let (d2, b2) = d1.overflowing_sub(borrow as u64);
-            *slot = d2;
-            borrow = b1 || b2;
-        }
-        U320(out)
     }
 
     /// `Σ d_i · p^i` for five base-p digits (each must be `< p`; larger digits still give the
