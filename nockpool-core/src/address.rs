@@ -83,28 +83,40 @@ pub struct MiningShare {
     pub share: u64,
 }
 
-impl FromStr for MiningShare {
-    type Err = CoreError;
-
-    fn from_str(s: &str) -> Result<MiningShare, CoreError> {
-        let (addr, share) = match s.split_once(':') {
+impl MiningShare {
+    /// Parses `ADDR[:SHARE]` with `parse_address` for the address part, so that a caller with a
+    /// wider address parser (e.g. `nockpool-wallet`'s, which also converts v0 public keys) shares
+    /// this one reading of the `:SHARE` suffix.
+    pub fn parse_with<E: From<CoreError>>(
+        text: &str,
+        parse_address: impl FnOnce(&str) -> Result<PubkeyHash, E>,
+    ) -> Result<MiningShare, E> {
+        let (addr, share) = match text.split_once(':') {
             Some((a, n)) => {
                 let share: u64 = n.parse().map_err(|_| {
                     CoreError::InvalidAddress(format!("share {n:?} is not a whole number"))
                 })?;
                 if share == 0 {
-                    return Err(CoreError::InvalidAddress(
-                        "a share must be at least 1".into(),
-                    ));
+                    return Err(
+                        CoreError::InvalidAddress("a share must be at least 1".into()).into(),
+                    );
                 }
                 (a, share)
             }
-            None => (s, 1),
+            None => (text, 1),
         };
         Ok(MiningShare {
-            address: addr.parse()?,
+            address: parse_address(addr)?,
             share,
         })
+    }
+}
+
+impl FromStr for MiningShare {
+    type Err = CoreError;
+
+    fn from_str(s: &str) -> Result<MiningShare, CoreError> {
+        MiningShare::parse_with(s, str::parse)
     }
 }
 

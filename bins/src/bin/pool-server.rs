@@ -93,18 +93,10 @@ struct Args {
 }
 
 fn parse_share(text: &str) -> anyhow::Result<MiningShare> {
-    let (addr, share) = match text.rsplit_once(':') {
-        Some((a, s)) => (
-            a,
-            s.parse::<u64>().ok().filter(|&s| s >= 1).with_context(|| {
-                format!("share {s:?} in {text:?} must be a whole number of at least 1")
-            })?,
-        ),
-        None => (text, 1),
-    };
-    let address = nockpool_wallet::parse_mining_address(addr)
-        .with_context(|| format!("--pubkey {text:?} is not a Nockchain address"))?;
-    Ok(MiningShare { address, share })
+    MiningShare::parse_with(text, |addr| {
+        nockpool_wallet::parse_mining_address(addr).map_err(anyhow::Error::from)
+    })
+    .with_context(|| format!("--pubkey {text:?} is not a Nockchain address[:SHARE]"))
 }
 
 fn development_address() -> PubkeyHash {
