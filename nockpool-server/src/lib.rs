@@ -21,6 +21,8 @@
 //! - `events` — [`PoolEvent`], [`PoolSnapshot`], [`WorkerSnapshot`], [`JobSnapshot`].
 //! - [`ChainBackend`] and its types live in `nockpool-core` and are re-exported here.
 //! - `devnet` — [`Devnet`]: the embedded development chain (simulated; `<data dir>/devnet.redb`).
+//! - `cli` (feature `cli`) — `ServerArgs`, `DevnetArgs`: the stock `pool-server`'s flags, for
+//!   `#[command(flatten)]`; `devnet_payees`: the development payee of a devnet run.
 //!
 //! # Protocol behaviour (what a miner can rely on)
 //! - A Subscribe stream must open with a `Hello` (within [`Limits::hello_timeout`], else
@@ -72,6 +74,8 @@
 //! # }
 //! ```
 
+#[cfg(feature = "cli")]
+mod cli;
 mod devnet;
 mod error;
 mod events;
@@ -82,6 +86,8 @@ mod service;
 mod store;
 mod vardiff;
 
+#[cfg(feature = "cli")]
+pub use cli::{devnet_payees, DevnetArgs, ServerArgs};
 pub use devnet::{Devnet, DevnetBlock, DevnetBuilder, DevnetMiner, DEVNET_DB_FILE};
 pub use error::ServerError;
 pub use events::{JobSnapshot, PoolEvent, PoolSnapshot, WorkerSnapshot};
