@@ -22,7 +22,20 @@
 //! - `stats` — [`ClientStats`], [`ClientEvent`].
 //! - `error` — [`ClientError`].
 //!
-//! # Example
+//! # Examples
+//! Building checks every setting up front and fills in the library's defaults:
+//! ```
+//! use nockpool_client::{default_threads, PoolClient};
+//!
+//! let client = PoolClient::builder().pools(["192.168.1.100"]).build()?;
+//! assert_eq!(client.pools()[0].to_string(), "http://192.168.1.100:7777");
+//! assert_eq!(client.threads(), default_threads()); // CPU cores - 1
+//! assert_eq!(client.handle().stats().accepted, 0);
+//! assert!(PoolClient::builder().build().is_err()); // no pool
+//! # Ok::<(), nockpool_client::ClientError>(())
+//! ```
+//!
+//! Mining until ctrl-c, with a backup pool:
 //! ```no_run
 //! use nockpool_client::PoolClient;
 //! use nockpool_pow::V5Engine;
