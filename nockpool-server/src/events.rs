@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use nockpool_core::proto::RejectReason;
 use nockpool_core::Digest;
+use tokio::sync::broadcast;
 
 use crate::{BlockOutcome, BlockRecord, ChainStatus};
 
@@ -175,4 +176,27 @@ pub struct PoolSnapshot {
     pub recent_blocks: Vec<BlockRecord>,
     /// The backend's last reported status.
     pub chain: Option<ChainStatus>,
+}
+
+/// The pool's event channel: every part of the pool emits into it, every [`PoolHandle::events`]
+/// receiver reads from it.
+///
+/// [`PoolHandle::events`]: crate::PoolHandle::events
+#[derive(Clone, Debug)]
+pub(crate) struct EventBus(broadcast::Sender<PoolEvent>);
+
+impl EventBus {
+    /// A channel keeping the last `capacity` events for slow receivers.
+    pub(crate) fn new(capacity: usize) -> EventBus {
+        EventBus(broadcast::channel(capacity).0)
+    }
+
+    pub(crate) fn emit(&self, event: PoolEvent) {
+        // No receivers is fine.
+        let _ = self.0.send(event);
+    }
+
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<PoolEvent> {
+        self.0.subscribe()
+    }
 }

@@ -13,8 +13,12 @@
 //!   loop and graceful shutdown, the background tasks (template follower, block submitter,
 //!   maintenance and the farm summary).
 //! - `service` — the tonic `MiningPool` service: one task per Subscribe stream.
-//! - `pool` — shared state and rules: connections and nonce prefixes, jobs and staleness, share
-//!   checks and their [`RejectReason`](nockpool_core::proto::RejectReason)s, accounting.
+//! - `pool` — the state and rules, one concern per module, each with its own lock:
+//!   `accounting` (worker totals, hashrate estimates) and `jobs` (templates, staleness, the job
+//!   of one connection) at the bottom; `conns` (connections, nonce prefixes, vardiff, the job
+//!   fan-out) and `blocks` (found blocks on record, outcomes) above them; `shares` (every
+//!   share check and its [`RejectReason`](nockpool_core::proto::RejectReason), the one
+//!   crediting path) on top. Its answers are typed; `service` maps them to gRPC.
 //! - `vardiff` — [`Vardiff`], [`VardiffConfig`]: per-connection difficulty (clock passed in).
 //! - `limits` — [`Limits`]: per-connection rate and size limits.
 //! - `store` — the pool's redb database (`<data dir>/pool.redb`): [`BlockRecord`]s, worker totals.
