@@ -198,3 +198,57 @@ impl SubmissionStore {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nockpool_core::noun::cue;
+
+    /// A `nockchain-node.redb` written by the build before the crate split (a short run of
+    /// `pool-server --backend node` against the fake node and fake prover): it opens unchanged.
+    #[test]
+    fn opens_a_store_written_by_an_earlier_build() {
+        let dir = tempfile::tempdir().unwrap();
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/data-dir/node")
+            .join(NODE_DB_FILE);
+        std::fs::copy(fixture, dir.path().join(NODE_DB_FILE)).unwrap();
+        let store = SubmissionStore::open(Some(dir.path())).unwrap();
+        let all = store.all().unwrap();
+        assert_eq!(all.len(), 111);
+        assert!(all.iter().all(|s| s.stage == Stage::Done));
+        let accepted: Vec<_> = all
+            .iter()
+            .filter(|s| {
+                s.outcome
+                    .as_deref()
+                    .is_some_and(|o| o.starts_with("accepted"))
+            })
+            .collect();
+        assert_eq!(accepted.len(), 1);
+        assert_eq!(
+            accepted[0].outcome.as_deref(),
+            Some("accepted 35cDbTFYAW3bgT9iFdzMqAAW53Yur9eMMzS281bf1UG8E")
+        );
+        let stale = all.iter().filter(|s| s.outcome.as_deref() == Some("stale"));
+        assert_eq!(stale.count(), 110);
+        for s in &all {
+            assert_eq!(s.worker, "fixture-node-rig");
+            assert_eq!((s.height, s.version, s.pow_len), (42, 5, 2));
+            // The fields decode in their places: the stored digest is the nonce's real digest.
+            let digest = nockpool_pow::v5::digest(&s.commitment, &s.nonce, s.pow_len);
+            assert_eq!(s.digest, digest);
+            assert_eq!(store.get(&s.key()).unwrap().map(|r| r.nonce), Some(s.nonce));
+        }
+        let pokes: Vec<Vec<u8>> = all
+            .iter()
+            .filter_map(|s| store.poke(&s.key()).unwrap())
+            .collect();
+        assert_eq!(pokes.len(), 3);
+        for poke in pokes {
+            let noun = cue(&poke).unwrap();
+            let [command, pow, ..] = noun.as_tuple::<7>().unwrap();
+            assert!(command.is_cord("command") && pow.is_cord("pow"));
+        }
+    }
+}
