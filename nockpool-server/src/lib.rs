@@ -86,6 +86,7 @@ mod events;
 mod limits;
 mod node;
 mod pool;
+mod reopen;
 mod server;
 mod service;
 mod store;
@@ -96,7 +97,7 @@ pub use backend::{
 };
 pub use devnet::{Devnet, DevnetBlock, DevnetBuilder, DevnetMiner, DEVNET_DB_FILE};
 pub use error::ServerError;
-pub use events::{JobSnapshot, PoolEvent, PoolSnapshot, WorkerSnapshot};
+pub use events::{JobSnapshot, PoolEvent, PoolSnapshot, StorageHealth, WorkerSnapshot};
 pub use limits::Limits;
 pub use node::proto as nockchain_proto;
 pub use node::{

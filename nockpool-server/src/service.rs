@@ -64,11 +64,18 @@ fn rejected_ack(r: Rejection) -> SubmitAck {
     }
 }
 
-/// The answer to one SubmitWork.
+/// The answer to one SubmitWork. A block that is not on record is never acked: the miner
+/// gets `UNAVAILABLE`, which it retries, keeping the block.
 fn submit_answer(result: Result<Accepted, SubmitError>) -> Result<SubmitAck, Status> {
     match result {
         Ok(accepted) => Ok(accepted_ack(accepted)),
         Err(SubmitError::Rejected(rejection)) => Ok(rejected_ack(rejection)),
+        Err(SubmitError::BlockNotRecorded { error }) => Err(Status::unavailable(format!(
+            "your block could not be recorded ({error}); keep it and send it again"
+        ))),
+        Err(SubmitError::InProgress) => Err(Status::unavailable(
+            "this submission is being recorded right now; send it again for the answer",
+        )),
     }
 }
 
@@ -196,5 +203,40 @@ async fn run_connection(
         let _ = end.send(Status::resource_exhausted(
             "dropped: the miner did not read its job stream",
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_block_not_on_record_is_a_retriable_status_never_an_ack() {
+        let not_recorded = submit_answer(Err(SubmitError::BlockNotRecorded {
+            error: "disk full".into(),
+        }));
+        assert_eq!(
+            not_recorded.map_err(|s| s.code()),
+            Err(tonic::Code::Unavailable)
+        );
+        let in_progress = submit_answer(Err(SubmitError::InProgress));
+        assert_eq!(
+            in_progress.map_err(|s| s.code()),
+            Err(tonic::Code::Unavailable)
+        );
+        let ack = submit_answer(Ok(Accepted {
+            credited_difficulty: 3,
+            block_candidate: true,
+            message: "block candidate accepted".into(),
+        }))
+        .unwrap();
+        assert!(ack.accepted && ack.block_candidate && ack.credited_difficulty == 3);
+        let ack = submit_answer(Err(SubmitError::Rejected(Rejection {
+            reason: RejectReason::Duplicate,
+            message: "duplicate share".into(),
+        })))
+        .unwrap();
+        assert!(!ack.accepted && !ack.block_candidate);
+        assert_eq!(ack.reason, RejectReason::Duplicate as i32);
     }
 }

@@ -7,18 +7,23 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use nockpool_core::{Digest, Nonce, Target, U320};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
+use crate::events::{EventBus, PoolEvent, StorageHealth};
+use crate::reopen::{DbFailure, Opener, ReopeningDb};
 use crate::{BlockOutcome, BlockTemplate, FoundBlock, ServerError};
 
 const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("found_blocks");
 const WORKERS: TableDefinition<&str, &[u8]> = TableDefinition::new("workers");
 const TEMPLATES: TableDefinition<u64, &[u8]> = TableDefinition::new("templates");
+/// Small facts about the data dir itself (e.g. when writes last succeeded a probe).
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+/// The key [`Store::probe`] writes.
+const META_PROBE: &str = "probe_unix_ms";
 
 /// Templates kept on disk (the newest ones; older ones are pruned as new ones arrive).
 pub(crate) const TEMPLATES_STORED: usize = 16;
@@ -186,109 +191,171 @@ impl StoredBlock {
 }
 
 /// The pool's database. `close` releases the file so a new server can open the same data dir
-/// in the same process.
+/// in the same process. After a failed write the file is reopened by the next operation (see
+/// [`ReopeningDb`]).
 pub(crate) struct Store {
-    db: Mutex<Option<Database>>,
+    db: ReopeningDb,
 }
 
 fn storage<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> ServerError {
     move |e| ServerError::Storage(format!("{what}: {e}"))
 }
 
+/// Creates the tables, so that readers never see "table does not exist".
+pub(crate) fn create_tables(db: &Database) -> Result<(), String> {
+    let txn = db.begin_write().map_err(|e| e.to_string())?;
+    for table in [BLOCKS, TEMPLATES] {
+        txn.open_table(table).map_err(|e| e.to_string())?;
+    }
+    txn.open_table(WORKERS).map_err(|e| e.to_string())?;
+    txn.open_table(META).map_err(|e| e.to_string())?;
+    txn.commit().map_err(|e| e.to_string())
+}
+
+/// What a failure of the pool's database means, for its log line and status.
+fn failure(e: DbFailure<ServerError>) -> ServerError {
+    match e {
+        DbFailure::Failed(e) => e,
+        other => ServerError::Storage(other.to_string()),
+    }
+}
+
 impl Store {
     /// Opens (or creates) `data_dir/pool.redb`; with no data dir, an in-memory database.
-    pub(crate) fn open(data_dir: Option<&Path>) -> Result<Store, ServerError> {
+    /// `events` hears when writes start failing and when they recover.
+    pub(crate) fn open(data_dir: Option<&Path>, events: EventBus) -> Result<Store, ServerError> {
         let db = match data_dir {
             Some(dir) => {
                 std::fs::create_dir_all(dir).map_err(|e| {
                     ServerError::Storage(format!("cannot create data dir {}: {e}", dir.display()))
                 })?;
                 let path = dir.join(POOL_DB_FILE);
-                Database::create(&path).map_err(|e| {
-                    ServerError::Storage(format!(
-                        "cannot open {}: {e} (is another pool server using this data dir?)",
-                        path.display()
-                    ))
-                })?
+                let name = format!("pool database {}", path.display());
+                let opener: Opener = Box::new(move || {
+                    let db = Database::create(&path).map_err(|e| {
+                        format!(
+                            "cannot open {}: {e} (is another pool server using this data dir?)",
+                            path.display()
+                        )
+                    })?;
+                    create_tables(&db)?;
+                    Ok(db)
+                });
+                ReopeningDb::open(name, opener).map_err(ServerError::Storage)?
             }
-            None => Database::builder()
-                .create_with_backend(redb::backends::InMemoryBackend::new())
-                .map_err(storage("cannot create in-memory database"))?,
+            None => {
+                let db = Database::builder()
+                    .create_with_backend(redb::backends::InMemoryBackend::new())
+                    .map_err(storage("cannot create in-memory database"))?;
+                create_tables(&db).map_err(ServerError::Storage)?;
+                ReopeningDb::in_memory("in-memory pool database".into(), db)
+            }
         };
-        // Create the tables so that readers never see "table does not exist".
-        let txn = db.begin_write().map_err(storage("begin"))?;
-        txn.open_table(BLOCKS).map_err(storage("open table"))?;
-        txn.open_table(WORKERS).map_err(storage("open table"))?;
-        txn.open_table(TEMPLATES).map_err(storage("open table"))?;
-        txn.commit().map_err(storage("commit"))?;
-        Ok(Store {
-            db: Mutex::new(Some(db)),
-        })
+        Ok(Store::with_db(db, events))
     }
 
-    fn with_db<T>(
-        &self,
-        f: impl FnOnce(&Database) -> Result<T, ServerError>,
-    ) -> Result<T, ServerError> {
-        let guard = self.db.lock().unwrap_or_else(|p| p.into_inner());
-        match guard.as_ref() {
-            Some(db) => f(db),
-            None => Err(ServerError::Storage("the pool database is closed".into())),
-        }
+    /// A store on a database `opener` opens (and opens again after a failure), e.g. through a
+    /// backend that fails on demand.
+    #[cfg(test)]
+    pub(crate) fn open_with(opener: Opener, events: EventBus) -> Result<Store, ServerError> {
+        let db =
+            ReopeningDb::open("test pool database".into(), opener).map_err(ServerError::Storage)?;
+        Ok(Store::with_db(db, events))
+    }
+
+    fn with_db(db: ReopeningDb, events: EventBus) -> Store {
+        let db = db.on_change(move |health| {
+            events.emit(match health {
+                StorageHealth::Ok => PoolEvent::StorageRecovered,
+                StorageHealth::Failing { error, .. } => PoolEvent::StorageFailed {
+                    error: error.clone(),
+                },
+            })
+        });
+        Store { db }
+    }
+
+    /// Whether the last write succeeded.
+    pub(crate) fn health(&self) -> StorageHealth {
+        self.db.health()
+    }
+
+    /// While writes fail: reopens the database and tries a small write, so the health recovers
+    /// as soon as the disk does.
+    pub(crate) fn probe(&self) {
+        self.db.probe(|db| {
+            let txn = db.begin_write().map_err(storage("begin"))?;
+            {
+                let mut table = txn.open_table(META).map_err(storage("open table"))?;
+                let now = unix_ms(SystemTime::now()).to_le_bytes();
+                table
+                    .insert(META_PROBE, now.as_slice())
+                    .map_err(storage("write the probe"))?;
+            }
+            txn.commit().map_err(storage("commit the probe"))
+        });
     }
 
     /// Every stored block, oldest first. Records that do not decode are skipped with a warning.
     pub(crate) fn load_blocks(&self) -> Result<Vec<BlockRecord>, ServerError> {
-        self.with_db(|db| {
-            let txn = db.begin_read().map_err(storage("begin read"))?;
-            let table = txn.open_table(BLOCKS).map_err(storage("open table"))?;
-            let mut out = Vec::new();
-            for entry in table.iter().map_err(storage("iterate"))? {
-                let (key, value) = entry.map_err(storage("read"))?;
-                match serde_json::from_slice::<StoredBlock>(value.value())
-                    .map_err(|e| e.to_string())
-                    .and_then(StoredBlock::into_record)
-                {
-                    Ok(r) => out.push(r),
-                    Err(e) => {
-                        tracing::warn!("skipping unreadable found block #{}: {e}", key.value())
+        self.db
+            .read(|db| {
+                let txn = db.begin_read().map_err(storage("begin read"))?;
+                let table = txn.open_table(BLOCKS).map_err(storage("open table"))?;
+                let mut out = Vec::new();
+                for entry in table.iter().map_err(storage("iterate"))? {
+                    let (key, value) = entry.map_err(storage("read"))?;
+                    match serde_json::from_slice::<StoredBlock>(value.value())
+                        .map_err(|e| e.to_string())
+                        .and_then(StoredBlock::into_record)
+                    {
+                        Ok(r) => out.push(r),
+                        Err(e) => {
+                            tracing::warn!("skipping unreadable found block #{}: {e}", key.value())
+                        }
                     }
                 }
-            }
-            Ok(out)
-        })
+                Ok(out)
+            })
+            .map_err(failure)
     }
 
     /// Writes a block record durably (the call returns after the data is on disk).
     pub(crate) fn put_block(&self, record: &BlockRecord) -> Result<(), ServerError> {
         let bytes = serde_json::to_vec(&StoredBlock::from_record(record))
             .map_err(storage("encode block"))?;
-        self.with_db(|db| {
-            let txn = db.begin_write().map_err(storage("begin"))?;
-            {
-                let mut table = txn.open_table(BLOCKS).map_err(storage("open table"))?;
-                table
-                    .insert(record.id, bytes.as_slice())
-                    .map_err(storage("insert block"))?;
-            }
-            txn.commit().map_err(storage("commit block"))
-        })
+        self.db
+            .write(|db| {
+                let txn = db.begin_write().map_err(storage("begin"))?;
+                {
+                    let mut table = txn.open_table(BLOCKS).map_err(storage("open table"))?;
+                    table
+                        .insert(record.id, bytes.as_slice())
+                        .map_err(storage("insert block"))?;
+                }
+                txn.commit().map_err(storage("commit block"))
+            })
+            .map_err(failure)
     }
 
     pub(crate) fn load_workers(&self) -> Result<Vec<(String, WorkerTotals)>, ServerError> {
-        self.with_db(|db| {
-            let txn = db.begin_read().map_err(storage("begin read"))?;
-            let table = txn.open_table(WORKERS).map_err(storage("open table"))?;
-            let mut out = Vec::new();
-            for entry in table.iter().map_err(storage("iterate"))? {
-                let (key, value) = entry.map_err(storage("read"))?;
-                match serde_json::from_slice::<WorkerTotals>(value.value()) {
-                    Ok(t) => out.push((key.value().to_owned(), t)),
-                    Err(e) => tracing::warn!("skipping unreadable worker {:?}: {e}", key.value()),
+        self.db
+            .read(|db| {
+                let txn = db.begin_read().map_err(storage("begin read"))?;
+                let table = txn.open_table(WORKERS).map_err(storage("open table"))?;
+                let mut out = Vec::new();
+                for entry in table.iter().map_err(storage("iterate"))? {
+                    let (key, value) = entry.map_err(storage("read"))?;
+                    match serde_json::from_slice::<WorkerTotals>(value.value()) {
+                        Ok(t) => out.push((key.value().to_owned(), t)),
+                        Err(e) => {
+                            tracing::warn!("skipping unreadable worker {:?}: {e}", key.value())
+                        }
+                    }
                 }
-            }
-            Ok(out)
-        })
+                Ok(out)
+            })
+            .map_err(failure)
     }
 
     pub(crate) fn put_workers(
@@ -303,68 +370,75 @@ impl Store {
             .map(|(name, t)| serde_json::to_vec(t).map(|b| (name.as_str(), b)))
             .collect::<Result<Vec<_>, _>>()
             .map_err(storage("encode worker"))?;
-        self.with_db(|db| {
-            let txn = db.begin_write().map_err(storage("begin"))?;
-            {
-                let mut table = txn.open_table(WORKERS).map_err(storage("open table"))?;
-                for (name, bytes) in &encoded {
-                    table
-                        .insert(*name, bytes.as_slice())
-                        .map_err(storage("insert worker"))?;
+        self.db
+            .write(|db| {
+                let txn = db.begin_write().map_err(storage("begin"))?;
+                {
+                    let mut table = txn.open_table(WORKERS).map_err(storage("open table"))?;
+                    for (name, bytes) in &encoded {
+                        table
+                            .insert(*name, bytes.as_slice())
+                            .map_err(storage("insert worker"))?;
+                    }
                 }
-            }
-            txn.commit().map_err(storage("commit workers"))
-        })
+                txn.commit().map_err(storage("commit workers"))
+            })
+            .map_err(failure)
     }
 
     /// The stored templates, oldest first (unreadable ones are skipped with a warning).
     pub(crate) fn load_templates(&self) -> Result<Vec<BlockTemplate>, ServerError> {
-        self.with_db(|db| {
-            let txn = db.begin_read().map_err(storage("begin read"))?;
-            let table = txn.open_table(TEMPLATES).map_err(storage("open table"))?;
-            let mut out = Vec::new();
-            for entry in table.iter().map_err(storage("iterate"))? {
-                let (key, value) = entry.map_err(storage("read"))?;
-                match serde_json::from_slice::<StoredTemplate>(value.value())
-                    .map_err(|e| e.to_string())
-                    .and_then(StoredTemplate::into_template)
-                {
-                    Ok(t) => out.push(t),
-                    Err(e) => tracing::warn!("skipping unreadable template #{}: {e}", key.value()),
+        self.db
+            .read(|db| {
+                let txn = db.begin_read().map_err(storage("begin read"))?;
+                let table = txn.open_table(TEMPLATES).map_err(storage("open table"))?;
+                let mut out = Vec::new();
+                for entry in table.iter().map_err(storage("iterate"))? {
+                    let (key, value) = entry.map_err(storage("read"))?;
+                    match serde_json::from_slice::<StoredTemplate>(value.value())
+                        .map_err(|e| e.to_string())
+                        .and_then(StoredTemplate::into_template)
+                    {
+                        Ok(t) => out.push(t),
+                        Err(e) => {
+                            tracing::warn!("skipping unreadable template #{}: {e}", key.value())
+                        }
+                    }
                 }
-            }
-            Ok(out)
-        })
+                Ok(out)
+            })
+            .map_err(failure)
     }
 
     /// Appends a template durably and prunes all but the newest [`TEMPLATES_STORED`].
     pub(crate) fn put_template(&self, template: &BlockTemplate) -> Result<(), ServerError> {
         let bytes = serde_json::to_vec(&StoredTemplate::from_template(template))
             .map_err(storage("encode template"))?;
-        self.with_db(|db| {
-            let txn = db.begin_write().map_err(storage("begin"))?;
-            {
-                let mut table = txn.open_table(TEMPLATES).map_err(storage("open table"))?;
-                let next = table
-                    .last()
-                    .map_err(storage("read"))?
-                    .map_or(0, |(k, _)| k.value() + 1);
-                table
-                    .insert(next, bytes.as_slice())
-                    .map_err(storage("insert template"))?;
-                let keep_from = (next + 1).saturating_sub(TEMPLATES_STORED as u64);
-                table
-                    .retain(|k, _| k >= keep_from)
-                    .map_err(storage("prune templates"))?;
-            }
-            txn.commit().map_err(storage("commit template"))
-        })
+        self.db
+            .write(|db| {
+                let txn = db.begin_write().map_err(storage("begin"))?;
+                {
+                    let mut table = txn.open_table(TEMPLATES).map_err(storage("open table"))?;
+                    let next = table
+                        .last()
+                        .map_err(storage("read"))?
+                        .map_or(0, |(k, _)| k.value() + 1);
+                    table
+                        .insert(next, bytes.as_slice())
+                        .map_err(storage("insert template"))?;
+                    let keep_from = (next + 1).saturating_sub(TEMPLATES_STORED as u64);
+                    table
+                        .retain(|k, _| k >= keep_from)
+                        .map_err(storage("prune templates"))?;
+                }
+                txn.commit().map_err(storage("commit template"))
+            })
+            .map_err(failure)
     }
 
     /// Closes the database file; later writes fail with a storage error.
     pub(crate) fn close(&self) {
-        let mut guard = self.db.lock().unwrap_or_else(|p| p.into_inner());
-        guard.take();
+        self.db.close();
     }
 }
 
@@ -398,7 +472,7 @@ mod tests {
     #[test]
     fn blocks_and_workers_survive_reopen() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(Some(dir.path())).unwrap();
+        let store = Store::open(Some(dir.path()), EventBus::new(16)).unwrap();
         let mut rec = sample(1);
         store.put_block(&rec).unwrap();
         rec.outcome = Some(BlockOutcome::Accepted {
@@ -419,7 +493,7 @@ mod tests {
         store.close();
         assert!(store.put_block(&sample(3)).is_err());
 
-        let store = Store::open(Some(dir.path())).unwrap();
+        let store = Store::open(Some(dir.path()), EventBus::new(16)).unwrap();
         let blocks = store.load_blocks().unwrap();
         assert_eq!(blocks, vec![rec, sample(2)]);
         assert_eq!(
@@ -431,7 +505,7 @@ mod tests {
     #[test]
     fn templates_survive_reopen_and_only_the_newest_are_kept() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(Some(dir.path())).unwrap();
+        let store = Store::open(Some(dir.path()), EventBus::new(16)).unwrap();
         let template = |h: u64| BlockTemplate {
             height: h,
             commitment: Digest::new([h, 2, 3, 4, 5]).unwrap(),
@@ -442,9 +516,40 @@ mod tests {
             store.put_template(&template(h)).unwrap();
         }
         store.close();
-        let store = Store::open(Some(dir.path())).unwrap();
+        let store = Store::open(Some(dir.path()), EventBus::new(16)).unwrap();
         let loaded = store.load_templates().unwrap();
         let expected: Vec<BlockTemplate> = (3..total).map(template).collect();
         assert_eq!(loaded, expected);
+    }
+
+    #[test]
+    fn after_a_failed_write_the_store_reopens_itself_once_the_disk_allows() {
+        use crate::reopen::testing::{failing_opener, DiskFull};
+        let dir = tempfile::tempdir().unwrap();
+        let full = DiskFull::default();
+        let events = EventBus::new(16);
+        let mut rx = events.subscribe();
+        let opener = failing_opener(&dir.path().join(POOL_DB_FILE), full.clone(), create_tables);
+        let store = Store::open_with(opener, events).unwrap();
+        store.put_block(&sample(1)).unwrap();
+        assert_eq!(store.health(), StorageHealth::Ok);
+
+        full.set(true);
+        assert!(store.put_block(&sample(2)).is_err());
+        assert!(matches!(store.health(), StorageHealth::Failing { .. }));
+        assert!(matches!(rx.try_recv(), Ok(PoolEvent::StorageFailed { .. })));
+        // Still full: the reopen (or the write) fails again; nothing half-written appears.
+        assert!(store.put_block(&sample(2)).is_err());
+        store.probe();
+        assert!(matches!(store.health(), StorageHealth::Failing { .. }));
+
+        // Space again: the probe reopens the file and a write succeeds.
+        full.set(false);
+        store.probe();
+        assert_eq!(store.health(), StorageHealth::Ok);
+        assert_eq!(rx.try_recv().ok(), Some(PoolEvent::StorageRecovered));
+        store.put_block(&sample(2)).unwrap();
+        let ids: Vec<u64> = store.load_blocks().unwrap().iter().map(|b| b.id).collect();
+        assert_eq!(ids, vec![1, 2]);
     }
 }

@@ -15,10 +15,36 @@ use tokio::sync::mpsc;
 use super::sync::lock;
 use crate::events::{EventBus, PoolEvent};
 use crate::store::{BlockRecord, Store};
-use crate::{BlockOutcome, FoundBlock};
+use crate::{BlockOutcome, FoundBlock, ServerError};
 
 /// Found blocks kept in memory for snapshots.
 const RECENT_BLOCKS: usize = 50;
+
+/// Where a found block stands.
+enum OnRecord {
+    /// Its write is in progress.
+    Recording,
+    /// On record, credited to `finder`.
+    Recorded { finder: String },
+    /// Its last write failed; a retry is written under the same id, so that a write that
+    /// reached the disk after all is overwritten, not doubled.
+    NotRecorded { id: u64 },
+}
+
+/// Why a block cannot be claimed.
+pub(super) enum Claimed {
+    /// It is on record, found by `finder`.
+    Recorded { finder: String },
+    /// Another submission of it is being recorded right now.
+    Recording,
+}
+
+/// The right to record one block (see [`Blocks::claim`]).
+pub(super) struct Claim {
+    key: (Digest, Nonce),
+    /// The id of an earlier, failed attempt.
+    id: Option<u64>,
+}
 
 #[derive(Default)]
 struct BlockBook {
@@ -33,9 +59,9 @@ pub(super) struct Blocks {
     events: EventBus,
     /// Where recorded blocks go to be submitted.
     found_tx: mpsc::UnboundedSender<BlockRecord>,
-    /// Every found block on record, by (commitment, nonce), with its finder: a block is
+    /// Every found block on record (or being recorded), by (commitment, nonce): a block is
     /// recorded once, however often and on whichever connection it is resubmitted.
-    found: Mutex<HashMap<(Digest, Nonce), String>>,
+    found: Mutex<HashMap<(Digest, Nonce), OnRecord>>,
     book: Mutex<BlockBook>,
 }
 
@@ -103,7 +129,8 @@ impl Blocks {
             .iter()
             .map(|r| {
                 let key = (r.block.template.commitment, r.block.nonce);
-                (key, r.block.worker.clone())
+                let finder = r.block.worker.clone();
+                (key, OnRecord::Recorded { finder })
             })
             .collect();
         let book = BlockBook {
@@ -124,38 +151,79 @@ impl Blocks {
         }
     }
 
-    /// Who found the block with this commitment and nonce, if it is on record.
-    pub(super) fn finder(&self, commitment: Digest, nonce: Nonce) -> Option<String> {
-        lock(&self.found).get(&(commitment, nonce)).cloned()
-    }
-
-    /// Claims the block for `worker`; false if it is claimed already (by anyone).
-    pub(super) fn claim(&self, commitment: Digest, nonce: Nonce, worker: &str) -> bool {
-        match lock(&self.found).entry((commitment, nonce)) {
-            std::collections::hash_map::Entry::Occupied(_) => false,
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(worker.to_owned());
-                true
-            }
+    /// Where the block with this commitment and nonce stands, unless it is free to claim.
+    pub(super) fn claimed(&self, commitment: Digest, nonce: Nonce) -> Option<Claimed> {
+        match lock(&self.found).get(&(commitment, nonce))? {
+            OnRecord::Recorded { finder } => Some(Claimed::Recorded {
+                finder: finder.clone(),
+            }),
+            OnRecord::Recording => Some(Claimed::Recording),
+            OnRecord::NotRecorded { .. } => None,
         }
     }
 
-    /// Records a claimed block: writes it to the store (durably, before anyone is told). Returns
-    /// the record, and whether the write succeeded; [`Blocks::submit`] queues it for the chain.
-    pub(super) async fn record(&self, block: FoundBlock) -> (BlockRecord, Result<(), String>) {
-        let record = {
+    /// Claims the block for recording; refused while it is on record or being recorded.
+    pub(super) fn claim(&self, commitment: Digest, nonce: Nonce) -> Result<Claim, Claimed> {
+        let key = (commitment, nonce);
+        let mut found = lock(&self.found);
+        let id = match found.get(&key) {
+            None => None,
+            Some(OnRecord::NotRecorded { id }) => Some(*id),
+            Some(OnRecord::Recording) => return Err(Claimed::Recording),
+            Some(OnRecord::Recorded { finder }) => {
+                return Err(Claimed::Recorded {
+                    finder: finder.clone(),
+                })
+            }
+        };
+        found.insert(key, OnRecord::Recording);
+        Ok(Claim { key, id })
+    }
+
+    /// Records a claimed block: writes it to the store, durably, before anyone is told (the
+    /// finder's answer, the log line, the event). When the write fails nothing is told and
+    /// the block may be claimed again. [`Blocks::submit`] then queues it for the chain.
+    pub(super) async fn record(
+        &self,
+        claim: Claim,
+        block: FoundBlock,
+    ) -> Result<BlockRecord, ServerError> {
+        let id = claim.id.unwrap_or_else(|| {
             let mut book = lock(&self.book);
             let id = book.next_id;
             book.next_id += 1;
-            BlockRecord {
-                id,
-                block,
-                outcome: None,
-                attempts: 0,
-                last_error: None,
-            }
+            id
+        });
+        let record = BlockRecord {
+            id,
+            block,
+            outcome: None,
+            attempts: 0,
+            last_error: None,
         };
+        let store = self.store.clone();
+        let to_store = record.clone();
+        let persisted = tokio::task::spawn_blocking(move || store.put_block(&to_store))
+            .await
+            .unwrap_or_else(|e| {
+                Err(ServerError::Storage(format!(
+                    "the block writer failed: {e}"
+                )))
+            });
         let b = &record.block;
+        if let Err(e) = persisted {
+            lock(&self.found).insert(claim.key, OnRecord::NotRecorded { id });
+            tracing::error!(
+                "found block at height {} by {} (digest {}) could NOT be recorded: {e}; not \
+                 acknowledged, the miner keeps it and sends it again",
+                b.template.height,
+                b.worker,
+                b.digest
+            );
+            return Err(e);
+        }
+        let finder = b.worker.clone();
+        lock(&self.found).insert(claim.key, OnRecord::Recorded { finder });
         tracing::info!(
             "*** BLOCK FOUND *** height {} by {} digest {} (block #{}) — submitting",
             b.template.height,
@@ -163,19 +231,6 @@ impl Blocks {
             b.digest,
             record.id
         );
-        let store = self.store.clone();
-        let to_store = record.clone();
-        let persisted = tokio::task::spawn_blocking(move || store.put_block(&to_store))
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|r| r.map_err(|e| e.to_string()));
-        if let Err(e) = &persisted {
-            tracing::error!(
-                "FOUND BLOCK #{} (height {}) COULD NOT BE PERSISTED: {e}; submitting anyway",
-                record.id,
-                b.template.height
-            );
-        }
         self.remember(record.clone());
         self.events.emit(PoolEvent::BlockFound {
             id: record.id,
@@ -183,7 +238,7 @@ impl Blocks {
             worker: b.worker.clone(),
             digest: b.digest,
         });
-        (record, persisted)
+        Ok(record)
     }
 
     /// Queues a recorded block for submission to the chain.

@@ -109,8 +109,8 @@ impl Pool {
         engine: Arc<dyn PowEngine>,
         store: Arc<Store>,
         found_tx: mpsc::UnboundedSender<BlockRecord>,
+        events: EventBus,
     ) -> Result<Pool, crate::ServerError> {
-        let events = EventBus::new(1024);
         let accounting = Accounting::new(store.load_workers()?);
         let jobs = Jobs::new(engine.clone(), rand::random(), store.load_templates()?);
         let blocks = Blocks::new(
@@ -340,6 +340,7 @@ impl Pool {
             blocks_found: self.blocks.total(),
             recent_blocks: self.blocks.recent(),
             chain: lock(&self.chain_status).clone(),
+            storage: self.store.health(),
         }
     }
 }
@@ -368,6 +369,117 @@ pub(crate) fn format_hashrate(h: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reopen::testing::{failing_opener, DiskFull};
+    use crate::store::{create_tables, POOL_DB_FILE};
+    use crate::StorageHealth;
+    use nockpool_core::proto::{work_order, Hello, Job};
+    use nockpool_core::{Difficulty, Digest, Nonce, Target, U320};
+    use std::time::SystemTime;
+
+    fn config() -> PoolConfig {
+        PoolConfig {
+            token: None,
+            vardiff: VardiffConfig::fixed(1),
+            limits: Limits::default(),
+            stale_grace: Duration::from_secs(3),
+            mining: Vec::new(),
+            summary_interval: Duration::from_secs(60),
+            status_interval_secs: 30,
+        }
+    }
+
+    /// A pool on a store that fails on demand, mining one template (network difficulty 4),
+    /// and one registered miner's first job.
+    async fn pool_on(
+        dir: &std::path::Path,
+        full: &DiskFull,
+    ) -> (Pool, u64, Job, mpsc::UnboundedReceiver<BlockRecord>) {
+        let events = EventBus::new(64);
+        let opener = failing_opener(&dir.join(POOL_DB_FILE), full.clone(), create_tables);
+        let store = Arc::new(Store::open_with(opener, events.clone()).unwrap());
+        let (found_tx, found_rx) = mpsc::unbounded_channel();
+        let engine = Arc::new(nockpool_pow::V5Engine::new());
+        let pool = Pool::new(config(), engine, store, found_tx, events).unwrap();
+        pool.new_template(BlockTemplate {
+            commitment: Digest::new([9, 8, 7, 6, 5]).unwrap(),
+            network_target: Difficulty::saturating(4).target(),
+            height: 1,
+            version: 5,
+            pow_len: 64,
+            created_at: SystemTime::now(),
+        })
+        .await;
+        let (tx, mut rx) = mpsc::channel(16);
+        let hello = Hello {
+            worker_name: "lucky".into(),
+            threads: 1,
+            ..Hello::default()
+        };
+        let connection_id = pool.register(&hello, None, tx).unwrap().connection_id;
+        let mut job = None;
+        while job.is_none() {
+            if let Some(work_order::Kind::Job(j)) = rx.recv().await.unwrap().kind {
+                job = Some(j);
+            }
+        }
+        // The receiver may go: pushes to a closed queue are dropped quietly.
+        (pool, connection_id, job.unwrap(), found_rx)
+    }
+
+    /// A nonce of `job` whose digest meets its network target.
+    fn block_nonce(job: &Job) -> Nonce {
+        let network = Target::from_u320(U320::from_le_bytes(&job.network_target).unwrap());
+        (0u64..)
+            .map(|c| Nonce::new([c, 0, 0, 0, job.nonce_prefix]).unwrap())
+            .find(|n| {
+                let d = nockpool_pow::v5::digest(&[9, 8, 7, 6, 5], n.limbs(), job.pow_len);
+                Digest::new(d).unwrap().meets(&network)
+            })
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_block_that_cannot_be_recorded_is_not_acked_and_is_recorded_once_later() {
+        let dir = tempfile::tempdir().unwrap();
+        let full = DiskFull::default();
+        let (pool, connection_id, job, mut found_rx) = pool_on(dir.path(), &full).await;
+        let req = WorkResult {
+            connection_id,
+            job_id: job.job_id.clone(),
+            nonce: block_nonce(&job).limbs().to_vec(),
+            submission_id: 1,
+            ..WorkResult::default()
+        };
+
+        full.set(true);
+        for _ in 0..2 {
+            // Not on record: a retriable error, never an ack; nothing credited or queued, and
+            // the retry is not taken for a duplicate.
+            let answer = pool.submit(true, &req).await;
+            assert!(
+                matches!(answer, Err(SubmitError::BlockNotRecorded { .. })),
+                "{answer:?}"
+            );
+            let snap = pool.snapshot();
+            assert_eq!(snap.blocks_found, 0);
+            assert_eq!(snap.workers[0].accepted, 0);
+            assert!(matches!(snap.storage, StorageHealth::Failing { .. }));
+            assert!(found_rx.try_recv().is_err());
+        }
+
+        // The disk is back: the same retry reopens the database and is recorded, once.
+        full.set(false);
+        let accepted = pool.submit(true, &req).await.unwrap();
+        assert!(accepted.block_candidate && accepted.credited_difficulty > 0);
+        let record = found_rx.try_recv().unwrap();
+        assert_eq!(record.block.nonce.limbs().to_vec(), req.nonce);
+        assert_eq!(pool.submit(true, &req).await, Ok(accepted));
+        let snap = pool.snapshot();
+        assert_eq!(snap.storage, StorageHealth::Ok);
+        assert_eq!((snap.blocks_found, snap.workers[0].accepted), (1, 1));
+        assert_eq!(pool.store.load_blocks().unwrap().len(), 1);
+        assert!(found_rx.try_recv().is_err());
+    }
 
     #[test]
     fn hashrate_text() {

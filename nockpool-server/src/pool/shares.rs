@@ -17,7 +17,7 @@ use nockpool_core::{Digest, Nonce};
 use nockpool_pow::PowEngine;
 
 use super::accounting::Accounting;
-use super::blocks::{recorded_notice, Blocks};
+use super::blocks::{recorded_notice, Blocks, Claimed};
 use super::conns::{Conns, Miss};
 use super::jobs::{share_target, BlockSource, Jobs};
 use super::sync::lock;
@@ -59,6 +59,15 @@ impl Rejection {
 pub(crate) enum SubmitError {
     /// Refused for good, with a reason code (resending it changes nothing).
     Rejected(Rejection),
+    /// It found a block, and the block could not be put on record (the pool's storage
+    /// failed). Nothing was credited or remembered: the miner keeps it and sends it again.
+    BlockNotRecorded {
+        /// The storage error.
+        error: String,
+    },
+    /// The same submission, or the same block, is being checked or recorded right now: send
+    /// it again shortly for the answer.
+    InProgress,
 }
 
 /// The parts of the pool a share touches.
@@ -70,10 +79,16 @@ pub(super) struct ShareContext<'a> {
     pub(super) events: &'a EventBus,
 }
 
-/// A refusal, with the worker to count it against.
-struct Refusal {
-    worker: Option<Arc<str>>,
-    rejection: Rejection,
+/// A submission that was not accepted.
+enum Refusal {
+    /// A new rejection: counted against the worker (when the connection is known).
+    New {
+        worker: Option<Arc<str>>,
+        rejection: Rejection,
+    },
+    /// An answer that counts nothing: a rejection given before (to a retry), or a retriable
+    /// error.
+    Told(SubmitError),
 }
 
 fn refuse(
@@ -81,26 +96,24 @@ fn refuse(
     reason: RejectReason,
     message: impl Into<Cow<'static, str>>,
 ) -> Result<Accepted, Refusal> {
-    Err(Refusal {
+    Err(Refusal::New {
         worker: worker.cloned(),
         rejection: Rejection::new(reason, message),
     })
 }
 
-/// An accepted nonce of a template, with the answer its submitter got.
+/// The answer a seen nonce's submitter got (or is about to get).
+enum SeenAnswer {
+    /// Still being checked and credited.
+    Pending,
+    Answered(Result<Accepted, Rejection>),
+}
+
+/// A nonce of a template that was submitted, and the answer its submitter got.
 struct SeenShare {
     connection_id: u64,
     submission_id: u64,
-    answer: Accepted,
-}
-
-/// What to answer when the block a share found is already on record.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum WhenRecorded {
-    /// A duplicate, whoever sends it.
-    Refuse,
-    /// The same acceptance (without credit) for its finder, a duplicate for anyone else.
-    AnswerFinder,
+    answer: SeenAnswer,
 }
 
 /// One accepted share on its way to being credited.
@@ -112,14 +125,13 @@ struct Credit {
     /// The block it found, if it met the network target.
     block: Option<FoundBlock>,
     answer: Accepted,
-    when_recorded: WhenRecorded,
 }
 
 /// The share checker.
 pub(super) struct Shares {
     engine: Arc<dyn PowEngine>,
     stale_grace: Duration,
-    /// Accepted nonces by template sequence number (templates the jobs part no longer keeps
+    /// Submitted nonces by template sequence number (templates the jobs part no longer keeps
     /// are dropped).
     seen: Mutex<BTreeMap<u64, HashMap<Nonce, SeenShare>>>,
 }
@@ -143,7 +155,8 @@ impl Shares {
     ) -> Result<Accepted, SubmitError> {
         match self.check(ctx, authorized, req, now).await {
             Ok(accepted) => Ok(accepted),
-            Err(Refusal { worker, rejection }) => {
+            Err(Refusal::Told(error)) => Err(error),
+            Err(Refusal::New { worker, rejection }) => {
                 ctx.accounting.reject(worker.as_deref(), rejection.reason);
                 ctx.events.emit(PoolEvent::ShareRejected {
                     connection_id: req.connection_id,
@@ -239,8 +252,14 @@ impl Shares {
                     && req.submission_id != 0
                     && prev.submission_id == req.submission_id
                 {
-                    // A retry of a submission we already credited: same answer, no new credit.
-                    return Ok(prev.answer.clone());
+                    // A retry of a submission we answered: the same answer, counted once.
+                    return match &prev.answer {
+                        SeenAnswer::Pending => Err(Refusal::Told(SubmitError::InProgress)),
+                        SeenAnswer::Answered(Ok(accepted)) => Ok(accepted.clone()),
+                        SeenAnswer::Answered(Err(rejection)) => {
+                            Err(Refusal::Told(SubmitError::Rejected(rejection.clone())))
+                        }
+                    };
                 }
                 drop(seen);
                 return refuse(worker, RejectReason::Duplicate, "duplicate share");
@@ -250,7 +269,7 @@ impl Shares {
                 SeenShare {
                     connection_id: cid,
                     submission_id: req.submission_id,
-                    answer: answer.clone(),
+                    answer: SeenAnswer::Pending,
                 },
             );
             // Shares for a template the jobs part forgot are stale before they get here.
@@ -270,9 +289,33 @@ impl Shares {
             difficulty: hit.difficulty,
             block,
             answer,
-            when_recorded: WhenRecorded::Refuse,
         };
-        self.credit_share(ctx, credit, now).await
+        let result = self.credit_share(ctx, credit, now).await;
+        // What a retry of this submission will be told: what was told now, or, after a
+        // retriable error, nothing (the retry is checked afresh, not taken for a duplicate).
+        let mut seen = lock(&self.seen);
+        if let Some(of_template) = seen.get_mut(&entry.seq) {
+            let answer = match &result {
+                Ok(accepted) => Some(Ok(accepted.clone())),
+                Err(Refusal::New { rejection, .. }) => Some(Err(rejection.clone())),
+                Err(Refusal::Told(SubmitError::Rejected(rejection))) => {
+                    Some(Err(rejection.clone()))
+                }
+                Err(Refusal::Told(_)) => None,
+            };
+            match answer {
+                Some(answer) => {
+                    if let Some(slot) = of_template.get_mut(&nonce) {
+                        slot.answer = SeenAnswer::Answered(answer);
+                    }
+                }
+                None => {
+                    of_template.remove(&nonce);
+                }
+            }
+        }
+        drop(seen);
+        result
     }
 
     /// A submission whose nonce prefix or job this connection does not know, carrying its
@@ -292,7 +335,7 @@ impl Shares {
     ) -> Result<Accepted, Refusal> {
         let cid = req.connection_id;
         let keep = |original: Rejection| {
-            Err(Refusal {
+            Err(Refusal::New {
                 worker: Some(worker.clone()),
                 rejection: original,
             })
@@ -304,8 +347,8 @@ impl Shares {
                 "commitment is not 5 canonical field elements",
             );
         };
-        if let Some(answer) = already_recorded(ctx, &worker, commitment, nonce) {
-            return answer;
+        if let Some(claimed) = ctx.blocks.claimed(commitment, nonce) {
+            return answer_claimed(claimed, &worker);
         }
         let Some(vardiff) = ctx.conns.live_difficulty(cid) else {
             return keep(original);
@@ -362,13 +405,13 @@ impl Shares {
                 block_candidate: true,
                 message: "block candidate accepted (found under an earlier connection)".into(),
             },
-            when_recorded: WhenRecorded::AnswerFinder,
         };
         self.credit_share(ctx, credit, now).await
     }
 
-    /// The one way a share is credited: a found block is claimed and put on record first; then
-    /// the worker's totals, the connection's vardiff and the event.
+    /// The one way a share is credited: a found block is claimed and put on record first (if
+    /// that fails, nothing is credited); then the worker's totals, the connection's vardiff and
+    /// the event.
     async fn credit_share(
         &self,
         ctx: &ShareContext<'_>,
@@ -381,32 +424,30 @@ impl Shares {
             job_id,
             difficulty,
             block,
-            mut answer,
-            when_recorded,
+            answer,
         } = credit;
         let is_block = block.is_some();
         if let Some(found) = block {
             let (commitment, nonce) = (found.template.commitment, found.nonce);
-            if !ctx.blocks.claim(commitment, nonce, &worker) {
-                // Recorded by a concurrent submission of the same block.
-                let answer = match when_recorded {
-                    WhenRecorded::AnswerFinder => already_recorded(ctx, &worker, commitment, nonce),
-                    WhenRecorded::Refuse => None,
-                };
-                return answer.unwrap_or_else(|| {
-                    refuse(
-                        Some(&worker),
-                        RejectReason::Duplicate,
-                        "this block is already recorded",
-                    )
-                });
-            }
-            let (record, persisted) = ctx.blocks.record(found).await;
-            ctx.conns
-                .notify_worker(Some(cid), &record.block.worker, recorded_notice(&record));
-            ctx.blocks.submit(record);
-            if let Err(e) = persisted {
-                answer.message = format!("block candidate accepted, but NOT persisted: {e}").into();
+            let claim = match ctx.blocks.claim(commitment, nonce) {
+                Ok(claim) => claim,
+                // Recorded (or being recorded) by another submission of the same block.
+                Err(claimed) => return answer_claimed(claimed, &worker),
+            };
+            match ctx.blocks.record(claim, found).await {
+                Ok(record) => {
+                    ctx.conns.notify_worker(
+                        Some(cid),
+                        &record.block.worker,
+                        recorded_notice(&record),
+                    );
+                    ctx.blocks.submit(record);
+                }
+                Err(e) => {
+                    return Err(Refusal::Told(SubmitError::BlockNotRecorded {
+                        error: e.to_string(),
+                    }))
+                }
             }
         }
         ctx.accounting
@@ -432,25 +473,19 @@ impl Shares {
 
 /// The answer to a block that is already on record: the same acceptance for its finder (who
 /// may simply never have received the first answer), with no new credit; a duplicate for
-/// anyone else. `None` if it is not on record.
-fn already_recorded(
-    ctx: &ShareContext<'_>,
-    worker: &Arc<str>,
-    commitment: Digest,
-    nonce: Nonce,
-) -> Option<Result<Accepted, Refusal>> {
-    let finder = ctx.blocks.finder(commitment, nonce)?;
-    if finder == **worker {
-        Some(Ok(Accepted {
+/// anyone else. While it is being recorded: ask again.
+fn answer_claimed(claimed: Claimed, worker: &Arc<str>) -> Result<Accepted, Refusal> {
+    match claimed {
+        Claimed::Recording => Err(Refusal::Told(SubmitError::InProgress)),
+        Claimed::Recorded { finder } if finder == **worker => Ok(Accepted {
             credited_difficulty: 0,
             block_candidate: true,
             message: "block candidate already recorded".into(),
-        }))
-    } else {
-        Some(refuse(
+        }),
+        Claimed::Recorded { .. } => refuse(
             Some(worker),
             RejectReason::Duplicate,
             "this block is already recorded",
-        ))
+        ),
     }
 }
