@@ -201,31 +201,85 @@ impl ReopeningDb {
     }
 }
 
-/// A storage backend that fails on demand, for tests of what a full or broken disk does.
+/// A storage backend that fails or stalls on demand, for tests of what a full or slow disk does.
 #[cfg(test)]
 pub(crate) mod testing {
     use std::fs::File;
     use std::ops::Bound;
     use std::path::{Path, PathBuf};
     use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::Arc;
+    use std::sync::{Arc, Condvar, Mutex};
+    use std::time::Duration;
 
     use redb::backends::FileBackend;
     use redb::{BackendError, Database, StorageBackend};
 
     use super::Opener;
 
-    /// The switch: while on, every write, resize and sync fails as on a full disk.
-    #[derive(Clone, Debug, Default)]
-    pub(crate) struct DiskFull(Arc<AtomicBool>);
+    #[derive(Debug, Default)]
+    struct Stall {
+        on: bool,
+        timed_out: bool,
+    }
 
-    impl DiskFull {
-        pub(crate) fn set(&self, full: bool) {
-            self.0.store(full, Ordering::SeqCst);
+    #[derive(Debug, Default)]
+    struct DiskState {
+        full: AtomicBool,
+        stall: Mutex<Stall>,
+        changed: Condvar,
+        stalled: tokio::sync::Notify,
+    }
+
+    /// The switches of a test disk: full (every write, resize and sync fails as on a full
+    /// disk) and stalled (every sync waits until released).
+    #[derive(Clone, Debug, Default)]
+    pub(crate) struct TestDisk(Arc<DiskState>);
+
+    impl TestDisk {
+        pub(crate) fn set_full(&self, full: bool) {
+            self.0.full.store(full, Ordering::SeqCst);
         }
 
-        fn check(&self) -> Result<(), std::io::Error> {
-            if self.0.load(Ordering::SeqCst) {
+        /// From now on a sync waits until [`TestDisk::release`].
+        pub(crate) fn stall(&self) {
+            self.0.stall.lock().unwrap().on = true;
+        }
+
+        pub(crate) fn release(&self) {
+            self.0.stall.lock().unwrap().on = false;
+            self.0.changed.notify_all();
+        }
+
+        /// Resolves once a sync is waiting on the stall.
+        pub(crate) async fn stalled(&self) {
+            self.0.stalled.notified().await;
+        }
+
+        /// Releases the stall after `timeout` unless it is released earlier (a bound on a test
+        /// that would otherwise hang); [`TestDisk::timed_out`] then says so.
+        pub(crate) fn release_after(&self, timeout: Duration) -> std::thread::JoinHandle<()> {
+            let disk = self.clone();
+            std::thread::spawn(move || {
+                let stall = disk.0.stall.lock().unwrap();
+                let (mut stall, _) = disk
+                    .0
+                    .changed
+                    .wait_timeout_while(stall, timeout, |s| s.on)
+                    .unwrap();
+                if stall.on {
+                    stall.on = false;
+                    stall.timed_out = true;
+                    disk.0.changed.notify_all();
+                }
+            })
+        }
+
+        pub(crate) fn timed_out(&self) -> bool {
+            self.0.stall.lock().unwrap().timed_out
+        }
+
+        fn check_full(&self) -> Result<(), std::io::Error> {
+            if self.0.full.load(Ordering::SeqCst) {
                 Err(std::io::Error::new(
                     std::io::ErrorKind::StorageFull,
                     "No space left on device (test)",
@@ -234,16 +288,26 @@ pub(crate) mod testing {
                 Ok(())
             }
         }
+
+        fn wait_if_stalled(&self) {
+            let mut stall = self.0.stall.lock().unwrap();
+            if stall.on {
+                self.0.stalled.notify_one();
+            }
+            while stall.on {
+                stall = self.0.changed.wait(stall).unwrap();
+            }
+        }
     }
 
-    /// A file backend behind a [`DiskFull`] switch.
+    /// A file backend behind a [`TestDisk`].
     #[derive(Debug)]
-    pub(crate) struct FailingBackend {
+    pub(crate) struct TestBackend {
         inner: FileBackend,
-        full: DiskFull,
+        disk: TestDisk,
     }
 
-    impl StorageBackend for FailingBackend {
+    impl StorageBackend for TestBackend {
         fn len(&self) -> Result<u64, std::io::Error> {
             self.inner.len()
         }
@@ -251,15 +315,16 @@ pub(crate) mod testing {
             self.inner.read(offset, out)
         }
         fn set_len(&self, len: u64) -> Result<(), std::io::Error> {
-            self.full.check()?;
+            self.disk.check_full()?;
             self.inner.set_len(len)
         }
         fn sync_data(&self) -> Result<(), std::io::Error> {
-            self.full.check()?;
+            self.disk.check_full()?;
+            self.disk.wait_if_stalled();
             self.inner.sync_data()
         }
         fn write(&self, offset: u64, data: &[u8]) -> Result<(), std::io::Error> {
-            self.full.check()?;
+            self.disk.check_full()?;
             self.inner.write(offset, data)
         }
         fn close(&self) -> Result<(), std::io::Error> {
@@ -289,10 +354,10 @@ pub(crate) mod testing {
         }
     }
 
-    /// Opens `path` through a [`FailingBackend`] (and runs `init`, e.g. creating tables).
-    pub(crate) fn failing_opener(
+    /// Opens `path` on a [`TestDisk`] (and runs `init`, e.g. creating tables).
+    pub(crate) fn test_disk_opener(
         path: &Path,
-        full: DiskFull,
+        disk: TestDisk,
         init: fn(&Database) -> Result<(), String>,
     ) -> Opener {
         let path: PathBuf = path.to_owned();
@@ -304,9 +369,9 @@ pub(crate) mod testing {
                 .truncate(false)
                 .open(&path)
                 .map_err(|e| e.to_string())?;
-            let backend = FailingBackend {
+            let backend = TestBackend {
                 inner: FileBackend::new(file).map_err(|e| e.to_string())?,
-                full: full.clone(),
+                disk: disk.clone(),
             };
             let db = Database::builder()
                 .create_with_backend(backend)

@@ -524,17 +524,17 @@ mod tests {
 
     #[test]
     fn after_a_failed_write_the_store_reopens_itself_once_the_disk_allows() {
-        use crate::reopen::testing::{failing_opener, DiskFull};
+        use crate::reopen::testing::{test_disk_opener, TestDisk};
         let dir = tempfile::tempdir().unwrap();
-        let full = DiskFull::default();
+        let full = TestDisk::default();
         let events = EventBus::new(16);
         let mut rx = events.subscribe();
-        let opener = failing_opener(&dir.path().join(POOL_DB_FILE), full.clone(), create_tables);
+        let opener = test_disk_opener(&dir.path().join(POOL_DB_FILE), full.clone(), create_tables);
         let store = Store::open_with(opener, events).unwrap();
         store.put_block(&sample(1)).unwrap();
         assert_eq!(store.health(), StorageHealth::Ok);
 
-        full.set(true);
+        full.set_full(true);
         assert!(store.put_block(&sample(2)).is_err());
         assert!(matches!(store.health(), StorageHealth::Failing { .. }));
         assert!(matches!(rx.try_recv(), Ok(PoolEvent::StorageFailed { .. })));
@@ -544,7 +544,7 @@ mod tests {
         assert!(matches!(store.health(), StorageHealth::Failing { .. }));
 
         // Space again: the probe reopens the file and a write succeeds.
-        full.set(false);
+        full.set_full(false);
         store.probe();
         assert_eq!(store.health(), StorageHealth::Ok);
         assert_eq!(rx.try_recv().ok(), Some(PoolEvent::StorageRecovered));

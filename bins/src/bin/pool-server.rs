@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Parser, ValueEnum};
-use nockpool_core::{Digest, MiningShare, PubkeyHash, P};
+use nockpool_core::MiningShare;
 use nockpool_server::{
     ChainBackend, CommandProver, Devnet, Limits, NockchainNode, NodeSupervisor, PoolServer,
     VardiffConfig, DEFAULT_NODE_GRPC,
@@ -99,11 +99,6 @@ fn parse_share(text: &str) -> anyhow::Result<MiningShare> {
     .with_context(|| format!("--pubkey {text:?} is not a Nockchain address[:SHARE]"))
 }
 
-fn development_address() -> PubkeyHash {
-    let limbs: [u64; 5] = std::array::from_fn(|_| rand::random::<u64>() % P);
-    PubkeyHash::from_digest(Digest::new(limbs).unwrap_or_default())
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     nockpool_bins::load_dotenv();
@@ -125,14 +120,6 @@ async fn main() -> anyhow::Result<()> {
     let mut supervisor = None;
     let backend: Arc<dyn ChainBackend> = match args.backend {
         Backend::Devnet => {
-            if payees.is_empty() {
-                let dev = development_address();
-                tracing::warn!("!!! no MINING_PUBKEY / --pubkey given: paying the devnet's coinbase to a generated development address {dev} whose key nobody holds. Set MINING_PUBKEY before mining anything real. !!!");
-                payees.push(MiningShare {
-                    address: dev,
-                    share: 1,
-                });
-            }
             tracing::warn!("backend: devnet, a SIMULATED development chain (not Nockchain); its blocks have no value");
             let devnet = Devnet::builder()
                 .data_dir(&args.data_dir)
@@ -141,6 +128,16 @@ async fn main() -> anyhow::Result<()> {
                 .competitor_interval(args.devnet_competitor.map(Duration::from_secs))
                 .open()
                 .context("cannot open the devnet")?;
+            if payees.is_empty() {
+                let dev = devnet
+                    .development_address()
+                    .context("cannot read or keep the devnet's development address")?;
+                tracing::warn!("!!! no MINING_PUBKEY / --pubkey given: paying the devnet's coinbase to a generated development address {dev} whose key nobody holds (kept in the data dir). Set MINING_PUBKEY before mining anything real. !!!");
+                payees.push(MiningShare {
+                    address: dev,
+                    share: 1,
+                });
+            }
             Arc::new(devnet)
         }
         Backend::Node => {

@@ -369,7 +369,7 @@ pub(crate) fn format_hashrate(h: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reopen::testing::{failing_opener, DiskFull};
+    use crate::reopen::testing::{test_disk_opener, TestDisk};
     use crate::store::{create_tables, POOL_DB_FILE};
     use crate::StorageHealth;
     use nockpool_core::proto::{work_order, Hello, Job};
@@ -392,10 +392,10 @@ mod tests {
     /// and one registered miner's first job.
     async fn pool_on(
         dir: &std::path::Path,
-        full: &DiskFull,
+        full: &TestDisk,
     ) -> (Pool, u64, Job, mpsc::UnboundedReceiver<BlockRecord>) {
         let events = EventBus::new(64);
-        let opener = failing_opener(&dir.join(POOL_DB_FILE), full.clone(), create_tables);
+        let opener = test_disk_opener(&dir.join(POOL_DB_FILE), full.clone(), create_tables);
         let store = Arc::new(Store::open_with(opener, events.clone()).unwrap());
         let (found_tx, found_rx) = mpsc::unbounded_channel();
         let engine = Arc::new(nockpool_pow::V5Engine::new());
@@ -441,7 +441,7 @@ mod tests {
     #[tokio::test]
     async fn a_block_that_cannot_be_recorded_is_not_acked_and_is_recorded_once_later() {
         let dir = tempfile::tempdir().unwrap();
-        let full = DiskFull::default();
+        let full = TestDisk::default();
         let (pool, connection_id, job, mut found_rx) = pool_on(dir.path(), &full).await;
         let req = WorkResult {
             connection_id,
@@ -451,7 +451,7 @@ mod tests {
             ..WorkResult::default()
         };
 
-        full.set(true);
+        full.set_full(true);
         for _ in 0..2 {
             // Not on record: a retriable error, never an ack; nothing credited or queued, and
             // the retry is not taken for a duplicate.
@@ -468,7 +468,7 @@ mod tests {
         }
 
         // The disk is back: the same retry reopens the database and is recorded, once.
-        full.set(false);
+        full.set_full(false);
         let accepted = pool.submit(true, &req).await.unwrap();
         assert!(accepted.block_candidate && accepted.credited_difficulty > 0);
         let record = found_rx.try_recv().unwrap();
