@@ -1,3 +1,5 @@
+use std::path::{Path, PathBuf};
+
 use thiserror::Error;
 
 /// Errors from building core values out of untrusted input.
@@ -34,6 +36,33 @@ pub enum CoreError {
     /// A number did not fit or did not parse.
     #[error("invalid number: {0}")]
     InvalidNumber(String),
+    /// A field of a protocol message did not hold a valid value.
+    #[error("invalid {field} in the message: {reason}")]
+    InvalidField {
+        /// The field's name in `pool.proto`.
+        field: &'static str,
+        /// What was wrong with it.
+        reason: Box<CoreError>,
+    },
+    /// A data directory could not be created.
+    #[error("cannot create the data dir {}: {reason}", .dir.display())]
+    DataDir {
+        /// The directory.
+        dir: PathBuf,
+        /// What the operating system said.
+        reason: String,
+    },
+    /// A database file could not be opened (or the in-memory one created, `path: None`).
+    #[error(
+        "cannot open the database {}: {reason} (is another pool server using this data dir?)",
+        database_name(.path.as_deref())
+    )]
+    Database {
+        /// The database file; `None` for an in-memory database.
+        path: Option<PathBuf>,
+        /// What the database library said.
+        reason: String,
+    },
     /// Bytes that should hold a jammed noun could not be decoded (`noun::cue`).
     #[error("cannot decode jammed noun (bit {bit}): {reason}")]
     BadJam {
@@ -42,4 +71,8 @@ pub enum CoreError {
         /// What was wrong.
         reason: crate::noun::CueFailure,
     },
+}
+
+fn database_name(path: Option<&Path>) -> String {
+    path.map_or_else(|| "(in memory)".into(), |p| p.display().to_string())
 }

@@ -125,7 +125,7 @@ impl StoredBlock {
     }
 
     fn into_block(self) -> Result<DevnetBlock, ChainError> {
-        let bad = |e: nockpool_core::CoreError| ChainError::Storage(format!("corrupt block: {e}"));
+        let bad = |e: nockpool_core::CoreError| ChainError::storage("decode a devnet block", e);
         Ok(DevnetBlock {
             height: self.height,
             block_id: Digest::new(self.block_id).map_err(bad)?,
@@ -213,46 +213,46 @@ impl DevnetBuilder {
 
     /// Opens (or creates) the chain and builds its first template.
     pub fn open(self) -> Result<Devnet, ChainError> {
-        validate_pow_len(self.pow_len).map_err(|e| ChainError::Config(e.to_string()))?;
+        validate_pow_len(self.pow_len).map_err(|e| ChainError::Config {
+            setting: "devnet pow_len",
+            reason: e.to_string(),
+        })?;
         if self.initial_difficulty == 0 || self.min_difficulty == 0 {
-            return Err(ChainError::Config(
-                "devnet difficulty must be at least 1".into(),
-            ));
+            return Err(ChainError::Config {
+                setting: "devnet difficulty",
+                reason: "it must be at least 1".into(),
+            });
         }
         if self.block_time.is_zero() {
-            return Err(ChainError::Config(
-                "devnet block time must be above zero".into(),
-            ));
+            return Err(ChainError::Config {
+                setting: "devnet block time",
+                reason: "it must be above zero".into(),
+            });
         }
         if self.competitor_interval.is_some_and(|d| d.is_zero()) {
-            return Err(ChainError::Config(
-                "devnet competitor interval must be above zero".into(),
-            ));
+            return Err(ChainError::Config {
+                setting: "devnet competitor interval",
+                reason: "it must be above zero".into(),
+            });
         }
         let db = match &self.data_dir {
             Some(dir) => {
-                std::fs::create_dir_all(dir).map_err(|e| {
-                    ChainError::Storage(format!("cannot create {}: {e}", dir.display()))
-                })?;
-                let path = dir.join(DEVNET_DB_FILE);
-                let name = format!("devnet database {}", path.display());
+                let dir = dir.clone();
+                let name = format!("devnet database {}", dir.join(DEVNET_DB_FILE).display());
                 let opener: Opener = Box::new(move || {
-                    let db = Database::create(&path).map_err(|e| {
-                        format!(
-                            "cannot open {}: {e} (is another devnet using this data dir?)",
-                            path.display()
-                        )
-                    })?;
+                    let db = nockpool_core::open_db(Some(&dir), DEVNET_DB_FILE)
+                        .map_err(|e| e.to_string())?;
                     create_tables(&db)?;
                     Ok(db)
                 });
-                ReopeningDb::open(name, opener).map_err(ChainError::Storage)?
+                ReopeningDb::open(name, opener)
+                    .map_err(|e| ChainError::storage("open the devnet database", e))?
             }
             None => {
-                let db = Database::builder()
-                    .create_with_backend(redb::backends::InMemoryBackend::new())
-                    .map_err(storage)?;
-                create_tables(&db).map_err(ChainError::Storage)?;
+                let db = nockpool_core::open_db(None, DEVNET_DB_FILE)
+                    .map_err(|e| ChainError::storage("open the devnet database", e))?;
+                create_tables(&db)
+                    .map_err(|e| ChainError::storage("create the devnet database tables", e))?;
                 ReopeningDb::in_memory("in-memory devnet database".into(), db)
             }
         };
@@ -264,7 +264,7 @@ impl DevnetBuilder {
     #[cfg(test)]
     fn open_with(self, opener: Opener) -> Result<Devnet, ChainError> {
         let db = ReopeningDb::open("test devnet database".into(), opener)
-            .map_err(ChainError::Storage)?;
+            .map_err(|e| ChainError::storage("open the devnet database", e))?;
         self.open_on(db)
     }
 
@@ -317,8 +317,8 @@ impl DevnetBuilder {
     }
 }
 
-fn storage(e: impl std::fmt::Display) -> ChainError {
-    ChainError::Storage(e.to_string())
+fn storage(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> ChainError {
+    ChainError::storage("read or write the devnet database", e)
 }
 
 /// Creates the tables, so that readers never see "table does not exist".
@@ -335,7 +335,7 @@ fn failure(e: DbFailure<ChainError>) -> ChainError {
     match e {
         DbFailure::Failed(e) => e,
         DbFailure::Closed => ChainError::Closed,
-        other => ChainError::Storage(other.to_string()),
+        other => ChainError::storage("use the devnet database", other.to_string()),
     }
 }
 
@@ -346,7 +346,7 @@ fn load_tip(db: &Database) -> Result<Option<DevnetBlock>, ChainError> {
         return Ok(None);
     };
     let stored: StoredBlock = serde_json::from_slice(value.value())
-        .map_err(|e| ChainError::Storage(format!("corrupt devnet block: {e}")))?;
+        .map_err(|e| ChainError::storage("decode a devnet block", e))?;
     stored.into_block().map(Some)
 }
 
@@ -369,7 +369,8 @@ fn template_key(commitment: &[u64; 5]) -> String {
 
 fn persist_template(db: &Database, known: Option<&KnownTemplate>) -> Result<(), ChainError> {
     let Some(known) = known else { return Ok(()) };
-    let bytes = serde_json::to_vec(known).map_err(|e| ChainError::Storage(e.to_string()))?;
+    let bytes = serde_json::to_vec(known)
+        .map_err(|e| ChainError::storage("encode a devnet template", e))?;
     let txn = db.begin_write().map_err(storage)?;
     {
         let mut table = txn.open_table(TEMPLATES).map_err(storage)?;
@@ -381,7 +382,10 @@ fn persist_template(db: &Database, known: Option<&KnownTemplate>) -> Result<(), 
 }
 
 fn hash(input: &[u64]) -> Result<Digest, ChainError> {
-    tip5::try_hash_varlen(input).map_err(|e| ChainError::Protocol(format!("devnet hash: {e}")))
+    tip5::try_hash_varlen(input).map_err(|e| ChainError::Protocol {
+        operation: "devnet hash".into(),
+        reason: e.to_string(),
+    })
 }
 
 /// The id of the implicit genesis block every devnet chain starts from.
@@ -548,7 +552,7 @@ impl Devnet {
                 for entry in table.iter().map_err(storage)? {
                     let (_, value) = entry.map_err(storage)?;
                     let stored: StoredBlock = serde_json::from_slice(value.value())
-                        .map_err(|e| ChainError::Storage(format!("corrupt devnet block: {e}")))?;
+                        .map_err(|e| ChainError::storage("decode a devnet block", e))?;
                     out.push(stored.into_block()?);
                 }
                 Ok(out)
@@ -572,13 +576,16 @@ impl Devnet {
             .map_err(failure)?;
         if let Some(bytes) = stored {
             let text = String::from_utf8(bytes)
-                .map_err(|e| ChainError::Storage(format!("corrupt development address: {e}")))?;
+                .map_err(|e| ChainError::storage("decode the development address", e))?;
             return text.parse().map_err(|e| {
-                ChainError::Storage(format!("corrupt development address {text:?}: {e}"))
+                ChainError::storage("decode the development address", format!("{text:?}: {e}"))
             });
         }
         let limbs: [u64; 5] = std::array::from_fn(|_| rand::random::<u64>() % nockpool_core::P);
-        let digest = Digest::new(limbs).map_err(|e| ChainError::Protocol(e.to_string()))?;
+        let digest = Digest::new(limbs).map_err(|e| ChainError::Protocol {
+            operation: "generate a development address".into(),
+            reason: e.to_string(),
+        })?;
         let address = PubkeyHash::from_digest(digest);
         let text = address.to_string();
         self.inner
@@ -638,7 +645,7 @@ impl Devnet {
     /// Persists `block`, makes it the tip and publishes the next template.
     fn append(&self, chain: &mut Chain, block: DevnetBlock) -> Result<BlockTemplate, ChainError> {
         let bytes = serde_json::to_vec(&StoredBlock::from_block(&block))
-            .map_err(|e| ChainError::Storage(e.to_string()))?;
+            .map_err(|e| ChainError::storage("encode a devnet block", e))?;
         self.inner
             .db
             .write(|db| {
@@ -693,7 +700,10 @@ impl Devnet {
         }
         let digest =
             nockpool_pow::v5::try_digest(&known.commitment, block.nonce.limbs(), known.pow_len)
-                .map_err(|e| ChainError::Protocol(e.to_string()))?;
+                .map_err(|e| ChainError::Protocol {
+                    operation: "the devnet's digest of a found block".into(),
+                    reason: e.to_string(),
+                })?;
         if digest != block.digest {
             return Ok(BlockOutcome::Rejected {
                 reason: format!("digest mismatch: the nonce hashes to {digest}"),
@@ -721,7 +731,7 @@ impl Devnet {
                 worker: block.worker.clone(),
             },
         };
-        let id = block_id_text(&new.block_id);
+        let id = new.block_id.to_base58();
         let (height, next_difficulty) = (new.height, new.next_difficulty);
         self.append(&mut chain, new)?;
         tracing::info!(
@@ -767,7 +777,7 @@ impl Devnet {
                 let devnet = Devnet { inner };
                 let added = tokio::task::spawn_blocking(move || devnet.force_new_template())
                     .await
-                    .unwrap_or_else(|e| Err(ChainError::Storage(e.to_string())));
+                    .unwrap_or_else(|e| Err(ChainError::storage("add a simulated block", e)));
                 if let Err(e) = added {
                     tracing::debug!("devnet competitor stopped: {e}");
                     return;
@@ -789,7 +799,7 @@ impl ChainBackend for Devnet {
         let devnet = self.clone();
         tokio::task::spawn_blocking(move || devnet.submit_blocking(block))
             .await
-            .map_err(|e| ChainError::Storage(format!("the devnet writer failed: {e}")))?
+            .map_err(|e| ChainError::storage("run the devnet's writer", e))?
     }
 
     async fn status(&self) -> Result<ChainStatus, ChainError> {
@@ -832,13 +842,8 @@ impl ChainBackend for Devnet {
             Ok(())
         })
         .await
-        .map_err(|e| ChainError::Storage(format!("the devnet writer failed: {e}")))?
+        .map_err(|e| ChainError::storage("run the devnet's writer", e))?
     }
-}
-
-/// A devnet block id in base58 (of the id's value, big-endian, as Nockchain writes ids).
-fn block_id_text(id: &Digest) -> String {
-    bs58::encode(id.to_u320().to_be_bytes_minimal()).into_string()
 }
 
 #[cfg(test)]
@@ -1075,7 +1080,7 @@ mod tests {
         disk.set_full(true);
         assert!(matches!(
             devnet.submit_block(block.clone()).await,
-            Err(ChainError::Storage(_))
+            Err(ChainError::Storage { .. })
         ));
         assert_eq!(devnet.height(), 0, "nothing half-added");
         let status = devnet.status().await.unwrap();

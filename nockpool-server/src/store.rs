@@ -197,8 +197,13 @@ pub(crate) struct Store {
     db: ReopeningDb,
 }
 
-fn storage<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> ServerError {
-    move |e| ServerError::Storage(format!("{what}: {e}"))
+fn storage<E: Into<Box<dyn std::error::Error + Send + Sync>>>(
+    operation: &'static str,
+) -> impl Fn(E) -> ServerError {
+    move |e| ServerError::Storage {
+        operation,
+        source: e.into(),
+    }
 }
 
 /// Creates the tables, so that readers never see "table does not exist".
@@ -216,7 +221,7 @@ pub(crate) fn create_tables(db: &Database) -> Result<(), String> {
 fn failure(e: DbFailure<ServerError>) -> ServerError {
     match e {
         DbFailure::Failed(e) => e,
-        other => ServerError::Storage(other.to_string()),
+        other => storage("use the pool database")(other.to_string()),
     }
 }
 
@@ -224,30 +229,22 @@ impl Store {
     /// Opens (or creates) `data_dir/pool.redb`; with no data dir, an in-memory database.
     /// `events` hears when writes start failing and when they recover.
     pub(crate) fn open(data_dir: Option<&Path>, events: EventBus) -> Result<Store, ServerError> {
+        let create = |db: nockpool_core::CoreError| storage("open the pool database")(db);
         let db = match data_dir {
             Some(dir) => {
-                std::fs::create_dir_all(dir).map_err(|e| {
-                    ServerError::Storage(format!("cannot create data dir {}: {e}", dir.display()))
-                })?;
-                let path = dir.join(POOL_DB_FILE);
-                let name = format!("pool database {}", path.display());
+                let dir = dir.to_owned();
+                let name = format!("pool database {}", dir.join(POOL_DB_FILE).display());
                 let opener: Opener = Box::new(move || {
-                    let db = Database::create(&path).map_err(|e| {
-                        format!(
-                            "cannot open {}: {e} (is another pool server using this data dir?)",
-                            path.display()
-                        )
-                    })?;
+                    let db = nockpool_core::open_db(Some(&dir), POOL_DB_FILE)
+                        .map_err(|e| e.to_string())?;
                     create_tables(&db)?;
                     Ok(db)
                 });
-                ReopeningDb::open(name, opener).map_err(ServerError::Storage)?
+                ReopeningDb::open(name, opener).map_err(storage("open the pool database"))?
             }
             None => {
-                let db = Database::builder()
-                    .create_with_backend(redb::backends::InMemoryBackend::new())
-                    .map_err(storage("cannot create in-memory database"))?;
-                create_tables(&db).map_err(ServerError::Storage)?;
+                let db = nockpool_core::open_db(None, POOL_DB_FILE).map_err(create)?;
+                create_tables(&db).map_err(storage("create the pool database tables"))?;
                 ReopeningDb::in_memory("in-memory pool database".into(), db)
             }
         };
@@ -258,8 +255,8 @@ impl Store {
     /// backend that fails on demand.
     #[cfg(test)]
     pub(crate) fn open_with(opener: Opener, events: EventBus) -> Result<Store, ServerError> {
-        let db =
-            ReopeningDb::open("test pool database".into(), opener).map_err(ServerError::Storage)?;
+        let db = ReopeningDb::open("test pool database".into(), opener)
+            .map_err(storage("open the pool database"))?;
         Ok(Store::with_db(db, events))
     }
 

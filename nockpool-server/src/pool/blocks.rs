@@ -206,9 +206,10 @@ impl Blocks {
         let persisted = tokio::task::spawn_blocking(move || store.put_block(&to_store))
             .await
             .unwrap_or_else(|e| {
-                Err(ServerError::Storage(format!(
-                    "the block writer failed: {e}"
-                )))
+                Err(ServerError::Storage {
+                    operation: "run the block writer",
+                    source: e.into(),
+                })
             });
         let b = &record.block;
         if let Err(e) = persisted {

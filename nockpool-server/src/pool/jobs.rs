@@ -10,7 +10,7 @@ use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use nockpool_core::proto;
-use nockpool_core::{Difficulty, Digest, JobParams, Target};
+use nockpool_core::{Difficulty, Digest, Job, JobParams, Target};
 use nockpool_pow::{PowEngine, PowError, PreparedJob};
 
 use super::sync::{read, write};
@@ -78,12 +78,6 @@ pub(super) struct Jobs {
     state: RwLock<JobState>,
 }
 
-fn target_bytes(t: &Target) -> Vec<u8> {
-    let bytes = t.value().to_le_bytes();
-    let len = bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
-    bytes[..len].to_vec()
-}
-
 /// The difficulty a target represents, saturated to `u64` and at least 1.
 pub(super) fn target_difficulty(t: &Target) -> u64 {
     t.work()
@@ -113,17 +107,19 @@ pub(super) fn job_for(
 ) -> (proto::Job, IssuedJob) {
     let network = entry.template.network_target;
     let (share_target, share_difficulty) = share_target(network, difficulty);
-    let job = proto::Job {
+    let job = Job {
         job_id: job_id.clone(),
-        commitment: entry.template.commitment.limbs().to_vec(),
-        share_target: target_bytes(&share_target),
-        network_target: target_bytes(&network),
-        height: entry.template.height,
-        pow_version: entry.template.version,
-        pow_len: entry.template.pow_len,
-        clean_jobs: clean,
-        nonce_prefix: prefix,
+        params: JobParams {
+            commitment: entry.template.commitment,
+            pow_len: entry.template.pow_len,
+            version: entry.template.version,
+        },
+        share_target,
+        network_target: network,
         share_difficulty,
+        height: entry.template.height,
+        nonce_prefix: prefix,
+        clean_jobs: clean,
     };
     let issued = IssuedJob {
         job_id,
@@ -131,7 +127,7 @@ pub(super) fn job_for(
         difficulty: share_difficulty,
         share_target,
     };
-    (job, issued)
+    (proto::Job::from(&job), issued)
 }
 
 fn same_work(a: &BlockTemplate, b: &BlockTemplate) -> bool {

@@ -6,10 +6,9 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use nockpool_core::{ChainError, FoundBlock};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
-
-use crate::{ChainError, FoundBlock};
 
 /// File name of the node backend's database inside the data directory.
 pub const NODE_DB_FILE: &str = "nockchain-node.redb";
@@ -92,8 +91,10 @@ fn millis(t: SystemTime) -> u64 {
         .as_millis() as u64
 }
 
-fn storage<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> ChainError {
-    move |e| ChainError::Storage(format!("node block store: {what}: {e}"))
+fn storage<E: Into<Box<dyn std::error::Error + Send + Sync>>>(
+    operation: &'static str,
+) -> impl Fn(E) -> ChainError {
+    move |e| ChainError::storage(operation, e)
 }
 
 /// The redb-backed store (in memory when no data directory is given).
@@ -103,27 +104,17 @@ pub(crate) struct SubmissionStore {
 
 impl SubmissionStore {
     pub(crate) fn open(dir: Option<&Path>) -> Result<SubmissionStore, ChainError> {
-        let db = match dir {
-            Some(dir) => {
-                std::fs::create_dir_all(dir).map_err(|e| {
-                    ChainError::Storage(format!("cannot create {}: {e}", dir.display()))
-                })?;
-                let path = dir.join(NODE_DB_FILE);
-                Database::create(&path).map_err(|e| {
-                    ChainError::Storage(format!(
-                        "cannot open {}: {e} (is another pool server using this data dir?)",
-                        path.display()
-                    ))
-                })?
-            }
-            None => Database::builder()
-                .create_with_backend(redb::backends::InMemoryBackend::new())
-                .map_err(storage("create in-memory database"))?,
-        };
-        let txn = db.begin_write().map_err(storage("begin"))?;
-        txn.open_table(SUBMISSIONS).map_err(storage("open table"))?;
-        txn.open_table(POKES).map_err(storage("open table"))?;
-        txn.commit().map_err(storage("commit"))?;
+        let db = nockpool_core::open_db(dir, NODE_DB_FILE)
+            .map_err(storage("open the node block store"))?;
+        let txn = db
+            .begin_write()
+            .map_err(storage("begin a node block store transaction"))?;
+        txn.open_table(SUBMISSIONS)
+            .map_err(storage("open a node block store table"))?;
+        txn.open_table(POKES)
+            .map_err(storage("open a node block store table"))?;
+        txn.commit()
+            .map_err(storage("commit to the node block store"))?;
         Ok(SubmissionStore { db: Mutex::new(db) })
     }
 
@@ -133,61 +124,86 @@ impl SubmissionStore {
 
     /// Writes a record durably (returns after the commit).
     pub(crate) fn put(&self, record: &Submission) -> Result<(), ChainError> {
-        let bytes = serde_json::to_vec(record).map_err(storage("encode"))?;
+        let bytes = serde_json::to_vec(record).map_err(storage("encode a found block record"))?;
         let db = self.db();
-        let txn = db.begin_write().map_err(storage("begin"))?;
+        let txn = db
+            .begin_write()
+            .map_err(storage("begin a node block store transaction"))?;
         {
-            let mut table = txn.open_table(SUBMISSIONS).map_err(storage("open table"))?;
+            let mut table = txn
+                .open_table(SUBMISSIONS)
+                .map_err(storage("open a node block store table"))?;
             table
                 .insert(record.key().as_str(), bytes.as_slice())
-                .map_err(storage("insert"))?;
+                .map_err(storage("write a found block record"))?;
         }
-        txn.commit().map_err(storage("commit"))
+        txn.commit()
+            .map_err(storage("commit to the node block store"))
     }
 
     /// Stores the prover's jammed poke for a record (so a retry never proves twice).
     pub(crate) fn put_poke(&self, key: &str, poke_jam: &[u8]) -> Result<(), ChainError> {
         let db = self.db();
-        let txn = db.begin_write().map_err(storage("begin"))?;
+        let txn = db
+            .begin_write()
+            .map_err(storage("begin a node block store transaction"))?;
         {
-            let mut table = txn.open_table(POKES).map_err(storage("open table"))?;
+            let mut table = txn
+                .open_table(POKES)
+                .map_err(storage("open a node block store table"))?;
             table
                 .insert(key, poke_jam)
-                .map_err(storage("insert poke"))?;
+                .map_err(storage("write a submit poke"))?;
         }
-        txn.commit().map_err(storage("commit"))
+        txn.commit()
+            .map_err(storage("commit to the node block store"))
     }
 
     pub(crate) fn get(&self, key: &str) -> Result<Option<Submission>, ChainError> {
         let db = self.db();
-        let txn = db.begin_read().map_err(storage("begin read"))?;
-        let table = txn.open_table(SUBMISSIONS).map_err(storage("open table"))?;
-        let Some(value) = table.get(key).map_err(storage("read"))? else {
+        let txn = db
+            .begin_read()
+            .map_err(storage("read the node block store"))?;
+        let table = txn
+            .open_table(SUBMISSIONS)
+            .map_err(storage("open a node block store table"))?;
+        let Some(value) = table
+            .get(key)
+            .map_err(storage("read the node block store"))?
+        else {
             return Ok(None);
         };
         serde_json::from_slice(value.value())
             .map(Some)
-            .map_err(storage("decode"))
+            .map_err(storage("decode a found block record"))
     }
 
     pub(crate) fn poke(&self, key: &str) -> Result<Option<Vec<u8>>, ChainError> {
         let db = self.db();
-        let txn = db.begin_read().map_err(storage("begin read"))?;
-        let table = txn.open_table(POKES).map_err(storage("open table"))?;
+        let txn = db
+            .begin_read()
+            .map_err(storage("read the node block store"))?;
+        let table = txn
+            .open_table(POKES)
+            .map_err(storage("open a node block store table"))?;
         Ok(table
             .get(key)
-            .map_err(storage("read"))?
+            .map_err(storage("read the node block store"))?
             .map(|v| v.value().to_vec()))
     }
 
     /// Every record, in key order.
     pub(crate) fn all(&self) -> Result<Vec<Submission>, ChainError> {
         let db = self.db();
-        let txn = db.begin_read().map_err(storage("begin read"))?;
-        let table = txn.open_table(SUBMISSIONS).map_err(storage("open table"))?;
+        let txn = db
+            .begin_read()
+            .map_err(storage("read the node block store"))?;
+        let table = txn
+            .open_table(SUBMISSIONS)
+            .map_err(storage("open a node block store table"))?;
         let mut out = Vec::new();
-        for entry in table.iter().map_err(storage("iterate"))? {
-            let (key, value) = entry.map_err(storage("read"))?;
+        for entry in table.iter().map_err(storage("read the node block store"))? {
+            let (key, value) = entry.map_err(storage("read the node block store"))?;
             match serde_json::from_slice::<Submission>(value.value()) {
                 Ok(r) => out.push(r),
                 Err(e) => {
