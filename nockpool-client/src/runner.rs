@@ -13,7 +13,7 @@ use nockpool_core::proto::{
     miner_status, work_order, Hello, MinerStatus, NoticeKind, RejectReason, Status, SubmitAck,
     Welcome, WorkOrder, WorkResult,
 };
-use nockpool_core::{Digest, Job, JobParams, Share, Target, TOKEN_METADATA_KEY};
+use nockpool_core::{Digest, Job, Share, Target, TOKEN_METADATA_KEY};
 use nockpool_pow::{CpuMiner, FoundShare, MiningJob};
 use tokio::sync::mpsc;
 use tokio::time::{sleep, sleep_until, timeout, Instant, MissedTickBehavior};
@@ -118,7 +118,6 @@ where
         jobs: VecDeque::new(),
         queue: SubmissionQueue::default(),
         next_job_seq: 0,
-        current_work: None,
         next_submission_id: 0,
         last_connection_id: 0,
     };
@@ -158,8 +157,6 @@ struct Runner {
     queue: SubmissionQueue,
     backoff: Backoff,
     next_job_seq: u64,
-    /// The sequence number and puzzle of what the engine mines now.
-    current_work: Option<(u64, (JobParams, u64))>,
     next_submission_id: u64,
     last_connection_id: u64,
 }
@@ -209,8 +206,8 @@ impl Runner {
         }
     }
 
-    /// Stops the engine threads. `current_work` is kept: if the same puzzle comes back (same
-    /// prefix), the threads continue where they stopped instead of repeating nonces.
+    /// Stops the engine threads. If the same puzzle comes back (same prefix), the threads
+    /// continue where they stopped instead of repeating nonces.
     fn pause_engine(&mut self) {
         self.miner.pause();
     }
@@ -454,20 +451,13 @@ impl Runner {
                 return;
             }
         };
-        // Same puzzle and prefix (e.g. a new share target for the same template): keep the
-        // sequence number so the engine threads continue their counters instead of repeating
-        // nonces they already tried.
-        let work = (*prepared.params(), job.nonce_prefix);
-        let seq = match self.current_work {
-            Some((seq, current)) if current == work => seq,
-            _ => {
-                self.next_job_seq += 1;
-                self.next_job_seq
-            }
-        };
-        self.current_work = Some((seq, work));
+        // Every job gets its own sequence number, also one that differs from the last only in
+        // its share target: a share is always submitted for the job it was found for (the
+        // pool credits it at that job's difficulty). On the same puzzle and prefix the engine
+        // threads continue their counters by themselves, so no nonce is tried twice.
+        self.next_job_seq += 1;
+        let seq = self.next_job_seq;
         let commitment = prepared.params().commitment;
-        self.jobs.retain(|j| j.seq != seq);
         self.miner.set_job(MiningJob {
             job_seq: seq,
             prepared,
