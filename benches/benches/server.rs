@@ -136,6 +136,7 @@ impl RawMiner {
                 client_version: "bench".into(),
                 threads: 1,
                 previous_connection_id: 0,
+                hashrate: 0.0,
             })),
         })
         .await

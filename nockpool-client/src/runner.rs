@@ -238,7 +238,8 @@ impl Runner {
     }
 
     async fn connect(&mut self, pool: usize) -> Result<Session, String> {
-        open_session(&self.config, pool, self.last_connection_id).await
+        let hashrate = measured_hashrate(&self.shared);
+        open_session(&self.config, pool, self.last_connection_id, hashrate).await
     }
 
     async fn run_session<F: Future<Output = ()>>(
@@ -311,6 +312,7 @@ impl Runner {
                         Arc::clone(&self.config),
                         session.pool,
                         connection_id,
+                        measured_hashrate(&self.shared),
                     )));
                 }
                 better = async { probe.as_mut().expect("guarded by is_some").await }, if probe.is_some() => {
@@ -728,6 +730,7 @@ async fn open_session(
     config: &Config,
     pool: usize,
     previous_connection_id: u64,
+    hashrate: f64,
 ) -> Result<Session, String> {
     let channel = endpoint(config.pools[pool].uri(), config.connect_timeout)
         .connect()
@@ -741,6 +744,7 @@ async fn open_session(
             client_version: format!("nockpool-client/{}", env!("CARGO_PKG_VERSION")),
             threads: u32::try_from(config.threads).unwrap_or(u32::MAX),
             previous_connection_id,
+            hashrate,
         })),
     };
     up.try_send(hello)
@@ -777,6 +781,16 @@ async fn open_session(
     })
 }
 
+/// The hashrate to state in a Hello: the last minute's, else the last five minutes' (0 before
+/// the engine has run), so a pool starts the connection at the right difficulty.
+fn measured_hashrate(shared: &Shared) -> f64 {
+    let stats = shared.stats();
+    [stats.hashrate_1m, stats.hashrate_5m]
+        .into_iter()
+        .find(|h| h.is_finite() && *h > 0.0)
+        .unwrap_or(0.0)
+}
+
 /// A request carrying the farm token, if one is configured.
 fn with_token<T>(config: &Config, message: T) -> Request<T> {
     let mut request = Request::new(message);
@@ -795,9 +809,10 @@ async fn probe_better_pools(
     config: Arc<Config>,
     below: usize,
     previous_connection_id: u64,
+    hashrate: f64,
 ) -> Option<Session> {
     for pool in 0..below {
-        match open_session(&config, pool, previous_connection_id).await {
+        match open_session(&config, pool, previous_connection_id, hashrate).await {
             Ok(session) => return Some(session),
             Err(error) => {
                 debug!(pool = %config.pools[pool], %error, "better pool still unavailable")

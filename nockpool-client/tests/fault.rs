@@ -651,3 +651,41 @@ async fn a_share_found_before_a_difficulty_change_is_submitted_for_its_own_job()
     assert_eq!(stats.rejected_total(), 0);
     stop(running).await;
 }
+
+/// Issue 10, item 6: after a reconnect the Hello states the hashrate the miner measured, so
+/// the pool (restarted, say) can start it at the right difficulty at once.
+#[tokio::test]
+async fn a_reconnect_hello_states_the_measured_hashrate() {
+    let jobs: Jobs = Box::new(|conn| vec![job("m", 3, conn, hard(), hard())]);
+    let judge: Judge = Box::new(|_, _| accept(false));
+    let mut running = start(Limited::new(0), jobs, judge).await;
+    let first = next_seen(&mut running.seen, |s| match s {
+        Seen::Hello { hello, .. } => Some(hello),
+        _ => None,
+    })
+    .await;
+    assert_eq!(
+        first.hashrate, 0.0,
+        "nothing measured before the first connection"
+    );
+    // Once the miner reports a measured rate, the pool goes away.
+    let reported = next_seen(&mut running.seen, |s| match s {
+        Seen::Status { status } if status.hashrate_1m > 0.0 => Some(status.hashrate_1m),
+        _ => None,
+    })
+    .await;
+    running.pool.streams.lock().unwrap().clear();
+    let again = next_seen(&mut running.seen, |s| match s {
+        Seen::Hello { hello, .. } => Some(hello),
+        _ => None,
+    })
+    .await;
+    assert!(again.hashrate > 0.0, "{again:?}");
+    // The same measurement source as the status reports (the window moved on a little).
+    assert!(
+        (again.hashrate / reported - 1.0).abs() < 0.5,
+        "hello {} vs status {reported}",
+        again.hashrate
+    );
+    stop(running).await;
+}

@@ -40,13 +40,20 @@
 //!   difficulty of the job it names. The share target is never harder than the network target.
 //! - `SubmitWork` may name a connection that has since closed (kept for
 //!   [`Limits::closed_connection_retention`]), so shares queued across a reconnect still count.
-//!   Sending the same `(connection_id, submission_id ≠ 0, nonce)` again returns the original
-//!   ack (idempotent retry); the same nonce otherwise is `DUPLICATE`. A `Hello` naming its
-//!   `previous_connection_id` keeps that connection's share difficulty.
+//!   Sending the same `(connection_id, submission_id ≠ 0, nonce)` again returns the answer the
+//!   first one got (idempotent retry; `UNAVAILABLE` while the first is still being recorded);
+//!   the same nonce otherwise is `DUPLICATE`.
+//! - A new connection's share difficulty starts at that of the connection its `Hello` names
+//!   in `previous_connection_id`, else at what the `Hello`'s measured `hashrate` implies, else
+//!   at the worker's last difficulty (kept in the data dir across restarts), else at what its
+//!   `threads` imply.
 //! - A share that meets the network target is acked with `block_candidate = true` only after the
-//!   block is on disk; the finder then gets a `BLOCK_FOUND` notice and later
-//!   `BLOCK_ACCEPTED` / `BLOCK_REJECTED` / `BLOCK_STALE` (on its live connection, or those of the
-//!   same worker name after a reconnect).
+//!   block is on disk; when it cannot be written (a full disk) the answer is `UNAVAILABLE`
+//!   (keep the block and send it again), nothing is credited, and the pool reopens its
+//!   database by itself (its state is in [`PoolSnapshot::storage`]). The finder then gets a
+//!   `BLOCK_FOUND` notice and later `BLOCK_ACCEPTED` / `BLOCK_REJECTED` / `BLOCK_STALE` (on its
+//!   live connection, or those of the same worker name after a reconnect). A block already on
+//!   record is accepted again (credit 0) for its finder and `DUPLICATE` for anyone else.
 //! - On shutdown every miner gets a `SHUTTING_DOWN` notice, then its stream ends. A miner that
 //!   does not read its stream (queue of [`Limits::outbound_queue`] full) is dropped with
 //!   `RESOURCE_EXHAUSTED`.

@@ -55,6 +55,10 @@ pub(crate) struct WorkerTotals {
     pub(crate) rejected: BTreeMap<String, u64>,
     pub(crate) blocks_found: u64,
     pub(crate) last_share_unix_ms: Option<u64>,
+    /// The share difficulty its connections had last (a new connection starts there, also
+    /// after a restart of the pool). Absent in data dirs of older builds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) difficulty: Option<u64>,
 }
 
 #[derive(Serialize, Deserialize)]

@@ -106,9 +106,22 @@ impl Accounting {
     }
 
     /// A worker connected from `addr` (it is listed from now on, even before its first share).
-    pub(super) fn connected(&self, worker: &str, addr: Option<SocketAddr>) {
+    /// Returns the share difficulty it had last, if it was seen before.
+    pub(super) fn connected(&self, worker: &str, addr: Option<SocketAddr>) -> Option<u64> {
         let mut book = lock(&self.book);
-        book.workers.entry(worker.to_owned()).or_default().last_addr = addr;
+        let ws = book.workers.entry(worker.to_owned()).or_default();
+        ws.last_addr = addr;
+        ws.totals.difficulty
+    }
+
+    /// Remembers a worker's share difficulty (kept in the store with its totals).
+    pub(super) fn set_difficulty(&self, worker: &str, difficulty: u64) {
+        let mut book = lock(&self.book);
+        let ws = book.workers.entry(worker.to_owned()).or_default();
+        if ws.totals.difficulty != Some(difficulty) {
+            ws.totals.difficulty = Some(difficulty);
+            ws.dirty = true;
+        }
     }
 
     /// Credits one accepted share of `difficulty` (and a found block, if it was one).

@@ -219,7 +219,14 @@ impl Conns {
         read(&self.table).conns.values().cloned().collect()
     }
 
-    fn difficulty_changed(&self, conn: &Conn, difficulty: Difficulty, why: &str) {
+    fn difficulty_changed(
+        &self,
+        conn: &Conn,
+        difficulty: Difficulty,
+        why: &str,
+        accounting: &Accounting,
+    ) {
+        accounting.set_difficulty(&conn.worker, difficulty.get());
         tracing::debug!(
             worker = %conn.worker,
             connection_id = conn.id,
@@ -230,6 +237,37 @@ impl Conns {
             worker: conn.worker.to_string(),
             difficulty: difficulty.get(),
         });
+    }
+
+    /// Where a new connection's share difficulty starts, best guess first: the connection it
+    /// resumes (same pool run, no re-convergence); the hashrate its Hello says the miner
+    /// measured; the difficulty the worker had last (also before a restart of the pool); what
+    /// its announced threads imply (so a big rig's first shares do not come at thousands per
+    /// second, and a slow one's first share does not take minutes).
+    fn start_vardiff(
+        &self,
+        table: &Table,
+        hello: &proto::Hello,
+        worker: &Arc<str>,
+        remembered: Option<u64>,
+        now: Instant,
+    ) -> Vardiff {
+        let config = &self.config.vardiff;
+        let resumed = table
+            .conns
+            .get(&hello.previous_connection_id)
+            .filter(|prev| prev.worker == *worker && hello.previous_connection_id != 0)
+            .map(|prev| lock(&prev.state).vardiff.difficulty().get());
+        if let Some(d) = resumed {
+            return Vardiff::resume(config.clone(), d, now);
+        }
+        if let Some(vd) = Vardiff::for_hashrate(config.clone(), hello.hashrate, now) {
+            return vd;
+        }
+        if let Some(d) = remembered {
+            return Vardiff::resume(config.clone(), d, now);
+        }
+        Vardiff::for_threads(config.clone(), hello.threads, now)
     }
 
     /// Registers a miner after its Hello: assigns a connection id and a nonce prefix, sends the
@@ -272,18 +310,11 @@ impl Conns {
                 break candidate;
             }
         };
-        // A miner resuming after a reconnect keeps its difficulty (no re-convergence).
-        let resumed = table
-            .conns
-            .get(&hello.previous_connection_id)
-            .filter(|prev| prev.worker == worker && hello.previous_connection_id != 0)
-            .map(|prev| lock(&prev.state).vardiff.difficulty().get());
-        let vardiff = match resumed {
-            Some(d) => Vardiff::resume(self.config.vardiff.clone(), d, now),
-            // A new miner starts where its announced threads put it, so a big rig's first
-            // shares do not come at thousands per second.
-            None => Vardiff::for_threads(self.config.vardiff.clone(), hello.threads, now),
-        };
+        // Listed before the miner hears from us, so a snapshot taken once it has its Welcome
+        // shows it.
+        let remembered = accounting.connected(&worker, addr);
+        let vardiff = self.start_vardiff(&table, hello, &worker, remembered, now);
+        accounting.set_difficulty(&worker, vardiff.difficulty().get());
         let kick = Arc::new(Notify::new());
         let conn = Arc::new(Conn {
             id: connection_id,
@@ -301,9 +332,6 @@ impl Conns {
                 reported_hashrate: None,
             }),
         });
-        // Listed before the miner hears from us, so a snapshot taken once it has its Welcome
-        // shows it.
-        accounting.connected(&worker, addr);
         {
             let mut st = lock(&conn.state);
             let welcome = work_order::Kind::Welcome(proto::Welcome {
@@ -352,6 +380,7 @@ impl Conns {
         connection_id: u64,
         status: &proto::Status,
         jobs: &Jobs,
+        accounting: &Accounting,
         now: Instant,
     ) {
         let Some(conn) = self.get(connection_id) else {
@@ -368,7 +397,7 @@ impl Conns {
         let applied = conn.apply_difficulty(&mut st, d, jobs);
         drop(st);
         if applied {
-            self.difficulty_changed(&conn, d, " (from the reported hashrate)");
+            self.difficulty_changed(&conn, d, " (from the reported hashrate)", accounting);
         }
     }
 
@@ -515,6 +544,7 @@ impl Conns {
         connection_id: u64,
         credited: u64,
         jobs: &Jobs,
+        accounting: &Accounting,
         now: Instant,
     ) {
         let Some(conn) = self.get(connection_id) else {
@@ -527,13 +557,13 @@ impl Conns {
         let applied = conn.apply_difficulty(&mut st, d, jobs);
         drop(st);
         if applied {
-            self.difficulty_changed(&conn, d, "");
+            self.difficulty_changed(&conn, d, "", accounting);
         }
     }
 
     /// Vardiff ticks (a miner that finds nothing is eased down), and forgets connections closed
     /// longer than the retention (their prefixes become free).
-    pub(super) fn maintain(&self, jobs: &Jobs, now: Instant) {
+    pub(super) fn maintain(&self, jobs: &Jobs, accounting: &Accounting, now: Instant) {
         let retention: Duration = self.config.limits.closed_connection_retention;
         let mut expired = Vec::new();
         for conn in self.all() {
@@ -547,7 +577,7 @@ impl Conns {
             if let Some(d) = st.vardiff.tick(now) {
                 if conn.apply_difficulty(&mut st, d, jobs) {
                     drop(st);
-                    self.difficulty_changed(&conn, d, "");
+                    self.difficulty_changed(&conn, d, "", accounting);
                 }
             }
         }

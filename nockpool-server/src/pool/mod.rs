@@ -203,7 +203,7 @@ impl Pool {
     /// Records a miner's periodic status report (its hashrate may move its difficulty).
     pub(crate) fn miner_status(&self, connection_id: u64, status: &proto::Status) {
         self.conns
-            .miner_status(connection_id, status, &self.jobs, now());
+            .miner_status(connection_id, status, &self.jobs, &self.accounting, now());
     }
 
     /// Marks a connection closed; its prefix stays reserved for a while so late shares count.
@@ -294,7 +294,7 @@ impl Pool {
 
     /// Vardiff ticks and pruning of closed connections.
     pub(crate) fn maintain(&self) {
-        self.conns.maintain(&self.jobs, now());
+        self.conns.maintain(&self.jobs, &self.accounting, now());
     }
 
     /// The one-line farm summary (and resets the interval counters).

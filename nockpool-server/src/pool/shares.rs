@@ -452,7 +452,8 @@ impl Shares {
         }
         ctx.accounting
             .credit(&worker, difficulty, is_block, now, SystemTime::now());
-        ctx.conns.record_share(cid, difficulty, ctx.jobs, now);
+        ctx.conns
+            .record_share(cid, difficulty, ctx.jobs, ctx.accounting, now);
         tracing::debug!(
             worker = %worker,
             job = %job_id,
