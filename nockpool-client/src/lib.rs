@@ -10,16 +10,32 @@
 //! every share's fate; [`ClientEvent`]s let an embedding program follow along.
 //!
 //! # Layout
-//! - `client` — [`PoolClient`], [`PoolClientBuilder`], [`ClientHandle`].
+//! - `client` — [`PoolClient`], [`PoolClientBuilder`], [`ClientHandle`]; the defaults
+//!   [`default_threads`] (cores − 1) and [`default_worker_name`] (the hostname).
+//! - `cli` (feature `cli`) — `MinerArgs`: the stock `miner`'s flags, for `#[command(flatten)]`.
 //! - `runner` (private) — the connect / session / submit loop.
 //! - `queue` (private) — the lossless submission queue.
 //! - `address` — [`PoolAddress`]: what an operator types → `http://host:port`.
-//! - `backoff` — [`Backoff`]: exponential backoff with jitter.
+//! - [`Backoff`] (exponential backoff with jitter) and [`format_hashrate`] come from
+//!   `nockpool-core` and are re-exported here.
 //! - `hashrate` (private) — windowed hashrate from the engine's hash counter.
 //! - `stats` — [`ClientStats`], [`ClientEvent`].
 //! - `error` — [`ClientError`].
 //!
-//! # Example
+//! # Examples
+//! Building checks every setting up front and fills in the library's defaults:
+//! ```
+//! use nockpool_client::{default_threads, PoolClient};
+//!
+//! let client = PoolClient::builder().pools(["192.168.1.100"]).build()?;
+//! assert_eq!(client.pools()[0].to_string(), "http://192.168.1.100:7777");
+//! assert_eq!(client.threads(), default_threads()); // CPU cores - 1
+//! assert_eq!(client.handle().stats().accepted, 0);
+//! assert!(PoolClient::builder().build().is_err()); // no pool
+//! # Ok::<(), nockpool_client::ClientError>(())
+//! ```
+//!
+//! Mining until ctrl-c, with a backup pool:
 //! ```no_run
 //! use nockpool_client::PoolClient;
 //! use nockpool_pow::V5Engine;
@@ -44,7 +60,8 @@
 //! ```
 
 mod address;
-mod backoff;
+#[cfg(feature = "cli")]
+mod cli;
 mod client;
 mod error;
 mod hashrate;
@@ -53,11 +70,14 @@ mod runner;
 mod stats;
 
 pub use address::{PoolAddress, DEFAULT_POOL_PORT};
-pub use backoff::{Backoff, DEFAULT_BACKOFF_MAX, DEFAULT_BACKOFF_MIN};
+#[cfg(feature = "cli")]
+pub use cli::MinerArgs;
 pub use client::{
-    ClientHandle, PoolClient, PoolClientBuilder, DEFAULT_CONNECT_TIMEOUT,
+    default_threads, default_worker_name, ClientHandle, PoolClient, PoolClientBuilder,
+    DEFAULT_BACKOFF_MAX, DEFAULT_BACKOFF_MIN, DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_PRIMARY_PROBE_INTERVAL, DEFAULT_SUBMIT_TIMEOUT,
 };
 pub use error::ClientError;
 pub use nockpool_core::proto::{NoticeKind, RejectReason};
-pub use stats::{format_hashrate, ClientEvent, ClientStats};
+pub use nockpool_core::{format_hashrate, Backoff};
+pub use stats::{ClientEvent, ClientStats};

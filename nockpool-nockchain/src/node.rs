@@ -17,8 +17,8 @@ use std::time::{Duration, Instant, SystemTime};
 use async_trait::async_trait;
 use nockpool_core::noun::{cue, jam, Noun};
 use nockpool_core::{
-    BlockOutcome, BlockTemplate, ChainBackend, ChainError, ChainStatus, Digest, FoundBlock,
-    MiningShare, TemplateStream,
+    Backoff, BlockOutcome, BlockTemplate, ChainBackend, ChainError, ChainStatus, Digest,
+    FoundBlock, MiningShare, TemplateStream,
 };
 use tokio::sync::{broadcast, watch};
 
@@ -58,6 +58,7 @@ pub struct NockchainNodeBuilder {
     backoff_max: Duration,
     v0_passthrough: bool,
     max_concurrent_proofs: usize,
+    supervise: Option<String>,
 }
 
 impl std::fmt::Debug for NockchainNodeBuilder {
@@ -86,6 +87,7 @@ impl Default for NockchainNodeBuilder {
             backoff_max: Duration::from_secs(30),
             v0_passthrough: true,
             max_concurrent_proofs: 2,
+            supervise: None,
         }
     }
 }
@@ -141,7 +143,8 @@ impl NockchainNodeBuilder {
         self
     }
 
-    /// Reconnect backoff: first delay and cap (default 500 ms, doubling up to 30 s).
+    /// Reconnect backoff: first delay and cap (default 500 ms, doubling up to 30 s, with
+    /// jitter; see [`Backoff`]).
     pub fn reconnect_backoff(mut self, initial: Duration, max: Duration) -> Self {
         self.backoff_initial = initial;
         self.backoff_max = max.max(initial);
@@ -161,6 +164,15 @@ impl NockchainNodeBuilder {
     /// superseded meanwhile.
     pub fn max_concurrent_proofs(mut self, n: usize) -> Self {
         self.max_concurrent_proofs = n.max(1);
+        self
+    }
+
+    /// Also runs the node itself: `command` (a shell command line, e.g. `nockchain --bind …`)
+    /// under a [`NodeSupervisor`](crate::NodeSupervisor) started by [`build`](Self::build) and
+    /// stopped by [`NockchainNode::shutdown`] (`--node-cmd`). Without it, the backend connects
+    /// to a node run by someone else.
+    pub fn supervise(mut self, command: impl Into<String>) -> Self {
+        self.supervise = Some(command.into());
         self
     }
 
@@ -213,10 +225,17 @@ impl NockchainNodeBuilder {
             proof_slots: tokio::sync::Semaphore::new(self.max_concurrent_proofs),
             config: self,
         });
+        // Last, once nothing can fail: a node started here is stopped by `shutdown`.
+        let supervisor = inner
+            .config
+            .supervise
+            .clone()
+            .map(crate::NodeSupervisor::spawn);
         let task = tokio::spawn(mining_loop(inner.clone()));
         Ok(NockchainNode {
             inner,
             task: Mutex::new(Some(task)),
+            supervisor: Mutex::new(supervisor),
         })
     }
 }
@@ -240,6 +259,7 @@ impl NockchainNodeBuilder {
 pub struct NockchainNode {
     inner: Arc<Inner>,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    supervisor: Mutex<Option<crate::NodeSupervisor>>,
 }
 
 impl std::fmt::Debug for NockchainNode {
@@ -399,12 +419,22 @@ impl NockchainNode {
         }
     }
 
-    /// Stops the mining loop (the node keeps running; mining stays enabled on it).
+    /// Stops the mining loop, and the node too if this backend started it
+    /// ([`NockchainNodeBuilder::supervise`]); a node run by someone else keeps running, with
+    /// mining still enabled on it.
     pub async fn shutdown(&self) {
         self.inner.stop.send_replace(true);
         let task = self.task.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(task) = task {
             let _ = task.await;
+        }
+        let supervisor = self
+            .supervisor
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(supervisor) = supervisor {
+            supervisor.stop().await;
         }
     }
 }
@@ -416,21 +446,26 @@ impl Drop for NockchainNode {
 }
 
 async fn mining_loop(inner: Arc<Inner>) {
-    let mut backoff = inner.config.backoff_initial;
+    let mut backoff = Backoff::new(inner.config.backoff_initial, inner.config.backoff_max);
     let mut stop = inner.stop.subscribe();
     while !inner.stopped() {
         let started = Instant::now();
         let end = run_session(&inner).await;
         inner.state().connected = false;
+        // A session that lasted was healthy: the next one starts from the shortest delay.
+        if started.elapsed() > inner.config.backoff_max {
+            backoff.reset();
+        }
         let delay = match end {
             SessionEnd::Stopped => return,
             SessionEnd::Lost(why) => {
+                let delay = backoff.next_delay();
                 tracing::warn!(
-                    "Nockchain node at {}: {why}; reconnecting in {backoff:?}",
+                    "Nockchain node at {}: {why}; reconnecting in {delay:?}",
                     inner.config.grpc
                 );
                 inner.set_warning("node: ", Some(why));
-                backoff
+                delay
             }
             SessionEnd::Unsupported(why) => {
                 tracing::error!("{why}");
@@ -438,11 +473,6 @@ async fn mining_loop(inner: Arc<Inner>) {
                 inner.config.backoff_max
             }
         };
-        if started.elapsed() > inner.config.backoff_max {
-            backoff = inner.config.backoff_initial;
-        } else {
-            backoff = (backoff * 2).min(inner.config.backoff_max);
-        }
         tokio::select! {
             () = tokio::time::sleep(delay) => {}
             () = stop_requested(&mut stop) => return,
@@ -809,7 +839,7 @@ async fn submit(inner: &Arc<Inner>, block: FoundBlock) -> Result<BlockOutcome, C
     // Listen before poking: the node's verdict is broadcast while it handles the poke.
     let signals = inner.signals.subscribe();
     let mut attempt = 0;
-    let mut delay = inner.config.backoff_initial;
+    let mut retry = Backoff::new(inner.config.backoff_initial, inner.config.backoff_max);
     loop {
         if !is_current(inner, &commitment) {
             tracing::info!("the block's candidate was superseded before the node took it");
@@ -822,9 +852,9 @@ async fn submit(inner: &Arc<Inner>, block: FoundBlock) -> Result<BlockOutcome, C
         {
             Ok(()) => break,
             Err(e) if e.is_transient() && attempt < POKE_ATTEMPTS => {
+                let delay = retry.next_delay();
                 tracing::warn!("submitting the block failed ({e}); retrying in {delay:?}");
                 tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(inner.config.backoff_max);
             }
             Err(e) => {
                 inner.store.put(&record)?;

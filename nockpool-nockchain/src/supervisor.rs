@@ -7,6 +7,7 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use nockpool_core::Backoff;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::{broadcast, watch};
@@ -40,7 +41,7 @@ pub enum SupervisorEvent {
 pub struct NodeSupervisor {
     stop: watch::Sender<bool>,
     events: broadcast::Sender<SupervisorEvent>,
-    task: JoinHandle<()>,
+    task: Option<JoinHandle<()>>,
 }
 
 /// Settings of a [`NodeSupervisor`].
@@ -55,7 +56,7 @@ struct Settings {
 impl NodeSupervisor {
     /// Starts `command` (a shell command line, e.g. `nockchain --bind …`, run by `sh -c` in
     /// the current directory, which holds the node's state) and keeps it running. Restarts
-    /// back off from 1 s to 60 s; stopping waits up to 60 s for a clean exit.
+    /// back off from about 1 s to 60 s (with jitter); stopping waits up to 60 s for a clean exit.
     pub fn spawn(command: impl Into<String>) -> NodeSupervisor {
         NodeSupervisor::spawn_with(
             command,
@@ -81,7 +82,11 @@ impl NodeSupervisor {
             grace,
         };
         let task = tokio::spawn(supervise(settings, stop_rx, events.clone()));
-        NodeSupervisor { stop, events, task }
+        NodeSupervisor {
+            stop,
+            events,
+            task: Some(task),
+        }
     }
 
     /// Subscribes to what happens to the node process.
@@ -90,9 +95,19 @@ impl NodeSupervisor {
     }
 
     /// Stops the node cleanly (SIGTERM, then SIGKILL after the grace period) and waits.
-    pub async fn stop(self) {
+    pub async fn stop(mut self) {
         self.stop.send_replace(true);
-        let _ = self.task.await;
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for NodeSupervisor {
+    /// Dropped without [`stop`](NodeSupervisor::stop), it still stops the node cleanly, in the
+    /// background (while the runtime lives).
+    fn drop(&mut self) {
+        self.stop.send_replace(true);
     }
 }
 
@@ -101,7 +116,7 @@ async fn supervise(
     mut stop: watch::Receiver<bool>,
     events: broadcast::Sender<SupervisorEvent>,
 ) {
-    let mut backoff = settings.backoff_initial;
+    let mut backoff = Backoff::new(settings.backoff_initial, settings.backoff_max);
     loop {
         if *stop.borrow() {
             break;
@@ -144,15 +159,16 @@ async fn supervise(
                 let _ = events.send(SupervisorEvent::SpawnFailed { reason });
             }
         }
+        // A node that ran for a while was healthy: restart it soon.
         if started.elapsed() > settings.backoff_max {
-            backoff = settings.backoff_initial;
+            backoff.reset();
         }
-        tracing::info!("restarting the Nockchain node in {backoff:?}");
+        let delay = backoff.next_delay();
+        tracing::info!("restarting the Nockchain node in {delay:?}");
         tokio::select! {
-            () = tokio::time::sleep(backoff) => {}
+            () = tokio::time::sleep(delay) => {}
             () = stop_requested(&mut stop) => break,
         }
-        backoff = (backoff * 2).min(settings.backoff_max);
     }
     let _ = events.send(SupervisorEvent::Stopped);
 }

@@ -29,7 +29,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nockpool_core::proto::{self, WorkResult};
-use nockpool_core::MiningShare;
+use nockpool_core::{format_hashrate, MiningShare};
 use nockpool_pow::PowEngine;
 use tokio::sync::{broadcast, mpsc, watch};
 
@@ -353,19 +353,6 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// `1.23 MH/s`-style text.
-pub(crate) fn format_hashrate(h: f64) -> String {
-    let units = ["H/s", "kH/s", "MH/s", "GH/s", "TH/s", "PH/s"];
-    // Also turns -0.0 (an empty sum) and NaN into 0.
-    let mut v = if h > 0.0 { h } else { 0.0 };
-    let mut i = 0;
-    while v >= 1000.0 && i + 1 < units.len() {
-        v /= 1000.0;
-        i += 1;
-    }
-    format!("{v:.2} {}", units[i])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -479,12 +466,6 @@ mod tests {
         assert_eq!((snap.blocks_found, snap.workers[0].accepted), (1, 1));
         assert_eq!(pool.store.load_blocks().unwrap().len(), 1);
         assert!(found_rx.try_recv().is_err());
-    }
-
-    #[test]
-    fn hashrate_text() {
-        assert_eq!(format_hashrate(0.0), "0.00 H/s");
-        assert_eq!(format_hashrate(1_234_567.0), "1.23 MH/s");
     }
 
     #[test]
