@@ -1,7 +1,7 @@
 //! Jobs: block templates turned into numbered jobs, which ones are still current, and the job
 //! message one connection gets (its prefix and share target on top of the template).
 //!
-//! Knows nothing about connections: the connections part ([`super::conns`]) asks it for the
+//! Knows nothing about connections: the connections part (`conns`) asks it for the
 //! current job and encodes it per connection. Its lock is a leaf (nothing else is locked while
 //! it is held) and is only written when a template arrives.
 
