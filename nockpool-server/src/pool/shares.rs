@@ -243,37 +243,8 @@ impl Shares {
                 "".into()
             },
         };
-        let oldest_kept = ctx.jobs.oldest_kept();
-        {
-            let mut seen = lock(&self.seen);
-            let of_template = seen.entry(entry.seq).or_default();
-            if let Some(prev) = of_template.get(&nonce) {
-                if prev.connection_id == cid
-                    && req.submission_id != 0
-                    && prev.submission_id == req.submission_id
-                {
-                    // A retry of a submission we answered: the same answer, counted once.
-                    return match &prev.answer {
-                        SeenAnswer::Pending => Err(Refusal::Told(SubmitError::InProgress)),
-                        SeenAnswer::Answered(Ok(accepted)) => Ok(accepted.clone()),
-                        SeenAnswer::Answered(Err(rejection)) => {
-                            Err(Refusal::Told(SubmitError::Rejected(rejection.clone())))
-                        }
-                    };
-                }
-                drop(seen);
-                return refuse(worker, RejectReason::Duplicate, "duplicate share");
-            }
-            of_template.insert(
-                nonce,
-                SeenShare {
-                    connection_id: cid,
-                    submission_id: req.submission_id,
-                    answer: SeenAnswer::Pending,
-                },
-            );
-            // Shares for a template the jobs part forgot are stale before they get here.
-            seen.retain(|&seq, _| seq >= oldest_kept);
+        if let Some(answer) = self.first_sight(ctx, entry.seq, nonce, req, worker) {
+            return answer;
         }
         let block = block.then(|| FoundBlock {
             template: entry.template.clone(),
@@ -291,31 +262,76 @@ impl Shares {
             answer,
         };
         let result = self.credit_share(ctx, credit, now).await;
-        // What a retry of this submission will be told: what was told now, or, after a
-        // retriable error, nothing (the retry is checked afresh, not taken for a duplicate).
+        self.settle(entry.seq, nonce, &result);
+        result
+    }
+
+    /// Notes a nonce of template `seq` as submitted (its answer pending); `None` the first
+    /// time. A retry of the same submission (same connection and submission id) gets the
+    /// answer the first one got, counted once; anyone else's is a duplicate.
+    fn first_sight(
+        &self,
+        ctx: &ShareContext<'_>,
+        seq: u64,
+        nonce: Nonce,
+        req: &WorkResult,
+        worker: Option<&Arc<str>>,
+    ) -> Option<Result<Accepted, Refusal>> {
+        let oldest_kept = ctx.jobs.oldest_kept();
         let mut seen = lock(&self.seen);
-        if let Some(of_template) = seen.get_mut(&entry.seq) {
-            let answer = match &result {
-                Ok(accepted) => Some(Ok(accepted.clone())),
-                Err(Refusal::New { rejection, .. }) => Some(Err(rejection.clone())),
-                Err(Refusal::Told(SubmitError::Rejected(rejection))) => {
-                    Some(Err(rejection.clone()))
+        let of_template = seen.entry(seq).or_default();
+        if let Some(prev) = of_template.get(&nonce) {
+            let retry = prev.connection_id == req.connection_id
+                && req.submission_id != 0
+                && prev.submission_id == req.submission_id;
+            if !retry {
+                drop(seen);
+                return Some(refuse(worker, RejectReason::Duplicate, "duplicate share"));
+            }
+            return Some(match &prev.answer {
+                SeenAnswer::Pending => Err(Refusal::Told(SubmitError::InProgress)),
+                SeenAnswer::Answered(Ok(accepted)) => Ok(accepted.clone()),
+                SeenAnswer::Answered(Err(rejection)) => {
+                    Err(Refusal::Told(SubmitError::Rejected(rejection.clone())))
                 }
-                Err(Refusal::Told(_)) => None,
-            };
-            match answer {
-                Some(answer) => {
-                    if let Some(slot) = of_template.get_mut(&nonce) {
-                        slot.answer = SeenAnswer::Answered(answer);
-                    }
-                }
-                None => {
-                    of_template.remove(&nonce);
+            });
+        }
+        of_template.insert(
+            nonce,
+            SeenShare {
+                connection_id: req.connection_id,
+                submission_id: req.submission_id,
+                answer: SeenAnswer::Pending,
+            },
+        );
+        // Shares for a template the jobs part forgot are stale before they get here.
+        seen.retain(|&kept, _| kept >= oldest_kept);
+        None
+    }
+
+    /// Records what a submission was told, for its retries; after a retriable error nothing is
+    /// kept (the retry is checked afresh, not taken for a duplicate).
+    fn settle(&self, seq: u64, nonce: Nonce, result: &Result<Accepted, Refusal>) {
+        let answer = match result {
+            Ok(accepted) => Some(Ok(accepted.clone())),
+            Err(Refusal::New { rejection, .. })
+            | Err(Refusal::Told(SubmitError::Rejected(rejection))) => Some(Err(rejection.clone())),
+            Err(Refusal::Told(_)) => None,
+        };
+        let mut seen = lock(&self.seen);
+        let Some(of_template) = seen.get_mut(&seq) else {
+            return;
+        };
+        match answer {
+            Some(answer) => {
+                if let Some(slot) = of_template.get_mut(&nonce) {
+                    slot.answer = SeenAnswer::Answered(answer);
                 }
             }
+            None => {
+                of_template.remove(&nonce);
+            }
         }
-        drop(seen);
-        result
     }
 
     /// A submission whose nonce prefix or job this connection does not know, carrying its
