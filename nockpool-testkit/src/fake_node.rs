@@ -129,7 +129,7 @@ impl Kernel {
     /// Builds a new candidate on the tip with the current keys, if mining with keys
     /// (`heard-new-block` → `new-candidate`).
     fn build_candidate(&mut self) -> Option<Noun> {
-        if !(self.mining && !self.keys.is_empty()) {
+        if !self.mining || self.keys.is_empty() {
             return None;
         }
         self.serial += 1;
@@ -262,7 +262,7 @@ impl Shared {
     fn next_candidate(&self) -> Option<[u64; 5]> {
         let effect = {
             let mut k = self.kernel.lock().unwrap();
-            if !(k.mining && !k.keys.is_empty()) {
+            if !k.mining || k.keys.is_empty() {
                 return None;
             }
             // A refresh of a candidate on this tip keeps its coinbase (and so its keys).
