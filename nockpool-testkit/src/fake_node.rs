@@ -6,7 +6,8 @@
 //! node would have shut down on it), emits `%mine-zk` candidates once a key is set and mining
 //! is enabled, and accepts, refuses or ignores submitted blocks as the test says. It is a
 //! **simulation for tests, not a node**; where it imitates upstream behaviour it follows what
-//! was read in upstream's sources (`/work/notes/issue11-upstream.md`, `nockchain-node.md`):
+//! was read in upstream's sources (`nockchain/nockchain` `hoon/apps/dumbnet/inner.hoon` and
+//! `lib/miner.hoon` at fe4f5870 and later revisions; `../shared/spec/nockchain-node.md`):
 //! - a key poke only stores the keys; a candidate keeps the keys it was built with, and a new
 //!   candidate is built only on a new tip (or at start / after a restart); `enable-mining %.y`
 //!   with the tip unchanged re-emits the **same** candidate (`heard-new-block` is a no-op,
