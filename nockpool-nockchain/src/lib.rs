@@ -32,6 +32,8 @@
 //! - `block_id` — [`possible_block_ids`]: a block's id recomputed from its proof (to tell our
 //!   block's `%liar-block-id` from a peer's).
 //! - `error` — [`NodeError`].
+//! - `cli` (feature `cli`) — `NodeArgs`: the stock `pool-server`'s node-backend flags, for
+//!   `#[command(flatten)]`.
 //!
 //! # Example
 //! ```
@@ -58,6 +60,8 @@
 
 mod balance;
 mod block_id;
+#[cfg(feature = "cli")]
+mod cli;
 mod client;
 mod error;
 mod node;
@@ -69,6 +73,8 @@ mod supervisor;
 
 pub use balance::{format_nock, Balance, NodeApi, Note, NoteQuery, NICKS_PER_NOCK};
 pub use block_id::possible_block_ids;
+#[cfg(feature = "cli")]
+pub use cli::NodeArgs;
 pub use client::{NodeClient, DEFAULT_NODE_GRPC};
 pub use error::NodeError;
 pub use node::{NockchainNode, NockchainNodeBuilder, NATIVE_PROOF_VERSION};
