@@ -373,8 +373,9 @@ impl GpuEngine {
                 ),
             });
         }
-        let storage_limit =
-            u64::from(limits.max_storage_buffer_binding_size).min(limits.max_buffer_size);
+        let storage_limit = limits
+            .max_storage_buffer_binding_size
+            .min(limits.max_buffer_size);
         let slot_capacity = u32::try_from((storage_limit / 4).saturating_sub(1))
             .unwrap_or(u32::MAX)
             .min(MAX_BATCH);

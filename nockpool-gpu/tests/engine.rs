@@ -33,12 +33,15 @@ fn search_all(
     (tried, found)
 }
 
+/// Commitment, nonce, pow_len, expected digest.
+type VectorCase = ([u64; 5], [u64; 5], u64, [u64; 5]);
+
 #[test]
 fn spec_v5_vectors_on_the_device() {
     let Some(v) = spec_json("tip5-vectors.json") else {
         return;
     };
-    let mut cases: Vec<([u64; 5], [u64; 5], u64, [u64; 5])> = Vec::new();
+    let mut cases: Vec<VectorCase> = Vec::new();
     for case in v["pow_v5"]["cases"].as_array().unwrap() {
         cases.push((
             u64_array(&case["commitment"]),
@@ -87,7 +90,10 @@ fn spec_v5_vectors_on_the_device() {
             assert_eq!(found, vec![(n, Digest::new(*expected).unwrap())]);
             searched += 1;
         }
-        assert_eq!(searched, 2, "two vectors have nonces a range can start from");
+        assert_eq!(
+            searched, 2,
+            "two vectors have nonces a range can start from"
+        );
     }
 }
 
