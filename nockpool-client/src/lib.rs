@@ -46,6 +46,7 @@
 mod address;
 mod backoff;
 mod client;
+mod engines;
 mod error;
 mod hashrate;
 mod queue;
@@ -60,4 +61,4 @@ pub use client::{
 };
 pub use error::ClientError;
 pub use nockpool_core::proto::{NoticeKind, RejectReason};
-pub use stats::{format_hashrate, ClientEvent, ClientStats};
+pub use stats::{format_hashrate, ClientEvent, ClientStats, EngineRate};
