@@ -65,11 +65,6 @@ impl Engines {
         }
     }
 
-    /// Nonces tried by all engines since start.
-    pub(crate) fn hashes(&self) -> u64 {
-        self.runs.iter().map(|r| r.miner.hashes()).sum()
-    }
-
     /// Each engine's name and nonces tried since start.
     pub(crate) fn per_engine(&self) -> Vec<(String, u64)> {
         self.runs

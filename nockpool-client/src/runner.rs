@@ -126,7 +126,20 @@ where
     // Let the threads finish their current range so the final hash count is exact.
     let idle = Arc::clone(&miner);
     let _ = tokio::task::spawn_blocking(move || idle.wait_idle(STOP_WAIT)).await;
-    shared.stats().total_hashes = miner.hashes();
+    let per_engine = miner.per_engine();
+    let mut stats = shared.stats();
+    stats.total_hashes = per_engine.iter().map(|(_, h)| h).sum();
+    if stats.engines.len() != per_engine.len() {
+        // Stopped before the first sample.
+        stats.engines = per_engine
+            .iter()
+            .map(|(name, _)| EngineRate::new(name.clone(), 0.0, 0))
+            .collect();
+    }
+    for (rate, (_, hashes)) in stats.engines.iter_mut().zip(per_engine) {
+        rate.total_hashes = hashes;
+    }
+    drop(stats);
     Ok(())
 }
 

@@ -1028,6 +1028,11 @@ impl Device {
 }
 
 impl PowEngine for GpuEngine {
+    /// Eight dispatches: the pipeline stays full between calls' ramp-up and drain.
+    fn search_chunk(&self) -> u64 {
+        u64::from(self.info.batch_size) * 8
+    }
+
     fn prepare(&self, job: &JobParams) -> Result<PreparedJob, PowError> {
         let v5 = V5Job::from_params(job)?;
         Ok(PreparedJob::new(*job, GpuJob::new(v5)))
