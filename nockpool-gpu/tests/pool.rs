@@ -4,9 +4,8 @@
 use std::time::Duration;
 
 use nockpool_client::{ClientEvent, PoolClient};
-use nockpool_core::{Digest, PubkeyHash};
 use nockpool_gpu::{Arith, GpuEngine, GpuSelection};
-use nockpool_server::{Devnet, PoolServer, VardiffConfig};
+use nockpool_testkit::{builder, devnet, TestPool};
 use tokio::sync::oneshot;
 use tokio::time::{timeout_at, Instant};
 
@@ -38,28 +37,9 @@ async fn a_gpu_only_miner_finds_shares_and_a_block_through_a_devnet_pool() {
     eprintln!("{}: {rate:.0} nonces/s", gpu.info());
     assert!(rate > 0.0);
 
-    let dir = tempfile::tempdir().unwrap();
-    let devnet = Devnet::builder()
-        .data_dir(dir.path())
-        .initial_difficulty(((rate * 3.0) as u64).max(16))
-        .retarget(false)
-        .open()
-        .expect("devnet opens");
-    let server = PoolServer::builder()
-        .backend(devnet.clone())
-        .mining_address(PubkeyHash::from_digest(
-            Digest::new([1, 2, 3, 4, 5]).unwrap(),
-        ))
-        .data_dir(dir.path())
-        .vardiff(VardiffConfig::fixed(((rate / 4.0) as u64).max(1)))
-        .build()
-        .expect("pool builds");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let (stop_pool, pool_stopped) = oneshot::channel::<()>();
-    let pool = tokio::spawn(server.serve(listener, async {
-        let _ = pool_stopped.await;
-    }));
+    let devnet = devnet(None, ((rate * 3.0) as u64).max(16));
+    let pool = TestPool::start(builder(&devnet, ((rate / 4.0) as u64).max(1))).await;
+    let url = pool.url();
 
     // `-t 0 --gpu 0`: no CPU thread, the GPU alone.
     let client = PoolClient::builder()
@@ -103,7 +83,6 @@ async fn a_gpu_only_miner_finds_shares_and_a_block_through_a_devnet_pool() {
     assert_eq!(stats.engines[0].name, name);
     assert_eq!(stats.engines[0].total_hashes, stats.total_hashes);
     assert!(stats.total_hashes > 0);
-    let _ = stop_pool.send(());
-    pool.await.unwrap().unwrap();
+    pool.stop().await.unwrap();
     devnet.close();
 }
