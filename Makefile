@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: all release pool-server miner wallet demo test lint bench clean-data help
+.PHONY: all release pool-server miner miner-gpu wallet demo test lint bench bench-gpu clean-data help
 
 all: release
 
@@ -10,11 +10,13 @@ help:
 	@echo "make release      build pool-server, miner and nockchain-wallet (target/release/)"
 	@echo "make pool-server  build the pool server"
 	@echo "make miner        build the miner"
+	@echo "make miner-gpu    build the miner with GPU mining (--gpu; needs a Vulkan/Metal/DX12 driver to run)"
 	@echo "make wallet       build nockchain-wallet"
 	@echo "make demo         pool server on the embedded devnet + one local miner (Ctrl-C stops)"
 	@echo "make test         the test suite CI runs (tests + examples)"
 	@echo "make lint         fmt --check, clippy -D warnings, doc (warnings denied)"
 	@echo "make bench        criterion benches (see benches/BENCHES.md)"
+	@echo "make bench-gpu    the GPU search on every adapter beside the CPU kernel (BENCHES.md)"
 
 release:
 	$(CARGO) build --release -p nockpool-bins
@@ -24,6 +26,9 @@ pool-server:
 
 miner:
 	$(CARGO) build --release -p nockpool-bins --bin miner
+
+miner-gpu:
+	$(CARGO) build --release -p nockpool-bins --bin miner --features gpu
 
 wallet:
 	$(CARGO) build --release -p nockpool-bins --bin nockchain-wallet
@@ -35,15 +40,20 @@ demo: release
 
 test:
 	$(CARGO) test --workspace
+	$(CARGO) test -p nockpool-bins --features gpu
 	./scripts/run-examples.sh
 
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy -p nockpool-bins --all-targets --features gpu -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps
 
 bench:
 	$(CARGO) bench -p nockpool-benches
+
+bench-gpu:
+	$(CARGO) bench -p nockpool-gpu --bench search
 
 clean-data:
 	rm -rf data/demo

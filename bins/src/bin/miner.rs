@@ -24,12 +24,19 @@ use tracing::info;
 struct Args {
     /// Pool address(es): IP, IP:port (default port 7777), host\[:port\] or http:// URL.
     /// Several are tried in order (failover); the miner returns to the first when it is back.
-    #[arg(required = true, env = "POOL_ADDRESS", value_delimiter = ',')]
+    #[arg(env = "POOL_ADDRESS", value_delimiter = ',')]
+    #[cfg_attr(not(feature = "gpu"), arg(required = true))]
+    #[cfg_attr(feature = "gpu", arg(required_unless_present = "list_gpus"))]
     pools: Vec<String>,
 
-    /// Mining threads (default: CPU cores - 1, at least 1).
+    /// Mining threads (default: CPU cores - 1, at least 1; 0 with --gpu: GPUs only).
     #[arg(short = 't', long, env = "MINER_THREADS")]
     threads: Option<usize>,
+
+    /// GPU mining (built with the `gpu` feature).
+    #[cfg(feature = "gpu")]
+    #[command(flatten)]
+    gpu: nockpool_bins::gpu::GpuArgs,
 
     /// Log level or filter (error, warn, info, debug, trace); default RUST_LOG, else info.
     #[arg(short = 'l', long = "log")]
@@ -73,16 +80,27 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     nockpool_bins::init_tracing(args.log.as_deref())?;
 
+    #[cfg(feature = "gpu")]
+    if args.gpu.list_gpus {
+        println!("{}", nockpool_bins::gpu::adapter_list());
+        return Ok(());
+    }
     let threads = args.threads.unwrap_or_else(default_threads);
     let worker = args.worker.unwrap_or_else(hostname);
-    let client = PoolClient::builder()
+    #[allow(unused_mut)]
+    let mut builder = PoolClient::builder()
         .pools(&args.pools)
         .worker(&worker)
         .token(args.token)
         .engine(V5Engine::new())
-        .threads(threads)
-        .build()
-        .context("bad miner settings")?;
+        .threads(threads);
+    #[cfg(feature = "gpu")]
+    for (name, engine) in nockpool_bins::gpu::open(&args.gpu, threads)
+        .context("cannot mine on the GPU(s), and -t 0 leaves no CPU thread")?
+    {
+        builder = builder.device(name, engine);
+    }
+    let client = builder.build().context("bad miner settings")?;
     let pools: Vec<String> = client.pools().iter().map(|p| p.to_string()).collect();
     info!(
         "miner {worker} starting: {threads} threads, pools {}",
