@@ -22,12 +22,12 @@ use tonic::transport::{Channel, Endpoint, Uri};
 use tonic::{Code, Request, Response, Streaming};
 use tracing::{debug, info, warn};
 
-use crate::backoff::Backoff;
 use crate::client::{Config, Shared};
 use crate::engines::Engines;
 use crate::hashrate::{HashrateMeter, WINDOW_1M, WINDOW_5M};
 use crate::queue::{Submission, SubmissionQueue};
 use crate::{ClientError, ClientEvent, EngineRate};
+use nockpool_core::Backoff;
 
 /// How long the pool may take to answer the Hello with a Welcome.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);

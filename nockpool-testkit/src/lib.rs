@@ -9,6 +9,8 @@
 //!   [`RawMiner`] (a raw-protocol test miner: every message under the test's control),
 //!   [`grind`] / [`share_not_block`] (nonces found with the real v5 digest), [`wait_for`] (an
 //!   event, without sleeping).
+//! - `local` — [`LocalPool`] (a throw-away pool on the devnet for real `PoolClient`s),
+//!   [`v5_thread_hashrate`] (to size difficulties to the machine), [`wait_for_stats`].
 //! - `programs` — the crate's test-only programs and how to find them: [`fake_prover`] (a
 //!   stand-in for an operator's prover: the `CommandProver` contract with a fake proof) and
 //!   [`fake_node_command`] (the fake node as a process, for `--node-cmd`).
@@ -27,10 +29,12 @@
 //! ```
 
 mod fake_node;
+mod local;
 mod pool;
 mod programs;
 
 pub use fake_node::{Event, FakeNode, Script, Verdict, PATIENCE};
+pub use local::{v5_thread_hashrate, wait_for_stats, LocalPool};
 pub use pool::{
     builder, devnet, grind, hello, hello_resuming, next_order, share_not_block, target_of,
     test_address, wait_for, with_token, RawMiner, TestPool,
