@@ -18,8 +18,10 @@ help:
 	@echo "make bench        criterion benches (see benches/BENCHES.md)"
 	@echo "make bench-gpu    the GPU search on every adapter beside the CPU kernel (BENCHES.md)"
 
+# Exactly the three operator binaries (the load generator is in nockpool-benches, the test
+# programs in nockpool-testkit).
 release:
-	$(CARGO) build --release -p nockpool-bins
+	$(CARGO) build --release -p nockpool-bins --bin pool-server --bin miner --bin nockchain-wallet
 
 pool-server:
 	$(CARGO) build --release -p nockpool-bins --bin pool-server
@@ -39,14 +41,13 @@ demo: release
 	./scripts/demo.sh
 
 test:
-	$(CARGO) test --workspace
-	$(CARGO) test -p nockpool-bins --features gpu
+	$(CARGO) test --workspace --features nockpool-bins/gpu
 	./scripts/run-examples.sh
 
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	$(CARGO) clippy -p nockpool-bins --all-targets --features gpu -- -D warnings
+	$(CARGO) clippy --workspace --all-targets --features nockpool-bins/gpu -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps
 
 bench:

@@ -18,6 +18,12 @@ pub struct GpuArgs {
     pub list_gpus: bool,
 }
 
+/// Whether `--list-gpus` is on the command line (checked before the other flags, which
+/// require a pool address).
+pub fn list_requested() -> bool {
+    std::env::args_os().skip(1).any(|a| a == "--list-gpus")
+}
+
 /// One line per adapter (for `--list-gpus`), or the reason there is none.
 pub fn adapter_list() -> String {
     let adapters = nockpool_gpu::adapters();

@@ -106,6 +106,9 @@ where
         move || counter.per_engine(),
         Arc::clone(&shared),
     ));
+    let stats_logger = config
+        .stats_log_interval
+        .map(|every| tokio::spawn(log_stats(every, Arc::clone(&shared))));
     let mut runner = Runner {
         backoff: Backoff::new(config.backoff_min, config.backoff_max),
         config,
@@ -123,6 +126,9 @@ where
     drop(runner);
     miner.pause();
     sampler.abort();
+    if let Some(logger) = stats_logger {
+        logger.abort();
+    }
     // Let the threads finish their current range so the final hash count is exact.
     let idle = Arc::clone(&miner);
     let _ = tokio::task::spawn_blocking(move || idle.wait_idle(STOP_WAIT)).await;
@@ -141,6 +147,17 @@ where
     }
     drop(stats);
     Ok(())
+}
+
+/// Logs the stats line every `every` (the first after one interval).
+async fn log_stats(every: Duration, shared: Arc<Shared>) {
+    let mut tick = tokio::time::interval_at(Instant::now() + every, every);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let line = shared.stats().to_string();
+        info!("{line}");
+    }
 }
 
 /// Samples each engine's hash counter into the 1 min / 5 min windows.
