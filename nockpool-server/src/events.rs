@@ -188,6 +188,9 @@ pub struct PoolSnapshot {
     pub uptime: Duration,
     /// Live miner connections.
     pub connections: usize,
+    /// TCP connections that have not completed the HTTP/2 handshake yet (closed after
+    /// [`Limits::handshake_timeout`](crate::Limits::handshake_timeout)).
+    pub handshaking: usize,
     /// Every worker seen (live or persisted), sorted by name.
     pub workers: Vec<WorkerSnapshot>,
     /// Farm hashrate estimated from accepted shares (H/s).

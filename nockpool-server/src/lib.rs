@@ -106,6 +106,7 @@
 //! # }
 //! ```
 
+mod accept;
 #[cfg(feature = "cli")]
 mod cli;
 mod devnet;
@@ -119,6 +120,7 @@ mod service;
 mod store;
 mod vardiff;
 
+pub use accept::{raise_descriptor_limit, DescriptorLimit};
 #[cfg(feature = "cli")]
 pub use cli::{devnet_payees, DevnetArgs, ServerArgs};
 pub use devnet::{Devnet, DevnetBlock, DevnetBuilder, DevnetMiner, DEVNET_DB_FILE};

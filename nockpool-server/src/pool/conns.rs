@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use nockpool_core::proto::{self, work_order, RejectReason, WorkOrder};
-use nockpool_core::{Difficulty, Nonce, Target, P};
+use nockpool_core::{clean_peer_text, Difficulty, Nonce, Target, MAX_PEER_TEXT, P};
 use tokio::sync::{mpsc, Notify};
 
 use super::accounting::Accounting;
@@ -67,6 +67,12 @@ pub(crate) enum DisconnectReason {
     StreamError(String),
     /// Its outbound queue filled up: it does not read its stream.
     NotReading,
+    /// It sent nothing, not even the answer to a keepalive ping, for `silent`: the process is
+    /// frozen or the network is cut, and the transport dropped it.
+    StoppedReading {
+        /// How long it had been silent.
+        silent: Duration,
+    },
     /// The pool is shutting down.
     ShuttingDown,
 }
@@ -79,6 +85,12 @@ impl fmt::Display for DisconnectReason {
             DisconnectReason::NotReading => {
                 f.write_str("not reading its stream (outbound queue full)")
             }
+            DisconnectReason::StoppedReading { silent } => write!(
+                f,
+                "stopped reading: no answer to keepalive pings, silent for {:.1} s (frozen or \
+                 unreachable)",
+                silent.as_secs_f64()
+            ),
             DisconnectReason::ShuttingDown => f.write_str("pool shutting down"),
         }
     }
@@ -357,7 +369,7 @@ impl Conns {
             worker = %worker,
             addr = %addr.map_or("?".to_owned(), |a| a.to_string()),
             connection_id,
-            client = %hello.client_version,
+            client = %clean_peer_text(&hello.client_version, MAX_PEER_TEXT),
             threads = hello.threads,
             "miner connected"
         );

@@ -42,6 +42,7 @@ use self::conns::{ConnConfig, Conns};
 use self::jobs::Jobs;
 use self::shares::{ShareContext, Shares};
 use self::sync::lock;
+use crate::accept::Handshaking;
 use crate::events::{EventBus, JobSnapshot, PoolEvent, PoolSnapshot};
 use crate::limits::Limits;
 use crate::store::{BlockRecord, Store};
@@ -96,6 +97,8 @@ pub(crate) struct Pool {
     chain_status: Mutex<Option<ChainStatus>>,
     listen_addr: Mutex<Option<SocketAddr>>,
     shutdown: watch::Sender<bool>,
+    /// Sockets that have not completed the HTTP/2 handshake (kept by the accept loop).
+    pub(crate) handshaking: Arc<Handshaking>,
 }
 
 /// The instant "now" on tokio's clock (which tests can pause and advance).
@@ -141,6 +144,7 @@ impl Pool {
             chain_status: Mutex::new(None),
             listen_addr: Mutex::new(None),
             shutdown: watch::channel(false).0,
+            handshaking: Arc::default(),
         })
     }
 
@@ -334,6 +338,7 @@ impl Pool {
             listen_addr: self.listen_addr(),
             uptime: now.saturating_duration_since(self.started),
             connections: self.conns.live(),
+            handshaking: self.handshaking.total(),
             hashrate: workers.iter().map(|w| w.hashrate).sum(),
             workers,
             current_job,

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use nockpool_core::proto::{RejectReason, WorkResult};
-use nockpool_core::{Digest, Nonce};
+use nockpool_core::{clean_peer_text, Digest, Nonce, MAX_PEER_TEXT};
 use nockpool_pow::PowEngine;
 
 use super::accounting::Accounting;
@@ -165,7 +165,7 @@ impl Shares {
                 });
                 tracing::debug!(
                     connection_id = req.connection_id,
-                    job = %req.job_id.chars().take(MAX_JOB_ID_LEN).collect::<String>(),
+                    job = %clean_peer_text(&req.job_id, MAX_PEER_TEXT),
                     "share rejected: {} ({})",
                     rejection.reason.as_str_name(),
                     rejection.message
@@ -407,7 +407,8 @@ impl Shares {
         let credit = Credit {
             connection_id: cid,
             worker: worker.clone(),
-            job_id: req.job_id.clone(),
+            // Not one of ours: the miner's words, shown only cleaned.
+            job_id: clean_peer_text(&req.job_id, MAX_PEER_TEXT),
             difficulty,
             block: Some(FoundBlock {
                 template,

@@ -1,0 +1,314 @@
+//! Hostile and broken peers, over real sockets on loopback: idle and half-open connections,
+//! forged log lines, frozen miners, invalid-share floods, made-up worker names.
+
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use nockpool_core::proto::mining_pool_client::MiningPoolClient;
+use nockpool_core::proto::{miner_status, Hello, MinerStatus, WorkResult};
+use nockpool_server::{Limits, PoolEvent};
+use nockpool_testkit::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+const NO_BLOCKS: u64 = 1 << 40;
+/// A bound on waits that should end far sooner, so a bug fails the test instead of hanging it.
+const BOUND: Duration = Duration::from_secs(30);
+
+/// A TCP connection to `pool` from the loopback address `from` (127.0.0.x).
+async fn tcp_from(from: IpAddr, pool: SocketAddr) -> TcpStream {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::new(from, 0)).unwrap();
+    socket.connect(pool).await.unwrap()
+}
+
+/// Reads until the pool closes the socket (whatever it sent first, e.g. its SETTINGS).
+async fn closed_by_pool(socket: &mut TcpStream) {
+    let mut buf = [0u8; 1024];
+    let read_all = async {
+        loop {
+            match socket.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    };
+    tokio::time::timeout(BOUND, read_all)
+        .await
+        .expect("the pool never closed the socket");
+}
+
+/// A gRPC client whose connections come from `from`.
+async fn client_from(from: IpAddr, pool: &TestPool) -> MiningPoolClient<tonic::transport::Channel> {
+    let channel = tonic::transport::Endpoint::from_shared(pool.url())
+        .unwrap()
+        .local_address(Some(from))
+        .connect()
+        .await
+        .unwrap();
+    MiningPoolClient::new(channel)
+}
+
+#[tokio::test]
+async fn idle_and_half_open_sockets_are_closed_at_the_handshake_deadline() {
+    let devnet = devnet(None, NO_BLOCKS);
+    let deadline = Duration::from_millis(300);
+    let limits = Limits {
+        handshake_timeout: deadline,
+        ..Limits::default()
+    };
+    let pool = TestPool::start(builder(&devnet, 1).limits(limits)).await;
+    let opened = Instant::now();
+    let mut idle = Vec::new();
+    for _ in 0..20 {
+        idle.push(TcpStream::connect(pool.addr).await.unwrap());
+    }
+    // Half the HTTP/2 preface, then nothing.
+    let mut half = TcpStream::connect(pool.addr).await.unwrap();
+    half.write_all(&b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"[..10])
+        .await
+        .unwrap();
+    // A real miner connecting meanwhile is not touched by the deadline.
+    let mut miner = RawMiner::connect(&pool.url(), "real", None).await;
+    for socket in idle.iter_mut().chain([&mut half]) {
+        closed_by_pool(socket).await;
+    }
+    let closed_after = opened.elapsed();
+    println!("21 idle sockets closed {closed_after:?} after opening (deadline {deadline:?})");
+    assert!(closed_after >= deadline, "closed before the deadline");
+    let snap = pool.handle.snapshot();
+    assert_eq!((snap.handshaking, snap.connections), (0, 1));
+    let (nonce, _) = share_not_block(&miner.job, 0);
+    assert!(miner.submit(nonce).await.accepted);
+    pool.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn idle_sockets_from_one_address_do_not_lock_out_miners_from_another() {
+    let devnet = devnet(None, NO_BLOCKS);
+    let limits = Limits {
+        max_handshaking_per_ip: 4,
+        handshake_timeout: Duration::from_secs(3600),
+        ..Limits::default()
+    };
+    let pool = TestPool::start(builder(&devnet, 1).limits(limits)).await;
+    let attacker: IpAddr = [127, 0, 0, 2].into();
+    let mut idle = Vec::new();
+    for _ in 0..4 {
+        idle.push(tcp_from(attacker, pool.addr).await);
+    }
+    // Over the cap: closed at once (long before the hour-long deadline). Sockets are accepted
+    // in order, so the four before it hold the cap now.
+    let mut over = tcp_from(attacker, pool.addr).await;
+    closed_by_pool(&mut over).await;
+    assert_eq!(pool.handle.snapshot().handshaking, 4);
+    // Real miners from other addresses connect and mine as usual.
+    let mut miner = RawMiner::connect(&pool.url(), "real", None).await;
+    let other = client_from([127, 0, 0, 3].into(), &pool).await;
+    let _other = RawMiner::connect_with(other, "real-2", None).await;
+    let (nonce, _) = share_not_block(&miner.job, 0);
+    assert!(miner.submit(nonce).await.accepted);
+    assert_eq!(pool.handle.snapshot().connections, 2);
+    // (Closed before the pool stops, so its graceful shutdown need not wait for them.)
+    drop(idle);
+    pool.stop().await.unwrap();
+}
+
+/// Log output captured from the current thread.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+fn hello_with(worker: &str, client_version: &str) -> MinerStatus {
+    MinerStatus {
+        kind: Some(miner_status::Kind::Hello(Hello {
+            worker_name: worker.into(),
+            client_version: client_version.into(),
+            threads: 1,
+            previous_connection_id: 0,
+            hashrate: 0.0,
+        })),
+    }
+}
+
+// One thread: the pool's tasks log into this test's subscriber.
+#[tokio::test(flavor = "current_thread")]
+async fn peer_text_cannot_forge_log_lines_and_is_cut() {
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let devnet = devnet(None, NO_BLOCKS);
+    let pool = TestPool::start(builder(&devnet, 1)).await;
+    let client = MiningPoolClient::connect(pool.url()).await.unwrap();
+    let forged = "\n*** BLOCK #999 FAKE ***";
+    let mut liar = RawMiner::connect_full(
+        client.clone(),
+        hello_with(&format!("rig{forged}"), &format!("v1\x1b[2J\x07{forged}")),
+        None,
+    )
+    .await;
+    let ack = liar
+        .submit_raw(WorkResult {
+            connection_id: liar.welcome.connection_id,
+            job_id: format!("job{forged}"),
+            nonce: vec![1, 2, 3, 4, liar.welcome.nonce_prefix],
+            ..WorkResult::default()
+        })
+        .await;
+    assert!(!ack.accepted);
+    // 10 KB of client version, 4 KB of worker name (together under the 16 KiB message limit).
+    let huge = "x".repeat(10 * 1024);
+    let long_name = "n".repeat(4 * 1024);
+    let _big = RawMiner::connect_full(client, hello_with(&long_name, &huge), None).await;
+
+    let text = logs.text();
+    let connected: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("miner connected"))
+        .collect();
+    assert_eq!(connected.len(), 2, "{text}");
+    assert!(
+        connected[0].contains("?*** BLOCK #999 FAKE ***")
+            && connected[0].contains("client=v1?[2J??*** BLOCK"),
+        "{}",
+        connected[0]
+    );
+    assert!(text.contains("job?*** BLOCK #999 FAKE ***"), "{text}");
+    for line in text.lines() {
+        assert!(
+            !line.trim_start().starts_with("***"),
+            "a forged line: {line}"
+        );
+        assert!(!line.contains(['\x1b', '\x07']), "{line:?}");
+    }
+    // One short line, cut and marked.
+    assert!(connected[1].len() < 600, "{} bytes", connected[1].len());
+    assert!(connected[1].contains('…'));
+    // Snapshots and events carry the cleaned names only.
+    for w in pool.handle.snapshot().workers {
+        assert!(
+            !w.name.contains('\n') && w.name.chars().count() <= 65,
+            "{:?}",
+            w.name
+        );
+    }
+    pool.stop().await.unwrap();
+}
+
+/// A TCP relay that can freeze: after [`Freezer::freeze`] it moves no more bytes either way and
+/// keeps both sockets open, as a miner stopped with SIGSTOP (or behind a dead link) does.
+struct Freezer {
+    addr: SocketAddr,
+    frozen: Arc<AtomicBool>,
+    task: JoinHandle<()>,
+}
+
+impl Freezer {
+    async fn start(to: SocketAddr) -> Freezer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let frozen = Arc::new(AtomicBool::new(false));
+        let flag = frozen.clone();
+        let task = tokio::spawn(async move {
+            let (client, _) = listener.accept().await.unwrap();
+            let server = TcpStream::connect(to).await.unwrap();
+            let (cr, cw) = client.into_split();
+            let (sr, sw) = server.into_split();
+            let up = tokio::spawn(relay(cr, sw, flag.clone()));
+            let down = tokio::spawn(relay(sr, cw, flag));
+            let _ = tokio::join!(up, down);
+        });
+        Freezer { addr, frozen, task }
+    }
+
+    fn freeze(&self) {
+        self.frozen.store(true, Ordering::SeqCst);
+    }
+}
+
+async fn relay(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    frozen: Arc<AtomicBool>,
+) {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = from.read(&mut buf).await.unwrap_or(0);
+        if frozen.load(Ordering::SeqCst) {
+            // Hold both sockets open, silent, until the test ends.
+            std::future::pending::<()>().await;
+        }
+        if n == 0 || to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_frozen_miner_is_dropped_as_not_reading_not_as_closed() {
+    let devnet = devnet(None, NO_BLOCKS);
+    let limits = Limits {
+        keepalive_interval: Duration::from_millis(200),
+        keepalive_timeout: Duration::from_millis(200),
+        ..Limits::default()
+    };
+    let mut pool = TestPool::start(builder(&devnet, 1).limits(limits)).await;
+    let relay = Freezer::start(pool.addr).await;
+    let frozen = RawMiner::connect(&format!("http://{}", relay.addr), "frozen", None).await;
+    let mut healthy = RawMiner::connect(&pool.url(), "healthy", None).await;
+    relay.freeze();
+    let reason = match wait_for(
+        &mut pool.events,
+        |e| matches!(e, PoolEvent::MinerDisconnected { worker, .. } if worker == "frozen"),
+    )
+    .await
+    {
+        PoolEvent::MinerDisconnected { reason, .. } => reason,
+        _ => unreachable!(),
+    };
+    println!("frozen miner dropped: {reason}");
+    assert!(reason.starts_with("stopped reading"), "{reason}");
+    // A miner that answers its pings stays, and a miner that closes its stream is told apart.
+    let (nonce, _) = share_not_block(&healthy.job, 0);
+    assert!(healthy.submit(nonce).await.accepted);
+    drop(healthy);
+    let reason = match wait_for(
+        &mut pool.events,
+        |e| matches!(e, PoolEvent::MinerDisconnected { worker, .. } if worker == "healthy"),
+    )
+    .await
+    {
+        PoolEvent::MinerDisconnected { reason, .. } => reason,
+        _ => unreachable!(),
+    };
+    assert!(!reason.starts_with("stopped reading"), "{reason}");
+    drop(frozen);
+    relay.task.abort();
+    pool.stop().await.unwrap();
+}
