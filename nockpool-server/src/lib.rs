@@ -125,7 +125,9 @@ pub use accept::{raise_descriptor_limit, DescriptorLimit};
 pub use cli::{devnet_payees, DevnetArgs, ServerArgs};
 pub use devnet::{Devnet, DevnetBlock, DevnetBuilder, DevnetMiner, DEVNET_DB_FILE};
 pub use error::ServerError;
-pub use events::{JobSnapshot, PoolEvent, PoolSnapshot, StorageHealth, WorkerSnapshot};
+pub use events::{
+    BanSnapshot, JobSnapshot, PoolEvent, PoolSnapshot, StorageHealth, WorkerSnapshot,
+};
 pub use limits::Limits;
 pub use nockpool_core::{
     BlockOutcome, BlockTemplate, ChainBackend, ChainError, ChainStatus, FoundBlock, TemplateStream,

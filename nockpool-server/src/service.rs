@@ -46,6 +46,7 @@ fn register_status(e: &RegisterError) -> Status {
         RegisterError::PoolFull { .. } | RegisterError::TooManyFromAddress { .. } => {
             Status::resource_exhausted(e.to_string())
         }
+        RegisterError::Banned { .. } => Status::permission_denied(e.to_string()),
     }
 }
 
@@ -129,7 +130,14 @@ impl MiningPool for PoolService {
         request: Request<WorkResult>,
     ) -> Result<Response<SubmitAck>, Status> {
         let authorized = self.pool.authorized(token(&request).as_deref());
-        let result = self.pool.submit(authorized, &request.into_inner()).await;
+        let ip = peer(&request)
+            .map(|p| p.remote_addr)
+            .or_else(|| request.remote_addr())
+            .map(|a| a.ip());
+        let result = self
+            .pool
+            .submit(authorized, ip, &request.into_inner())
+            .await;
         submit_answer(result).map(Response::new)
     }
 }
@@ -221,7 +229,7 @@ async fn run_connection(
                     DisconnectReason::StreamError(clean_peer_text(status.message(), MAX_PEER_TEXT)),
                 ),
             },
-            () = registered.kick.notified() => break DisconnectReason::NotReading,
+            reason = registered.kick.kicked() => break reason,
             () = stopped(&mut shutdown) => {
                 let _ = tx.try_send(WorkOrder {
                     kind: Some(work_order::Kind::Notice(proto::Notice {
@@ -236,10 +244,18 @@ async fn run_connection(
         }
     };
     pool.deregister(id, &reason);
-    if reason == DisconnectReason::NotReading {
-        let _ = end.send(Status::resource_exhausted(
-            "dropped: the miner did not read its job stream",
-        ));
+    match reason {
+        DisconnectReason::NotReading => {
+            let _ = end.send(Status::resource_exhausted(
+                "dropped: the miner did not read its job stream",
+            ));
+        }
+        DisconnectReason::Banned { .. } => {
+            let _ = end.send(Status::permission_denied(format!(
+                "dropped and address banned: {reason}"
+            )));
+        }
+        _ => {}
     }
 }
 

@@ -312,3 +312,121 @@ async fn a_frozen_miner_is_dropped_as_not_reading_not_as_closed() {
     relay.task.abort();
     pool.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_share_flood_bans_its_address_and_others_keep_getting_acks() {
+    let devnet = devnet(None, NO_BLOCKS);
+    let limits = Limits {
+        ban_invalid_shares: 300,
+        // So the flood is checked share by share, not answered by the rate limiter.
+        submits_per_second: 100_000.0,
+        submit_burst: 100_000,
+        ..Limits::default()
+    };
+    let mut pool = TestPool::start(builder(&devnet, 1).limits(limits)).await;
+    let flooder: IpAddr = [127, 0, 0, 2].into();
+    let mut good = RawMiner::connect(&pool.url(), "good", None).await;
+    let mut bad = RawMiner::connect_with(client_from(flooder, &pool).await, "bad", None).await;
+
+    // Four concurrent streams of shares for a job that does not exist.
+    let flood: Vec<_> = (0..4u64)
+        .map(|lane| {
+            let mut client = bad.client.clone();
+            let (connection_id, prefix) = (bad.welcome.connection_id, bad.welcome.nonce_prefix);
+            tokio::spawn(async move {
+                let (mut rejected, mut refused_as_banned) = (0u32, 0u32);
+                for i in 0..400u64 {
+                    let ack = client
+                        .submit_work(WorkResult {
+                            connection_id,
+                            job_id: "no-such-job".into(),
+                            nonce: vec![i, lane, 0, 0, prefix],
+                            ..WorkResult::default()
+                        })
+                        .await
+                        .unwrap()
+                        .into_inner();
+                    assert!(!ack.accepted);
+                    if ack.message.contains("banned") {
+                        refused_as_banned += 1;
+                    } else {
+                        rejected += 1;
+                    }
+                }
+                (rejected, refused_as_banned)
+            })
+        })
+        .collect();
+
+    // Meanwhile the good miner's shares are acked; each ack's wait is measured.
+    let mut latencies = Vec::new();
+    let mut start = 0;
+    for _ in 0..40 {
+        let (nonce, counter) = share_not_block(&good.job, start);
+        start = counter + 1;
+        let sent = std::time::Instant::now();
+        let ack = tokio::time::timeout(BOUND, good.submit(nonce))
+            .await
+            .expect("no ack for the good miner's share");
+        latencies.push(sent.elapsed());
+        assert!(ack.accepted, "{ack:?}");
+    }
+    let mut totals = (0, 0);
+    for lane in flood {
+        let (rejected, banned) = lane.await.unwrap();
+        totals = (totals.0 + rejected, totals.1 + banned);
+    }
+    latencies.sort();
+    println!(
+        "flood: {} invalid shares rejected, {} refused as banned; good miner's 40 acks: median \
+         {:?}, max {:?}",
+        totals.0,
+        totals.1,
+        latencies[latencies.len() / 2],
+        latencies[latencies.len() - 1]
+    );
+
+    let PoolEvent::AddressBanned { worker, ban, .. } = wait_for(&mut pool.events, |e| {
+        matches!(e, PoolEvent::AddressBanned { .. })
+    })
+    .await
+    else {
+        unreachable!()
+    };
+    assert_eq!((worker.as_str(), ban.ip), ("bad", flooder));
+    assert!(ban.invalid_shares > 300);
+    assert!(totals.0 >= 301 && totals.1 > 0, "{totals:?}");
+    // The flooder's stream is cut with the reason, its address refused, and it is listed.
+    let end = loop {
+        match tokio::time::timeout(BOUND, bad.stream.message())
+            .await
+            .unwrap()
+        {
+            Ok(Some(_)) => continue,
+            Ok(None) => panic!("the stream ended without a reason"),
+            Err(status) => break status,
+        }
+    };
+    assert_eq!(end.code(), tonic::Code::PermissionDenied, "{end:?}");
+    let mut again = client_from(flooder, &pool).await;
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    tx.send(hello("bad")).await.unwrap();
+    let mut refused = again
+        .subscribe(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner();
+    let err = refused.message().await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::PermissionDenied);
+    assert!(err.message().contains("banned"), "{}", err.message());
+    let snap = pool.handle.snapshot();
+    assert_eq!(snap.bans_total, 1);
+    assert_eq!(
+        snap.bans.iter().map(|b| b.ip).collect::<Vec<_>>(),
+        [flooder]
+    );
+    assert_eq!(snap.connections, 1);
+    let (nonce, _) = share_not_block(&good.job, start);
+    assert!(good.submit(nonce).await.accepted);
+    pool.stop().await.unwrap();
+}

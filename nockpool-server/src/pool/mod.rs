@@ -19,12 +19,13 @@
 //! does I/O except through [`Store`].
 
 mod accounting;
+mod bans;
 mod blocks;
 mod conns;
 mod jobs;
 mod shares;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -37,6 +38,7 @@ pub(crate) use conns::{DisconnectReason, Outbound, RegisterError, Registered};
 pub(crate) use shares::{Accepted, Rejection, SubmitError};
 
 use self::accounting::Accounting;
+use self::bans::Bans;
 use self::blocks::Blocks;
 use self::conns::{ConnConfig, Conns};
 use self::jobs::Jobs;
@@ -93,6 +95,7 @@ pub(crate) struct Pool {
     jobs: Jobs,
     conns: Conns,
     blocks: Blocks,
+    bans: Bans,
     shares: Shares,
     chain_status: Mutex<Option<ChainStatus>>,
     listen_addr: Mutex<Option<SocketAddr>>,
@@ -131,6 +134,7 @@ impl Pool {
             events.clone(),
         );
         let shares = Shares::new(engine, config.stale_grace);
+        let bans = Bans::new(config.limits.ban_duration);
         Ok(Pool {
             config,
             store,
@@ -140,6 +144,7 @@ impl Pool {
             jobs,
             conns,
             blocks,
+            bans,
             shares,
             chain_status: Mutex::new(None),
             listen_addr: Mutex::new(None),
@@ -200,8 +205,17 @@ impl Pool {
         addr: Option<SocketAddr>,
         tx: Outbound,
     ) -> Result<Registered, RegisterError> {
+        let now = now();
+        if let Some(ip) = addr.map(|a| a.ip()) {
+            if let Some(until) = self.bans.banned_until(ip, now) {
+                let remaining = until
+                    .duration_since(std::time::SystemTime::now())
+                    .unwrap_or_default();
+                return Err(RegisterError::Banned { ip, remaining });
+            }
+        }
         self.conns
-            .register(hello, addr, tx, &self.jobs, &self.accounting, now())
+            .register(hello, addr, tx, &self.jobs, &self.accounting, now)
     }
 
     /// Records a miner's periodic status report (its hashrate may move its difficulty).
@@ -266,6 +280,7 @@ impl Pool {
     pub(crate) async fn submit(
         &self,
         authorized: bool,
+        peer: Option<IpAddr>,
         req: &WorkResult,
     ) -> Result<Accepted, SubmitError> {
         let ctx = ShareContext {
@@ -273,9 +288,10 @@ impl Pool {
             jobs: &self.jobs,
             blocks: &self.blocks,
             accounting: &self.accounting,
+            bans: &self.bans,
             events: &self.events,
         };
-        self.shares.submit(&ctx, authorized, req, now()).await
+        self.shares.submit(&ctx, authorized, peer, req, now()).await
     }
 
     /// Stores a block's submission result (or error) and tells the finder about an outcome.
@@ -325,6 +341,7 @@ impl Pool {
 
     pub(crate) fn snapshot(&self) -> PoolSnapshot {
         let now = now();
+        let (bans, bans_total) = self.bans.snapshot(now);
         let mut workers = self.accounting.snapshot(now);
         self.conns.annotate(&mut workers);
         let workers: Vec<_> = workers.into_values().collect();
@@ -346,6 +363,8 @@ impl Pool {
             recent_blocks: self.blocks.recent(),
             chain: lock(&self.chain_status).clone(),
             storage: self.store.health(),
+            bans,
+            bans_total,
         }
     }
 }
@@ -447,7 +466,7 @@ mod tests {
         for _ in 0..2 {
             // Not on record: a retriable error, never an ack; nothing credited or queued, and
             // the retry is not taken for a duplicate.
-            let answer = pool.submit(true, &req).await;
+            let answer = pool.submit(true, None, &req).await;
             assert!(
                 matches!(answer, Err(SubmitError::BlockNotRecorded { .. })),
                 "{answer:?}"
@@ -461,11 +480,11 @@ mod tests {
 
         // The disk is back: the same retry reopens the database and is recorded, once.
         full.set_full(false);
-        let accepted = pool.submit(true, &req).await.unwrap();
+        let accepted = pool.submit(true, None, &req).await.unwrap();
         assert!(accepted.block_candidate && accepted.credited_difficulty > 0);
         let record = found_rx.try_recv().unwrap();
         assert_eq!(record.block.nonce.limbs().to_vec(), req.nonce);
-        assert_eq!(pool.submit(true, &req).await, Ok(accepted));
+        assert_eq!(pool.submit(true, None, &req).await, Ok(accepted));
         let snap = pool.snapshot();
         assert_eq!(snap.storage, StorageHealth::Ok);
         assert_eq!((snap.blocks_found, snap.workers[0].accepted), (1, 1));
