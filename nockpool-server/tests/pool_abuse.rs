@@ -430,3 +430,65 @@ async fn an_invalid_share_flood_bans_its_address_and_others_keep_getting_acks() 
     assert!(good.submit(nonce).await.accepted);
     pool.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_made_up_worker_names_stay_bounded_across_a_restart() {
+    const MAX_WORKERS: usize = 100;
+    let dir = tempfile::tempdir().unwrap();
+    let devnet = devnet(Some(dir.path()), NO_BLOCKS);
+    let limits = Limits {
+        max_workers: MAX_WORKERS,
+        // Thousands of short streams from one address, a few at a time.
+        max_connections_per_ip: 100_000,
+        ..Limits::default()
+    };
+    let start =
+        |limits: Limits| TestPool::start(builder(&devnet, 1).data_dir(dir.path()).limits(limits));
+    let pool = start(limits.clone()).await;
+    let mut rig = RawMiner::connect(&pool.url(), "rig", None).await;
+    let (nonce, _) = share_not_block(&rig.job, 0);
+    assert!(rig.submit(nonce).await.accepted);
+    drop(rig);
+
+    let client = MiningPoolClient::connect(pool.url()).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut names = tokio::task::JoinSet::new();
+    for lane in 0..8 {
+        let client = client.clone();
+        names.spawn(async move {
+            for i in (lane..10_000).step_by(8) {
+                let m = RawMiner::connect_full(client.clone(), hello(&format!("fake-{i}")), None);
+                drop(m.await);
+            }
+        });
+    }
+    while let Some(done) = names.join_next().await {
+        done.unwrap();
+    }
+    println!("10,000 made-up names connected in {:?}", started.elapsed());
+    let check = |snap: nockpool_server::PoolSnapshot| {
+        assert!(
+            snap.workers.len() <= MAX_WORKERS,
+            "{} workers",
+            snap.workers.len()
+        );
+        let rig = snap.workers.iter().find(|w| w.name == "rig");
+        assert_eq!(
+            rig.map(|w| w.accepted),
+            Some(1),
+            "the worker with a share is kept"
+        );
+    };
+    check(pool.handle.snapshot());
+    pool.stop().await.unwrap();
+
+    // The data dir holds the bounded table too: a restart loads no more, even one allowed far
+    // more names (so it is the stored copy that is small, not the load that cuts it).
+    let pool = start(Limits {
+        max_workers: 100_000,
+        ..limits
+    })
+    .await;
+    check(pool.handle.snapshot());
+    pool.stop().await.unwrap();
+}

@@ -395,7 +395,7 @@ impl Conns {
         };
         // Listed before the miner hears from us, so a snapshot taken once it has its Welcome
         // shows it.
-        let remembered = accounting.connected(&worker, addr);
+        let remembered = accounting.connected(&worker, addr, now);
         let vardiff = self.start_vardiff(&table, hello, &worker, remembered, now);
         accounting.set_difficulty(&worker, vardiff.difficulty().get());
         let kick = Arc::new(Kick::default());
@@ -489,7 +489,13 @@ impl Conns {
     }
 
     /// Marks a connection closed; its prefix stays reserved for a while so late shares count.
-    pub(super) fn deregister(&self, connection_id: u64, reason: &DisconnectReason, now: Instant) {
+    pub(super) fn deregister(
+        &self,
+        connection_id: u64,
+        reason: &DisconnectReason,
+        accounting: &Accounting,
+        now: Instant,
+    ) {
         let mut table = write(&self.table);
         let Some(conn) = table.conns.get(&connection_id).cloned() else {
             return;
@@ -512,6 +518,7 @@ impl Conns {
             }
         }
         drop(table);
+        accounting.disconnected(&conn.worker);
         tracing::info!(
             worker = %conn.worker,
             addr = %conn.addr.map_or("?".to_owned(), |a| a.to_string()),

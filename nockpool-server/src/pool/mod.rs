@@ -117,7 +117,7 @@ impl Pool {
         found_tx: mpsc::UnboundedSender<BlockRecord>,
         events: EventBus,
     ) -> Result<Pool, crate::ServerError> {
-        let accounting = Accounting::new(store.load_workers()?);
+        let accounting = Accounting::new(store.load_workers()?, config.limits.max_workers);
         let jobs = Jobs::new(engine.clone(), rand::random(), store.load_templates()?);
         let blocks = Blocks::new(
             store.clone(),
@@ -226,7 +226,8 @@ impl Pool {
 
     /// Marks a connection closed; its prefix stays reserved for a while so late shares count.
     pub(crate) fn deregister(&self, connection_id: u64, reason: &DisconnectReason) {
-        self.conns.deregister(connection_id, reason, now());
+        self.conns
+            .deregister(connection_id, reason, &self.accounting, now());
     }
 
     // ---- jobs --------------------------------------------------------------------------
@@ -331,10 +332,10 @@ impl Pool {
         )
     }
 
-    /// Writes changed worker totals to the store.
+    /// Writes changed worker totals to the store and deletes the workers forgotten.
     pub(crate) fn flush_workers(&self) {
-        let dirty = self.accounting.take_dirty();
-        if let Err(e) = self.store.put_workers(&dirty) {
+        let changes = self.accounting.take_changes();
+        if let Err(e) = self.store.put_workers(&changes.changed, &changes.forgotten) {
             tracing::warn!("could not save worker totals: {e}");
         }
     }
