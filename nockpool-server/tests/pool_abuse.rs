@@ -492,3 +492,29 @@ async fn ten_thousand_made_up_worker_names_stay_bounded_across_a_restart() {
     check(pool.handle.snapshot());
     pool.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_listen_hint_names_the_real_cause() {
+    let devnet = devnet(None, NO_BLOCKS);
+    let taken = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let in_use = builder(&devnet, 1)
+        .listen(taken.local_addr().unwrap())
+        .build()
+        .unwrap()
+        .run(std::future::pending())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(in_use.contains("another pool server"), "{in_use}");
+    // 192.0.2.1 (TEST-NET-1) is no interface of this machine.
+    let foreign = builder(&devnet, 1)
+        .listen("192.0.2.1:7777".parse().unwrap())
+        .build()
+        .unwrap()
+        .run(std::future::pending())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(!foreign.contains("another pool server"), "{foreign}");
+    assert!(foreign.contains("not one of this machine's"), "{foreign}");
+}
