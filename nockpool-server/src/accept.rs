@@ -385,6 +385,26 @@ impl Stream for Incoming {
     }
 }
 
+/// Connections the kernel may hold completed but not yet accepted (capped by the system's
+/// `net.core.somaxconn`). The usual 1,024 overflows when a whole farm reconnects at once
+/// (after a pool restart) and the overflow is answered with resets.
+const LISTEN_BACKLOG: u32 = 65_535;
+
+/// Binds `addr` for a pool server, with a listen backlog deep enough for a farm's
+/// reconnection storm. [`PoolServer::run`](crate::PoolServer::run) binds with it; pass its
+/// listener to [`PoolServer::serve`](crate::PoolServer::serve) to bind yourself.
+pub async fn bind_listener(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    // A restarted pool can bind while the old one's connections linger in TIME_WAIT.
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// The process's open-descriptor limit after [`raise_descriptor_limit`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DescriptorLimit {

@@ -120,7 +120,7 @@ mod service;
 mod store;
 mod vardiff;
 
-pub use accept::{raise_descriptor_limit, DescriptorLimit};
+pub use accept::{bind_listener, raise_descriptor_limit, DescriptorLimit};
 #[cfg(feature = "cli")]
 pub use cli::{devnet_payees, DevnetArgs, ServerArgs};
 pub use devnet::{Devnet, DevnetBlock, DevnetBuilder, DevnetMiner, DEVNET_DB_FILE};

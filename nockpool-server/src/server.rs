@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinSet;
 
-use crate::accept::{AcceptConfig, Incoming};
+use crate::accept::{bind_listener, AcceptConfig, Incoming};
 use crate::events::{EventBus, PoolEvent, PoolSnapshot};
 use crate::limits::Limits;
 use crate::pool::{Pool, PoolConfig};
@@ -289,13 +289,12 @@ impl PoolServer {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
-        let listener =
-            TcpListener::bind(self.listen)
-                .await
-                .map_err(|source| ServerError::Bind {
-                    addr: self.listen,
-                    source,
-                })?;
+        let listener = bind_listener(self.listen)
+            .await
+            .map_err(|source| ServerError::Bind {
+                addr: self.listen,
+                source,
+            })?;
         self.serve(listener, shutdown).await
     }
 

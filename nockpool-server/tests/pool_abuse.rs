@@ -518,3 +518,61 @@ async fn the_listen_hint_names_the_real_cause() {
     assert!(!foreign.contains("another pool server"), "{foreign}");
     assert!(foreign.contains("not one of this machine's"), "{foreign}");
 }
+
+/// A connection storm: every miner opens its own TCP connection at the same moment, 40 from each
+/// source address (a NAT'ed rack), under the default handshake deadline and per-address cap.
+/// 400 miners by default (CI); `NOCKPOOL_STORM_MINERS=9000` runs a farm-sized one (both ends in
+/// this one process take two descriptors per miner: 10,000 needs a hard limit above 20,000).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_storm_of_real_miners_is_not_cut_by_the_handshake_limits() {
+    const PER_ADDRESS: usize = 40;
+    let miners: usize = std::env::var("NOCKPOOL_STORM_MINERS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(400);
+    // Two descriptors per miner in this one process (its socket and the pool's).
+    nockpool_server::raise_descriptor_limit().unwrap();
+    let devnet = devnet(None, NO_BLOCKS);
+    let limits = Limits {
+        max_connections: miners.max(Limits::default().max_connections),
+        max_connections_per_ip: PER_ADDRESS,
+        ..Limits::default()
+    };
+    assert_eq!(limits.handshake_timeout, Duration::from_secs(10));
+    let pool = TestPool::start(builder(&devnet, 1).limits(limits)).await;
+    let url = pool.url();
+    let started = std::time::Instant::now();
+    let mut storm = tokio::task::JoinSet::new();
+    for i in 0..miners {
+        let from: IpAddr = [
+            127,
+            0,
+            1 + (i / PER_ADDRESS / 250) as u8,
+            1 + (i / PER_ADDRESS % 250) as u8,
+        ]
+        .into();
+        let url = url.clone();
+        storm.spawn(async move {
+            let channel = tonic::transport::Endpoint::from_shared(url)
+                .unwrap()
+                .local_address(Some(from))
+                .connect()
+                .await
+                .unwrap();
+            RawMiner::connect_with(MiningPoolClient::new(channel), &format!("storm-{i}"), None)
+                .await
+        });
+    }
+    let mut connected = Vec::with_capacity(miners);
+    while let Some(miner) = storm.join_next().await {
+        connected.push(miner.expect("a miner of the storm was cut"));
+    }
+    println!(
+        "{miners} miners ({PER_ADDRESS} per address) connected in {:?}",
+        started.elapsed()
+    );
+    let snap = pool.handle.snapshot();
+    assert_eq!((snap.connections, snap.handshaking), (miners, 0));
+    drop(connected);
+    pool.stop().await.unwrap();
+}
