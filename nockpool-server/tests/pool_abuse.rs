@@ -538,6 +538,7 @@ async fn a_connection_storm_of_real_miners_is_not_cut_by_the_handshake_limits() 
         max_connections_per_ip: PER_ADDRESS,
         ..Limits::default()
     };
+    assert_eq!(limits.max_handshaking_per_ip, 128);
     assert_eq!(limits.handshake_timeout, Duration::from_secs(10));
     let pool = TestPool::start(builder(&devnet, 1).limits(limits)).await;
     let url = pool.url();
