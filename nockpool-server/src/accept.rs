@@ -496,6 +496,18 @@ mod tests {
         assert_eq!(handshaking.total(), 0);
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn error_lines_are_rate_limited_and_count_what_they_left_out() {
+        let mut throttle = Throttle::default();
+        assert_eq!(throttle.ready(), Some(0));
+        for _ in 0..5 {
+            assert_eq!(throttle.ready(), None);
+        }
+        tokio::time::advance(LOG_INTERVAL).await;
+        assert_eq!(throttle.ready(), Some(5));
+        assert_eq!(throttle.ready(), None);
+    }
+
     #[test]
     fn the_per_address_cap_counts_each_address_alone() {
         let h = Arc::new(Handshaking::default());
