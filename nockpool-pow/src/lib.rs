@@ -50,6 +50,7 @@
 mod engine;
 mod error;
 pub mod field;
+pub mod kernel;
 mod miner;
 pub mod tip5;
 pub mod v5;

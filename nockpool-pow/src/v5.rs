@@ -163,6 +163,11 @@ impl V5Job {
         out.into_iter().map(digest_from_canonical).collect()
     }
 
+    /// The per-job constants in the kernels' (Montgomery) form.
+    pub(crate) fn kernel_consts(&self) -> &KernelConsts {
+        &self.kernel
+    }
+
     /// Digests of canonical nonce limbs into `out` (cleared first); the allocation-free core
     /// of [`V5Job::digest_many`].
     pub(crate) fn digest_limbs_into(&self, nonces: &[[u64; 5]], out: &mut Vec<[u64; 5]>) {
@@ -273,8 +278,9 @@ pub fn permutations_per_nonce(pow_len: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernel::Kernel;
     use crate::test_vectors::{spec_json, u64_array, u64_vec};
-    use crate::tip5::{hash_noun_varlen, Backend, BeltNoun};
+    use crate::tip5::{hash_noun_varlen, BeltNoun};
     use nockpool_core::{Target, U320};
 
     fn digest(v: &serde_json::Value) -> Digest {
@@ -477,15 +483,20 @@ mod tests {
                 proptest::prop_assert_eq!(&job.digest(nonce), got);
             }
             let limbs: Vec<[u64; 5]> = nonces.clone();
-            for backend in [Backend::Avx512, Backend::Avx2, Backend::Portable] {
-                if !backend.supported() {
-                    eprintln!("NOTICE: {backend:?} kernel not supported on this CPU; not tested");
+            let expected: Vec<[u64; 5]> = batched.iter().map(|d| d.to_limbs()).collect();
+            for kernel in Kernel::ALL {
+                if !kernel.is_supported() {
+                    eprintln!("NOTICE: the {kernel} kernel cannot run on this CPU; not tested");
                     continue;
                 }
                 let mut out = Vec::new();
-                v5_kernel::digest_many_with(backend, &job.kernel, &limbs, &mut out);
-                let expected: Vec<[u64; 5]> = batched.iter().map(|d| d.to_limbs()).collect();
-                proptest::prop_assert_eq!(&out, &expected, "{:?}", backend);
+                v5_kernel::digest_many_with(kernel, &job.kernel, &limbs, &mut out);
+                proptest::prop_assert_eq!(&out, &expected, "{}", kernel);
+                let mut scratch = Vec::new();
+                for (nonce, want) in limbs.iter().zip(&expected) {
+                    let one = v5_kernel::digest_one_with(kernel, &job.kernel, nonce, &mut scratch);
+                    proptest::prop_assert_eq!(&one, want, "{} single", kernel);
+                }
             }
         }
     }

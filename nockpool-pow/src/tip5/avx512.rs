@@ -23,7 +23,7 @@ pub(crate) fn available() -> bool {
 
 #[derive(Clone, Copy)]
 #[repr(transparent)]
-pub(crate) struct V8(__m512i);
+pub(crate) struct V8(pub(crate) __m512i);
 
 // SAFETY (for every `unsafe` block below): these methods are only reached from functions
 // compiled with `#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vbmi")]`, which
@@ -32,17 +32,13 @@ pub(crate) struct V8(__m512i);
 impl Lanes for V8 {
     const WIDTH: usize = WIDTH;
     #[inline(always)]
-    fn permute_out_of_line(s: &mut [Self; 16]) {
-        unsafe { permute_lanes(s) }
-    }
-    #[inline(always)]
-    fn load(words: &[u64; 8]) -> Self {
-        // Reads the first WIDTH words (within the 8-word array).
+    fn load(words: &[u64]) -> Self {
+        let words: &[u64; WIDTH] = words[..WIDTH].try_into().expect("WIDTH words");
         V8(unsafe { _mm512_loadu_si512(words.as_ptr().cast()) })
     }
     #[inline(always)]
-    fn store(self, out: &mut [u64; 8]) {
-        // Writes the first WIDTH words (within the 8-word array).
+    fn store(self, out: &mut [u64]) {
+        let out: &mut [u64; WIDTH] = (&mut out[..WIDTH]).try_into().expect("WIDTH words");
         unsafe { _mm512_storeu_si512(out.as_mut_ptr().cast(), self.0) }
     }
     #[inline(always)]
@@ -70,25 +66,30 @@ impl Lanes for V8 {
         V8(unsafe { _mm512_slli_epi64::<N>(self.0) })
     }
     #[inline(always)]
+    fn low32(self) -> Self {
+        V8(unsafe { _mm512_and_si512(self.0, splat(EPSILON)) })
+    }
+    #[inline(always)]
+    fn times_epsilon(self) -> Self {
+        V8(unsafe { _mm512_mul_epu32(self.0, splat(EPSILON)) })
+    }
+    #[inline(always)]
     fn mul_mod(self, rhs: Self) -> Self {
         unsafe {
             let (a, b) = (self.0, rhs.0);
-            let a_hi = _mm512_srli_epi64::<32>(a);
-            let b_hi = _mm512_srli_epi64::<32>(b);
             let ll = _mm512_mul_epu32(a, b);
-            let lh = _mm512_mul_epu32(a, b_hi);
-            let hl = _mm512_mul_epu32(a_hi, b);
-            let hh = _mm512_mul_epu32(a_hi, b_hi);
-            let mask32 = _mm512_set1_epi64(0xFFFF_FFFF);
+            let lh = _mm512_mul_epu32(a, high_dword(b));
+            let hl = _mm512_mul_epu32(high_dword(a), b);
+            let hh = _mm512_mul_epu32(high_dword(a), high_dword(b));
             // t = hl + (ll >> 32) and u = lh + (t mod 2^32) cannot overflow.
             let t = _mm512_add_epi64(hl, _mm512_srli_epi64::<32>(ll));
-            let u = _mm512_add_epi64(lh, _mm512_and_si512(t, mask32));
+            let u = _mm512_add_epi64(lh, _mm512_and_si512(t, splat(EPSILON)));
             let hi = _mm512_add_epi64(
                 _mm512_add_epi64(hh, _mm512_srli_epi64::<32>(t)),
                 _mm512_srli_epi64::<32>(u),
             );
-            // lo = (u << 32) | (ll mod 2^32): take the odd dwords from u << 32.
-            let lo = _mm512_mask_blend_epi32(0xAAAA, ll, _mm512_slli_epi64::<32>(u));
+            // lo = (u mod 2^32) · 2^32 + (ll mod 2^32): the odd dwords from u's even ones.
+            let lo = _mm512_mask_blend_epi32(0xAAAA, ll, _mm512_shuffle_epi32::<0xA0>(u));
             reduce(lo, hi)
         }
     }
@@ -96,10 +97,9 @@ impl Lanes for V8 {
     fn square_mod(self) -> Self {
         unsafe {
             let a = self.0;
-            let a_hi = _mm512_srli_epi64::<32>(a);
             let ll = _mm512_mul_epu32(a, a);
-            let lh = _mm512_mul_epu32(a, a_hi);
-            let hh = _mm512_mul_epu32(a_hi, a_hi);
+            let lh = _mm512_mul_epu32(a, high_dword(a));
+            let hh = _mm512_mul_epu32(high_dword(a), high_dword(a));
             // a² = ll + lh · 2^33 + hh · 2^64, and lh · 2^33 = (lh << 33) + (lh >> 31) · 2^64
             // (the shift drops exactly the bits the second term carries). The true square is
             // below 2^128, so hi = hh + (lh >> 31) + carry(lo) does not overflow.
@@ -107,8 +107,7 @@ impl Lanes for V8 {
             let lo = _mm512_add_epi64(ll, mid);
             let carry = _mm512_cmplt_epu64_mask(lo, mid);
             let hi = _mm512_add_epi64(hh, _mm512_srli_epi64::<31>(lh));
-            // hi - (-1) = hi + 1 in the lanes that carried.
-            let hi = _mm512_mask_sub_epi64(hi, carry, hi, _mm512_set1_epi64(-1));
+            let hi = _mm512_add_epi64(hi, where_set(carry, 1));
             reduce(lo, hi)
         }
     }
@@ -117,20 +116,17 @@ impl Lanes for V8 {
         unsafe {
             let sum = _mm512_add_epi64(self.0, rhs.0);
             let carry = _mm512_cmplt_epu64_mask(sum, rhs.0);
-            V8(_mm512_mask_add_epi64(
-                sum,
-                carry,
-                sum,
-                _mm512_set1_epi64(EPSILON as i64),
-            ))
+            V8(_mm512_add_epi64(sum, where_set(carry, EPSILON)))
         }
     }
     #[inline(always)]
     fn canonical(self) -> Self {
         unsafe {
-            let p = _mm512_set1_epi64(nockpool_core::P as i64);
-            let ge = _mm512_cmpge_epu64_mask(self.0, p);
-            V8(_mm512_mask_sub_epi64(self.0, ge, self.0, p))
+            // x + (2^32 - 1) wraps exactly when x >= p, and then equals x - p < x.
+            V8(_mm512_min_epu64(
+                self.0,
+                _mm512_add_epi64(self.0, splat(EPSILON)),
+            ))
         }
     }
     #[inline(always)]
@@ -146,21 +142,44 @@ impl Lanes for V8 {
     }
 }
 
+/// Every lane `x`.
+#[inline(always)]
+fn splat(x: u64) -> __m512i {
+    // SAFETY: only inlined into AVX-512-enabled functions.
+    unsafe { _mm512_set1_epi64(x as i64) }
+}
+
+/// Each lane's high 32 bits in its low 32 bits (the high bits are garbage): the operand
+/// `vpmuludq` needs for a high limb. A dword shuffle runs on more execution ports than a shift.
+#[inline(always)]
+fn high_dword(x: __m512i) -> __m512i {
+    // SAFETY: only inlined into AVX-512-enabled functions.
+    unsafe { _mm512_shuffle_epi32::<0xF5>(x) }
+}
+
+/// `x` in the lanes of `mask`, 0 elsewhere. A blend, not a masked add: on Zen 5 masked
+/// arithmetic competes with the multipliers, blends do not.
+#[inline(always)]
+fn where_set(mask: __mmask8, x: u64) -> __m512i {
+    // SAFETY: only inlined into AVX-512-enabled functions.
+    unsafe { _mm512_mask_blend_epi64(mask, _mm512_setzero_si512(), splat(x)) }
+}
+
 /// `lo + hi · 2^64 mod p` as a `u64` representative: `2^64 ≡ 2^32 - 1`, `2^96 ≡ -1`.
 #[inline(always)]
 fn reduce(lo: __m512i, hi: __m512i) -> V8 {
     // SAFETY: see the impl above (only inlined into AVX-512-enabled functions).
     unsafe {
-        let eps = _mm512_set1_epi64(EPSILON as i64);
+        let eps = splat(EPSILON);
         let hi_hi = _mm512_srli_epi64::<32>(hi);
         let t0 = _mm512_sub_epi64(lo, hi_hi);
         let borrow = _mm512_cmplt_epu64_mask(lo, hi_hi);
-        let t0 = _mm512_mask_sub_epi64(t0, borrow, t0, eps);
+        let t0 = _mm512_sub_epi64(t0, where_set(borrow, EPSILON));
         // (hi mod 2^32) · (2^32 - 1) = (hi << 32) - (hi mod 2^32), without a multiply.
         let t1 = _mm512_sub_epi64(_mm512_slli_epi64::<32>(hi), _mm512_and_si512(hi, eps));
         let r = _mm512_add_epi64(t0, t1);
         let carry = _mm512_cmplt_epu64_mask(r, t1);
-        V8(_mm512_mask_add_epi64(r, carry, r, eps))
+        V8(_mm512_add_epi64(r, where_set(carry, EPSILON)))
     }
 }
 
@@ -171,17 +190,6 @@ struct Tables([__m512i; 4]);
 unsafe impl Sync for Tables {}
 
 static TABLES: Tables = Tables(unsafe { std::mem::transmute::<[u8; 256], [__m512i; 4]>(LOOKUP) });
-
-/// Permutes 8 raw (Montgomery, canonical) states in place.
-///
-/// # Safety
-/// The CPU must support the features [`available`] checks.
-#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vbmi")]
-pub(crate) unsafe fn permute8(states: &mut [[u64; STATE_SIZE]; WIDTH]) {
-    let mut s = load(states);
-    lanes::permute(&mut s);
-    store(&s, states);
-}
 
 /// Transposes 8 states into 16 word vectors.
 #[inline(always)]
@@ -215,16 +223,6 @@ pub(crate) fn from_array(words: [u64; WIDTH]) -> V8 {
     V8(unsafe { _mm512_loadu_si512(words.as_ptr().cast()) })
 }
 
-/// The permutation on transposed lanes, out of line.
-///
-/// # Safety
-/// The CPU must support the features [`available`] checks.
-#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vbmi")]
-#[inline(never)]
-unsafe fn permute_lanes(s: &mut [V8; STATE_SIZE]) {
-    lanes::permute(s)
-}
-
 /// Lane values back to scalars.
 #[inline(always)]
 pub(crate) fn to_array(v: V8) -> [u64; WIDTH] {
@@ -234,72 +232,28 @@ pub(crate) fn to_array(v: V8) -> [u64; WIDTH] {
     words
 }
 
-/// `permutex2var` indices rotating a 16-word state held as two vectors: output word `i` of
-/// rotation `k` is input word `(i - k) mod 16`; `[k][0]` builds words 0..8, `[k][1]` 8..16.
-const ROTATIONS: [[[i64; 8]; 2]; STATE_SIZE] = {
-    let mut table = [[[0i64; 8]; 2]; STATE_SIZE];
-    let mut k = 0;
-    while k < STATE_SIZE {
-        let mut i = 0;
-        while i < STATE_SIZE {
-            table[k][i / 8][i % 8] = ((i + STATE_SIZE - k) % STATE_SIZE) as i64;
-            i += 1;
-        }
-        k += 1;
-    }
-    table
-};
-
-/// Permutes one raw (Montgomery, canonical) state with its 16 words across two vectors
-/// (words 0..8, 8..16): the S-box and MDS act on all words at once.
+/// Permutes 8 raw (Montgomery, canonical) states in place.
 ///
 /// # Safety
 /// The CPU must support the features [`available`] checks.
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vbmi")]
-pub(crate) unsafe fn permute1(state: &mut [u64; STATE_SIZE]) {
-    use super::constants::{MDS_COLUMN, NUM_ROUNDS, ROUND_CONSTANTS_MONT};
-    // SAFETY (loads/stores here): in-bounds 64-byte accesses to 8-word arrays/slices.
-    let mut a = unsafe { _mm512_loadu_si512(state.as_ptr().cast()) };
-    let mut b = unsafe { _mm512_loadu_si512(state[8..].as_ptr().cast()) };
-    let mut idx = [[_mm512_setzero_si512(); 2]; STATE_SIZE];
-    for (k, pair) in idx.iter_mut().enumerate() {
-        pair[0] = unsafe { _mm512_loadu_si512(ROTATIONS[k][0].as_ptr().cast()) };
-        pair[1] = unsafe { _mm512_loadu_si512(ROTATIONS[k][1].as_ptr().cast()) };
-    }
-    for round in 0..NUM_ROUNDS {
-        // S-box: split-and-lookup on words 0..4, x^7 on the rest.
-        let looked_up = V8(a).lookup().0;
-        a = _mm512_mask_blend_epi64(0x0F, lanes::pow7(V8(a)).0, looked_up);
-        b = lanes::pow7(V8(b)).0;
-        // MDS: t = Σ_k C[k] · rot_k(s), on 32-bit halves (each sum < 2^52).
-        let (a_hi, b_hi) = (_mm512_srli_epi64::<32>(a), _mm512_srli_epi64::<32>(b));
-        let mut lo = [_mm512_setzero_si512(); 2];
-        let mut hi = [_mm512_setzero_si512(); 2];
-        for (k, pair) in idx.iter().enumerate() {
-            let c = _mm512_set1_epi64(MDS_COLUMN[k] as i64);
-            for half in 0..2 {
-                let s_lo = _mm512_permutex2var_epi64(a, pair[half], b);
-                let s_hi = _mm512_permutex2var_epi64(a_hi, pair[half], b_hi);
-                lo[half] = _mm512_add_epi64(lo[half], _mm512_mul_epu32(s_lo, c));
-                hi[half] = _mm512_add_epi64(hi[half], _mm512_mul_epu32(s_hi, c));
-            }
-        }
-        let mut out = [_mm512_setzero_si512(); 2];
-        for half in 0..2 {
-            let (t_lo, t_hi) = (V8(lo[half]), V8(hi[half]));
-            let h = t_hi.shr::<32>();
-            let base = t_lo.add(h.shl::<32>()).sub(h);
-            let v = base.add_mod(t_hi.shl::<32>());
-            let rc_words = &ROUND_CONSTANTS_MONT[round * STATE_SIZE + 8 * half..][..8];
-            let rc = unsafe { _mm512_loadu_si512(rc_words.as_ptr().cast()) };
-            out[half] = v.add_mod(V8(rc)).0;
-        }
-        a = V8(out[0]).canonical().0;
-        b = out[1];
-    }
-    b = V8(b).canonical().0;
-    unsafe { _mm512_storeu_si512(state.as_mut_ptr().cast(), a) };
-    unsafe { _mm512_storeu_si512(state[8..].as_mut_ptr().cast(), b) };
+pub(crate) unsafe fn permute8(states: &mut [[u64; STATE_SIZE]; WIDTH]) {
+    let mut s = load(states);
+    // SAFETY: this function's features are the ones `permute_lanes` needs.
+    unsafe { permute_lanes(&mut s) };
+    store(&s, states);
+}
+
+/// The permutation on 8 transposed states, out of line: the v5 pipeline calls it 34 times per
+/// nonce, and one copy of its code keeps the instruction cache warm (inlining every call was
+/// about 1.4× slower).
+///
+/// # Safety
+/// The CPU must support the features [`available`] checks.
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vbmi")]
+#[inline(never)]
+pub(crate) unsafe fn permute_lanes(s: &mut [V8; STATE_SIZE]) {
+    lanes::permute(s)
 }
 
 #[cfg(test)]

@@ -246,18 +246,15 @@ proptest! {
         let mut dispatched = states.clone();
         permute_mont_many(&mut dispatched);
         prop_assert_eq!(&dispatched, &oracle);
-        for backend in [Backend::Avx512, Backend::Avx2, Backend::Portable] {
-            if backend.supported() {
+        for kernel in Kernel::ALL {
+            if kernel.is_supported() {
                 let mut batched = states.clone();
-                permute_mont_many_with(backend, &mut batched);
-                prop_assert_eq!(&batched, &oracle, "{:?}", backend);
+                permute_mont_many_with(kernel, &mut batched);
+                prop_assert_eq!(&batched, &oracle, "{}", kernel);
             } else {
-                eprintln!("NOTICE: {backend:?} kernel not supported on this CPU; not tested");
+                eprintln!("NOTICE: the {kernel} kernel cannot run on this CPU; not tested");
             }
         }
-        let mut portable = states.clone();
-        permute_mont_portable(&mut portable);
-        prop_assert_eq!(&portable, &oracle);
     }
 
     #[test]
@@ -267,12 +264,14 @@ proptest! {
         let mut dispatched = state;
         permute_mont(&mut dispatched);
         prop_assert_eq!(dispatched, oracle);
-        #[cfg(target_arch = "x86_64")]
-        if avx512::available() {
-            let mut wide = state;
-            // SAFETY: features checked.
-            unsafe { avx512::permute1(&mut wide) };
-            prop_assert_eq!(wide, oracle);
+        for kernel in Kernel::ALL {
+            if kernel.is_supported() {
+                let mut single = state;
+                permute_mont_with(kernel, &mut single);
+                prop_assert_eq!(single, oracle, "{}", kernel);
+            } else {
+                eprintln!("NOTICE: the {kernel} kernel cannot run on this CPU; not tested");
+            }
         }
     }
 
