@@ -22,9 +22,9 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use nockpool_core::proto::mining_pool_client::MiningPoolClient;
 use nockpool_core::proto::{
-    miner_status, work_order, Hello, Job, MinerStatus, RejectReason, WorkOrder, WorkResult,
+    miner_status, work_order, Hello, MinerStatus, RejectReason, WorkOrder, WorkResult,
 };
-use nockpool_core::{Digest, JobParams, Nonce, PubkeyHash, Target, U320};
+use nockpool_core::{Digest, Job, Nonce, PubkeyHash};
 use nockpool_pow::{v5, PowEngine, V5Engine};
 use nockpool_server::{Devnet, Limits, PoolEvent, PoolServer, VardiffConfig};
 use tokio::runtime::Runtime;
@@ -154,7 +154,7 @@ impl RawMiner {
         RawMiner {
             client,
             connection_id: welcome.connection_id,
-            job,
+            job: Job::try_from(&job).expect("the pool sends valid jobs"),
             stream,
             _up: up,
         }
@@ -171,10 +171,6 @@ impl RawMiner {
     }
 }
 
-fn target_of(bytes: &[u8]) -> Target {
-    Target::from_u320(U320::from_le_bytes(bytes).expect("target bytes"))
-}
-
 /// Walks nonce counters of one job, handing out nonces whose real digest passes a filter.
 struct Grinder {
     commitment: [u64; 5],
@@ -186,8 +182,8 @@ struct Grinder {
 impl Grinder {
     fn new(job: &Job) -> Grinder {
         Grinder {
-            commitment: job.commitment.as_slice().try_into().expect("5 belts"),
-            pow_len: job.pow_len,
+            commitment: job.params.commitment.to_limbs(),
+            pow_len: job.params.pow_len,
             prefix: job.nonce_prefix,
             counter: 0,
         }
@@ -214,8 +210,7 @@ fn share_check(c: &mut Criterion) {
     let mut miner = pool
         .rt
         .block_on(RawMiner::connect(&pool.url, "bench-share"));
-    let share = target_of(&miner.job.share_target);
-    let network = target_of(&miner.job.network_target);
+    let (share, network) = (miner.job.share_target, miner.job.network_target);
     let mut grinder = Grinder::new(&miner.job);
     let mut submission = 0u64;
 
@@ -246,12 +241,7 @@ fn share_check(c: &mut Criterion) {
     });
 
     let engine = V5Engine::new();
-    let params = JobParams::v5(
-        Digest::from_slice(&miner.job.commitment).expect("commitment"),
-        miner.job.pow_len,
-    )
-    .expect("job params");
-    let prepared = engine.prepare(&params).expect("prepare");
+    let prepared = engine.prepare(&miner.job.params).expect("prepare");
     let nonce = Nonce::new(grinder.take(1, |d| d.meets(&share))[0]).expect("nonce");
     group.bench_function("server-side check alone (V5Engine::digest + meets)", |b| {
         b.iter(|| {
@@ -268,7 +258,7 @@ fn reject(c: &mut Criterion) {
     let mut miner = pool
         .rt
         .block_on(RawMiner::connect(&pool.url, "bench-reject"));
-    let share = target_of(&miner.job.share_target);
+    let share = miner.job.share_target;
     let mut grinder = Grinder::new(&miner.job);
     let mut submission = 0u64;
 

@@ -13,7 +13,7 @@ use nockpool_core::proto::{
     miner_status, work_order, Hello, MinerStatus, NoticeKind, RejectReason, Status, SubmitAck,
     Welcome, WorkOrder, WorkResult,
 };
-use nockpool_core::{Digest, JobParams, Target, U320};
+use nockpool_core::{Digest, Job, JobParams, Share, Target, TOKEN_METADATA_KEY};
 use nockpool_pow::{CpuMiner, FoundShare, MiningJob};
 use tokio::sync::mpsc;
 use tokio::time::{sleep, sleep_until, timeout, Instant, MissedTickBehavior};
@@ -28,8 +28,6 @@ use crate::hashrate::{HashrateMeter, WINDOW_1M, WINDOW_5M};
 use crate::queue::{Submission, SubmissionQueue};
 use crate::{ClientError, ClientEvent};
 
-/// Metadata key of the farm token.
-const TOKEN_KEY: &str = "x-nockpool-token";
 /// How long the pool may take to answer the Hello with a Welcome.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A session that delivered a job and lasted this long resets the backoff.
@@ -436,13 +434,13 @@ impl Runner {
         job: nockpool_core::proto::Job,
         received_at: Instant,
     ) {
-        let parsed = parse_job(&job).and_then(|(params, share_target, network_target)| {
+        let parsed = parse_job(&job).and_then(|(job, share_target)| {
             let prepared = self
                 .config
                 .engine
-                .prepare(&params)
+                .prepare(&job.params)
                 .map_err(|e| format!("engine refused the job: {e}"))?;
-            Ok((prepared, share_target, network_target))
+            Ok((prepared, share_target, job.network_target))
         });
         let (prepared, share_target, network_target) = match parsed {
             Ok(parsed) => parsed,
@@ -604,16 +602,16 @@ impl Runner {
                     "resubmitting a block candidate on the current connection"
                 );
             }
-            let request = self.request(WorkResult {
+            let request = self.request(WorkResult::from(&Share {
                 connection_id,
                 job_id: submission.job_id.clone(),
-                nonce: submission.nonce.to_limbs().to_vec(),
-                digest: submission.digest.to_limbs().to_vec(),
+                nonce: submission.nonce,
+                digest: Some(submission.digest),
                 submission_id: submission.id,
-                commitment: submission.commitment.to_limbs().to_vec(),
+                commitment: Some(submission.commitment),
                 pow_len: submission.pow_len,
                 height: submission.height,
-            });
+            }));
             let mut rpc = session.rpc.clone();
             let limit = self.config.submit_timeout;
             let id = submission.id;
@@ -793,7 +791,9 @@ async fn open_session(
 fn with_token<T>(config: &Config, message: T) -> Request<T> {
     let mut request = Request::new(message);
     if let Some(token) = &config.token {
-        request.metadata_mut().insert(TOKEN_KEY, token.clone());
+        request
+            .metadata_mut()
+            .insert(TOKEN_METADATA_KEY, token.clone());
     }
     request
 }
@@ -830,30 +830,12 @@ fn endpoint(uri: &Uri, connect_timeout: Duration) -> Endpoint {
         .keep_alive_while_idle(true)
 }
 
-/// Decodes a job into engine parameters and its two targets.
-fn parse_job(job: &nockpool_core::proto::Job) -> Result<(JobParams, Target, Target), String> {
-    let commitment = Digest::from_slice(&job.commitment).map_err(|e| format!("commitment: {e}"))?;
-    let params = JobParams {
-        commitment,
-        pow_len: job.pow_len,
-        version: job.pow_version,
-    };
-    nockpool_core::validate_pow_len(job.pow_len).map_err(|e| e.to_string())?;
-    let target = |bytes: &[u8], what: &str| {
-        U320::from_le_bytes(bytes)
-            .map(Target::from_u320)
-            .map_err(|e| format!("{what}: {e}"))
-    };
-    let share_target = target(&job.share_target, "share target")?;
-    let network_target = target(&job.network_target, "network target")?;
-    if job.nonce_prefix >= nockpool_core::P {
-        return Err(format!(
-            "nonce prefix {} is not a field element",
-            job.nonce_prefix
-        ));
-    }
-    // A share target harder than the network target would hide blocks from the pool.
-    Ok((params, share_target.easier(network_target), network_target))
+/// Decodes a job and the share target to mine at: never harder than the network target, which
+/// would hide blocks from the pool.
+fn parse_job(job: &nockpool_core::proto::Job) -> Result<(Job, Target), String> {
+    let job = Job::try_from(job).map_err(|e| e.to_string())?;
+    let share_target = job.share_target.easier(job.network_target);
+    Ok((job, share_target))
 }
 
 fn status_text(status: &tonic::Status) -> String {

@@ -109,7 +109,7 @@ struct FakePool {
 fn token_of<T>(request: &Request<T>) -> Option<String> {
     request
         .metadata()
-        .get("x-nockpool-token")
+        .get(nockpool_core::TOKEN_METADATA_KEY)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
 }

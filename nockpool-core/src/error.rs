@@ -34,6 +34,14 @@ pub enum CoreError {
     /// A number did not fit or did not parse.
     #[error("invalid number: {0}")]
     InvalidNumber(String),
+    /// A field of a protocol message did not hold a valid value.
+    #[error("invalid {field} in the message: {reason}")]
+    InvalidField {
+        /// The field's name in `pool.proto`.
+        field: &'static str,
+        /// What was wrong with it.
+        reason: Box<CoreError>,
+    },
     /// Bytes that should hold a jammed noun could not be decoded (`noun::cue`).
     #[error("cannot decode jammed noun (bit {bit}): {reason}")]
     BadJam {

@@ -1,4 +1,4 @@
-use crate::{CoreError, Digest, Nonce, DIGEST_LEN, P};
+use crate::{CoreError, Digest, Nonce, Target, DIGEST_LEN, P};
 
 /// The largest `pow_len` Nockchain accepts (`2^16`).
 pub const MAX_POW_LEN: u64 = 1 << 16;
@@ -67,4 +67,48 @@ impl NonceRange {
         let limbs: [u64; DIGEST_LEN] = [l0, l1, l2, self.lane, self.prefix];
         Nonce::new(limbs).ok()
     }
+}
+
+/// A job as a miner receives it: the puzzle, the two targets and where it sits in the chain
+/// (`nockpool.v1.Job` on the wire; see `wire` for the conversions).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Job {
+    /// The pool's id for the job; shares name it.
+    pub job_id: String,
+    /// Commitment, puzzle length and proof version.
+    pub params: JobParams,
+    /// What a digest must meet to count as a share for this connection.
+    pub share_target: Target,
+    /// What a digest must meet to be a block.
+    pub network_target: Target,
+    /// The share difficulty `share_target` encodes (what an accepted share is credited).
+    pub share_difficulty: u64,
+    /// Height of the block being mined.
+    pub height: u64,
+    /// Limb 4 of every nonce of this job (the connection's prefix, `< p`).
+    pub nonce_prefix: u64,
+    /// Whether every older job is stale now.
+    pub clean_jobs: bool,
+}
+
+/// A share as a miner submits it: a nonce for a job (`nockpool.v1.WorkResult` on the wire).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Share {
+    /// The connection the job came on (from its Welcome).
+    pub connection_id: u64,
+    /// The job the nonce was found for.
+    pub job_id: String,
+    /// The nonce.
+    pub nonce: Nonce,
+    /// The digest the miner computed (informational: a pool recomputes it).
+    pub digest: Option<Digest>,
+    /// Unique per miner process and share, so a retried submission is recognised (0: none).
+    pub submission_id: u64,
+    /// The job's block commitment, as the job carried it (lets a pool recognise a block whose
+    /// job or connection it no longer knows).
+    pub commitment: Option<Digest>,
+    /// The job's puzzle length.
+    pub pow_len: u64,
+    /// The job's height (informational).
+    pub height: u64,
 }

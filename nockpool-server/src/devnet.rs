@@ -118,7 +118,7 @@ impl StoredBlock {
     }
 
     fn into_block(self) -> Result<DevnetBlock, ChainError> {
-        let bad = |e: nockpool_core::CoreError| ChainError::Storage(format!("corrupt block: {e}"));
+        let bad = |e: nockpool_core::CoreError| ChainError::storage("decode a devnet block", e);
         Ok(DevnetBlock {
             height: self.height,
             block_id: Digest::new(self.block_id).map_err(bad)?,
@@ -206,33 +206,42 @@ impl DevnetBuilder {
 
     /// Opens (or creates) the chain and builds its first template.
     pub fn open(self) -> Result<Devnet, ChainError> {
-        validate_pow_len(self.pow_len).map_err(|e| ChainError::Config(e.to_string()))?;
+        validate_pow_len(self.pow_len).map_err(|e| ChainError::Config {
+            setting: "devnet pow_len",
+            reason: e.to_string(),
+        })?;
         if self.initial_difficulty == 0 || self.min_difficulty == 0 {
-            return Err(ChainError::Config(
-                "devnet difficulty must be at least 1".into(),
-            ));
+            return Err(ChainError::Config {
+                setting: "devnet difficulty",
+                reason: "it must be at least 1".into(),
+            });
         }
         if self.block_time.is_zero() {
-            return Err(ChainError::Config(
-                "devnet block time must be above zero".into(),
-            ));
+            return Err(ChainError::Config {
+                setting: "devnet block time",
+                reason: "it must be above zero".into(),
+            });
         }
         if self.competitor_interval.is_some_and(|d| d.is_zero()) {
-            return Err(ChainError::Config(
-                "devnet competitor interval must be above zero".into(),
-            ));
+            return Err(ChainError::Config {
+                setting: "devnet competitor interval",
+                reason: "it must be above zero".into(),
+            });
         }
         let db = match &self.data_dir {
             Some(dir) => {
                 std::fs::create_dir_all(dir).map_err(|e| {
-                    ChainError::Storage(format!("cannot create {}: {e}", dir.display()))
+                    ChainError::storage("create the data dir", format!("{}: {e}", dir.display()))
                 })?;
                 let path = dir.join(DEVNET_DB_FILE);
                 Database::create(&path).map_err(|e| {
-                    ChainError::Storage(format!(
-                        "cannot open {}: {e} (is another devnet using this data dir?)",
-                        path.display()
-                    ))
+                    ChainError::storage(
+                        "open the devnet database",
+                        format!(
+                            "{}: {e} (is another devnet using this data dir?)",
+                            path.display()
+                        ),
+                    )
                 })?
             }
             None => Database::builder()
@@ -283,8 +292,8 @@ impl DevnetBuilder {
     }
 }
 
-fn storage(e: impl std::fmt::Display) -> ChainError {
-    ChainError::Storage(e.to_string())
+fn storage(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> ChainError {
+    ChainError::storage("read or write the devnet database", e)
 }
 
 fn load_tip(db: &Database) -> Result<Option<DevnetBlock>, ChainError> {
@@ -297,7 +306,7 @@ fn load_tip(db: &Database) -> Result<Option<DevnetBlock>, ChainError> {
         return Ok(None);
     };
     let stored: StoredBlock = serde_json::from_slice(value.value())
-        .map_err(|e| ChainError::Storage(format!("corrupt devnet block: {e}")))?;
+        .map_err(|e| ChainError::storage("decode a devnet block", e))?;
     stored.into_block().map(Some)
 }
 
@@ -323,7 +332,8 @@ fn template_key(commitment: &[u64; 5]) -> String {
 
 fn persist_template(db: &Database, known: Option<&KnownTemplate>) -> Result<(), ChainError> {
     let Some(known) = known else { return Ok(()) };
-    let bytes = serde_json::to_vec(known).map_err(|e| ChainError::Storage(e.to_string()))?;
+    let bytes = serde_json::to_vec(known)
+        .map_err(|e| ChainError::storage("encode a devnet template", e))?;
     let txn = db.begin_write().map_err(storage)?;
     {
         let mut table = txn.open_table(TEMPLATES).map_err(storage)?;
@@ -335,7 +345,10 @@ fn persist_template(db: &Database, known: Option<&KnownTemplate>) -> Result<(), 
 }
 
 fn hash(input: &[u64]) -> Result<Digest, ChainError> {
-    tip5::try_hash_varlen(input).map_err(|e| ChainError::Protocol(format!("devnet hash: {e}")))
+    tip5::try_hash_varlen(input).map_err(|e| ChainError::Protocol {
+        operation: "devnet hash".into(),
+        reason: e.to_string(),
+    })
 }
 
 /// The id of the implicit genesis block every devnet chain starts from.
@@ -499,7 +512,7 @@ impl Devnet {
         for entry in table.iter().map_err(storage)? {
             let (_, value) = entry.map_err(storage)?;
             let stored: StoredBlock = serde_json::from_slice(value.value())
-                .map_err(|e| ChainError::Storage(format!("corrupt devnet block: {e}")))?;
+                .map_err(|e| ChainError::storage("decode a devnet block", e))?;
             out.push(stored.into_block()?);
         }
         Ok(out)
@@ -546,7 +559,7 @@ impl Devnet {
     /// Persists `block`, makes it the tip and publishes the next template.
     fn append(&self, chain: &mut Chain, block: DevnetBlock) -> Result<BlockTemplate, ChainError> {
         let bytes = serde_json::to_vec(&StoredBlock::from_block(&block))
-            .map_err(|e| ChainError::Storage(e.to_string()))?;
+            .map_err(|e| ChainError::storage("encode a devnet block", e))?;
         {
             let db = lock(&self.inner.db);
             let db = db.as_ref().ok_or(ChainError::Closed)?;
@@ -647,7 +660,10 @@ impl ChainBackend for Devnet {
         }
         let digest =
             nockpool_pow::v5::try_digest(&known.commitment, block.nonce.limbs(), known.pow_len)
-                .map_err(|e| ChainError::Protocol(e.to_string()))?;
+                .map_err(|e| ChainError::Protocol {
+                    operation: "the devnet's digest of a found block".into(),
+                    reason: e.to_string(),
+                })?;
         if digest != block.digest {
             return Ok(BlockOutcome::Rejected {
                 reason: format!("digest mismatch: the nonce hashes to {digest}"),

@@ -10,9 +10,14 @@ use crate::ChainError;
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum ServerError {
-    /// A builder setting is missing or out of range; the message says which and why.
-    #[error("invalid pool server configuration: {0}")]
-    Config(String),
+    /// A builder setting is missing or out of range.
+    #[error("invalid pool server configuration: {setting}: {reason}")]
+    Config {
+        /// Which setting (e.g. `backend`, `vardiff.min_difficulty`).
+        setting: &'static str,
+        /// What is wrong with it, and what to do.
+        reason: String,
+    },
     /// The listen address could not be bound (in use, or not permitted).
     #[error("cannot listen on {addr}: {source} (is another pool server running on that port?)")]
     Bind {
@@ -22,9 +27,15 @@ pub enum ServerError {
         #[source]
         source: std::io::Error,
     },
-    /// The data directory or its database could not be opened or written.
-    #[error("pool storage error: {0}")]
-    Storage(String),
+    /// The data directory or its database could not be opened, read or written.
+    #[error("pool storage error: cannot {operation}: {source}")]
+    Storage {
+        /// What was being done (e.g. `commit a found block`).
+        operation: &'static str,
+        /// The underlying error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// The gRPC transport failed.
     #[error("gRPC transport error: {0}")]
     Transport(#[from] tonic::transport::Error),

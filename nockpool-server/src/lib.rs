@@ -19,7 +19,7 @@
 //! - `limits` — [`Limits`]: per-connection rate and size limits.
 //! - `store` — the pool's redb database (`<data dir>/pool.redb`): [`BlockRecord`]s, worker totals.
 //! - `events` — [`PoolEvent`], [`PoolSnapshot`], [`WorkerSnapshot`], [`JobSnapshot`].
-//! - `backend` — the [`ChainBackend`] trait and its types.
+//! - [`ChainBackend`] and its types live in `nockpool-core` and are re-exported here.
 //! - `node` — [`NockchainNode`]: drives a real Nockchain node over its private gRPC API;
 //!   [`BlockProver`] / [`CommandProver`] prove found blocks; [`NodeSupervisor`] runs the node as
 //!   a child process; [`nockchain_proto`] is the node's generated API.
@@ -75,7 +75,6 @@
 //! # }
 //! ```
 
-mod backend;
 mod devnet;
 mod error;
 mod events;
@@ -87,13 +86,14 @@ mod service;
 mod store;
 mod vardiff;
 
-pub use backend::{
-    BlockOutcome, BlockTemplate, ChainBackend, ChainError, ChainStatus, FoundBlock, TemplateStream,
-};
 pub use devnet::{Devnet, DevnetBlock, DevnetBuilder, DevnetMiner, DEVNET_DB_FILE};
 pub use error::ServerError;
 pub use events::{JobSnapshot, PoolEvent, PoolSnapshot, WorkerSnapshot};
 pub use limits::Limits;
+pub use nockpool_core::{
+    BlockOutcome, BlockTemplate, ChainBackend, ChainError, ChainStatus, FoundBlock, TemplateStream,
+    TOKEN_METADATA_KEY,
+};
 pub use node::proto as nockchain_proto;
 pub use node::{
     BlockProver, CommandProver, NockchainNode, NockchainNodeBuilder, NodeSupervisor, ProofOutcome,
@@ -104,6 +104,5 @@ pub use server::{
     IntoMiningShare, PoolHandle, PoolServer, PoolServerBuilder, DEFAULT_LISTEN,
     MAX_MINING_ADDRESSES,
 };
-pub use service::TOKEN_METADATA_KEY;
 pub use store::BlockRecord;
 pub use vardiff::{Vardiff, VardiffConfig, DEFAULT_PER_THREAD_HASHRATE};

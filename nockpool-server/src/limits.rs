@@ -47,24 +47,32 @@ impl Default for Limits {
 
 impl Limits {
     pub(crate) fn validate(&self) -> Result<(), ServerError> {
-        let bad = |m: &str| Err(ServerError::Config(format!("limits: {m}")));
+        let bad = |setting: &'static str, reason: &str| {
+            Err(ServerError::Config {
+                setting,
+                reason: reason.into(),
+            })
+        };
         if self.max_connections == 0 || self.max_connections_per_ip == 0 {
-            return bad("max_connections and max_connections_per_ip must be at least 1");
+            return bad(
+                "limits.max_connections",
+                "max_connections and max_connections_per_ip must be at least 1",
+            );
         }
         if !(self.submits_per_second > 0.0 && self.submits_per_second.is_finite()) {
-            return bad("submits_per_second must be a positive number");
+            return bad("limits.submits_per_second", "it must be a positive number");
         }
         if self.submit_burst == 0 {
-            return bad("submit_burst must be at least 1");
+            return bad("limits.submit_burst", "it must be at least 1");
         }
         if self.max_message_bytes < 1024 {
-            return bad("max_message_bytes must be at least 1024");
+            return bad("limits.max_message_bytes", "it must be at least 1024");
         }
         if self.outbound_queue < 4 {
-            return bad("outbound_queue must be at least 4");
+            return bad("limits.outbound_queue", "it must be at least 4");
         }
         if self.max_worker_name == 0 {
-            return bad("max_worker_name must be at least 1");
+            return bad("limits.max_worker_name", "it must be at least 1");
         }
         Ok(())
     }

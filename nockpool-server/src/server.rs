@@ -143,36 +143,44 @@ impl PoolServerBuilder {
 
     /// Validates the settings and opens the data dir.
     pub fn build(self) -> Result<PoolServer, ServerError> {
-        let backend = self.backend.ok_or_else(|| {
-            ServerError::Config(
-                "no chain backend: pass .backend(..), e.g. Devnet::builder().open()?".into(),
-            )
+        let backend = self.backend.ok_or_else(|| ServerError::Config {
+            setting: "backend",
+            reason: "no chain backend: pass .backend(..), e.g. Devnet::builder().open()?".into(),
         })?;
         if self.mining.is_empty() {
-            return Err(ServerError::Config(
-                "no mining address: pass .mining_address(..) with the farm's Nockchain address"
+            return Err(ServerError::Config {
+                setting: "mining_address",
+                reason: "no mining address: pass .mining_address(..) with the farm's Nockchain \
+                         address"
                     .into(),
-            ));
+            });
         }
         if self.mining.len() > MAX_MINING_ADDRESSES {
-            return Err(ServerError::Config(format!(
-                "{} mining addresses given; at most {MAX_MINING_ADDRESSES} may split the coinbase",
-                self.mining.len()
-            )));
+            return Err(ServerError::Config {
+                setting: "mining_address",
+                reason: format!(
+                    "{} mining addresses given; at most {MAX_MINING_ADDRESSES} may split the \
+                     coinbase",
+                    self.mining.len()
+                ),
+            });
         }
         if let Some(token) = &self.token {
             if token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()) {
-                return Err(ServerError::Config(
-                    "the farm token must be non-empty printable ASCII without spaces".into(),
-                ));
+                return Err(ServerError::Config {
+                    setting: "token",
+                    reason: "the farm token must be non-empty printable ASCII without spaces"
+                        .into(),
+                });
             }
         }
         self.vardiff.validate()?;
         self.limits.validate()?;
         if self.summary_interval.is_zero() {
-            return Err(ServerError::Config(
-                "summary_interval must be above zero".into(),
-            ));
+            return Err(ServerError::Config {
+                setting: "summary_interval",
+                reason: "it must be above zero".into(),
+            });
         }
         if self.data_dir.is_none() {
             tracing::warn!(
@@ -318,7 +326,7 @@ impl PoolServer {
         .await;
         let mining_set = match set {
             Ok(Ok(())) => true,
-            Ok(Err(e @ ChainError::Config(_))) => {
+            Ok(Err(e)) if e.is_fatal() => {
                 pool.store.close();
                 return Err(e.into());
             }

@@ -13,9 +13,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::pool::{as_hello, notice, Pool};
-
-/// The metadata key that carries the farm token.
-pub const TOKEN_METADATA_KEY: &str = "x-nockpool-token";
+use crate::TOKEN_METADATA_KEY;
 
 pub(crate) struct PoolService {
     pub(crate) pool: Arc<Pool>,
@@ -43,9 +41,9 @@ impl MiningPool for PoolService {
                 addr = ?request.remote_addr(),
                 "refused a miner: missing or wrong farm token"
             );
-            return Err(Status::unauthenticated(
-                "this pool requires a farm token (metadata x-nockpool-token)",
-            ));
+            return Err(Status::unauthenticated(format!(
+                "this pool requires a farm token (metadata {TOKEN_METADATA_KEY})"
+            )));
         }
         let addr = request.remote_addr();
         let inbound = request.into_inner();

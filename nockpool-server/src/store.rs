@@ -191,8 +191,13 @@ pub(crate) struct Store {
     db: Mutex<Option<Database>>,
 }
 
-fn storage<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> ServerError {
-    move |e| ServerError::Storage(format!("{what}: {e}"))
+fn storage<E: Into<Box<dyn std::error::Error + Send + Sync>>>(
+    operation: &'static str,
+) -> impl Fn(E) -> ServerError {
+    move |e| ServerError::Storage {
+        operation,
+        source: e.into(),
+    }
 }
 
 impl Store {
@@ -200,27 +205,35 @@ impl Store {
     pub(crate) fn open(data_dir: Option<&Path>) -> Result<Store, ServerError> {
         let db = match data_dir {
             Some(dir) => {
-                std::fs::create_dir_all(dir).map_err(|e| {
-                    ServerError::Storage(format!("cannot create data dir {}: {e}", dir.display()))
-                })?;
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| format!("{}: {e}", dir.display()))
+                    .map_err(storage("create the data dir"))?;
                 let path = dir.join(POOL_DB_FILE);
-                Database::create(&path).map_err(|e| {
-                    ServerError::Storage(format!(
-                        "cannot open {}: {e} (is another pool server using this data dir?)",
-                        path.display()
-                    ))
-                })?
+                Database::create(&path)
+                    .map_err(|e| {
+                        format!(
+                            "{}: {e} (is another pool server using this data dir?)",
+                            path.display()
+                        )
+                    })
+                    .map_err(storage("open the pool database"))?
             }
             None => Database::builder()
                 .create_with_backend(redb::backends::InMemoryBackend::new())
-                .map_err(storage("cannot create in-memory database"))?,
+                .map_err(storage("create the in-memory pool database"))?,
         };
         // Create the tables so that readers never see "table does not exist".
-        let txn = db.begin_write().map_err(storage("begin"))?;
-        txn.open_table(BLOCKS).map_err(storage("open table"))?;
-        txn.open_table(WORKERS).map_err(storage("open table"))?;
-        txn.open_table(TEMPLATES).map_err(storage("open table"))?;
-        txn.commit().map_err(storage("commit"))?;
+        let txn = db
+            .begin_write()
+            .map_err(storage("begin a pool database transaction"))?;
+        txn.open_table(BLOCKS)
+            .map_err(storage("open a pool database table"))?;
+        txn.open_table(WORKERS)
+            .map_err(storage("open a pool database table"))?;
+        txn.open_table(TEMPLATES)
+            .map_err(storage("open a pool database table"))?;
+        txn.commit()
+            .map_err(storage("create the pool database tables"))?;
         Ok(Store {
             db: Mutex::new(Some(db)),
         })
@@ -233,18 +246,20 @@ impl Store {
         let guard = self.db.lock().unwrap_or_else(|p| p.into_inner());
         match guard.as_ref() {
             Some(db) => f(db),
-            None => Err(ServerError::Storage("the pool database is closed".into())),
+            None => Err(storage("use the pool database")("it is closed")),
         }
     }
 
     /// Every stored block, oldest first. Records that do not decode are skipped with a warning.
     pub(crate) fn load_blocks(&self) -> Result<Vec<BlockRecord>, ServerError> {
         self.with_db(|db| {
-            let txn = db.begin_read().map_err(storage("begin read"))?;
-            let table = txn.open_table(BLOCKS).map_err(storage("open table"))?;
+            let txn = db.begin_read().map_err(storage("read the pool database"))?;
+            let table = txn
+                .open_table(BLOCKS)
+                .map_err(storage("open a pool database table"))?;
             let mut out = Vec::new();
-            for entry in table.iter().map_err(storage("iterate"))? {
-                let (key, value) = entry.map_err(storage("read"))?;
+            for entry in table.iter().map_err(storage("read the pool database"))? {
+                let (key, value) = entry.map_err(storage("read the pool database"))?;
                 match serde_json::from_slice::<StoredBlock>(value.value())
                     .map_err(|e| e.to_string())
                     .and_then(StoredBlock::into_record)
@@ -262,26 +277,32 @@ impl Store {
     /// Writes a block record durably (the call returns after the data is on disk).
     pub(crate) fn put_block(&self, record: &BlockRecord) -> Result<(), ServerError> {
         let bytes = serde_json::to_vec(&StoredBlock::from_record(record))
-            .map_err(storage("encode block"))?;
+            .map_err(storage("encode a found block"))?;
         self.with_db(|db| {
-            let txn = db.begin_write().map_err(storage("begin"))?;
+            let txn = db
+                .begin_write()
+                .map_err(storage("begin a pool database transaction"))?;
             {
-                let mut table = txn.open_table(BLOCKS).map_err(storage("open table"))?;
+                let mut table = txn
+                    .open_table(BLOCKS)
+                    .map_err(storage("open a pool database table"))?;
                 table
                     .insert(record.id, bytes.as_slice())
-                    .map_err(storage("insert block"))?;
+                    .map_err(storage("write a found block"))?;
             }
-            txn.commit().map_err(storage("commit block"))
+            txn.commit().map_err(storage("commit a found block"))
         })
     }
 
     pub(crate) fn load_workers(&self) -> Result<Vec<(String, WorkerTotals)>, ServerError> {
         self.with_db(|db| {
-            let txn = db.begin_read().map_err(storage("begin read"))?;
-            let table = txn.open_table(WORKERS).map_err(storage("open table"))?;
+            let txn = db.begin_read().map_err(storage("read the pool database"))?;
+            let table = txn
+                .open_table(WORKERS)
+                .map_err(storage("open a pool database table"))?;
             let mut out = Vec::new();
-            for entry in table.iter().map_err(storage("iterate"))? {
-                let (key, value) = entry.map_err(storage("read"))?;
+            for entry in table.iter().map_err(storage("read the pool database"))? {
+                let (key, value) = entry.map_err(storage("read the pool database"))?;
                 match serde_json::from_slice::<WorkerTotals>(value.value()) {
                     Ok(t) => out.push((key.value().to_owned(), t)),
                     Err(e) => tracing::warn!("skipping unreadable worker {:?}: {e}", key.value()),
@@ -302,29 +323,35 @@ impl Store {
             .iter()
             .map(|(name, t)| serde_json::to_vec(t).map(|b| (name.as_str(), b)))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(storage("encode worker"))?;
+            .map_err(storage("encode worker totals"))?;
         self.with_db(|db| {
-            let txn = db.begin_write().map_err(storage("begin"))?;
+            let txn = db
+                .begin_write()
+                .map_err(storage("begin a pool database transaction"))?;
             {
-                let mut table = txn.open_table(WORKERS).map_err(storage("open table"))?;
+                let mut table = txn
+                    .open_table(WORKERS)
+                    .map_err(storage("open a pool database table"))?;
                 for (name, bytes) in &encoded {
                     table
                         .insert(*name, bytes.as_slice())
-                        .map_err(storage("insert worker"))?;
+                        .map_err(storage("write worker totals"))?;
                 }
             }
-            txn.commit().map_err(storage("commit workers"))
+            txn.commit().map_err(storage("commit worker totals"))
         })
     }
 
     /// The stored templates, oldest first (unreadable ones are skipped with a warning).
     pub(crate) fn load_templates(&self) -> Result<Vec<BlockTemplate>, ServerError> {
         self.with_db(|db| {
-            let txn = db.begin_read().map_err(storage("begin read"))?;
-            let table = txn.open_table(TEMPLATES).map_err(storage("open table"))?;
+            let txn = db.begin_read().map_err(storage("read the pool database"))?;
+            let table = txn
+                .open_table(TEMPLATES)
+                .map_err(storage("open a pool database table"))?;
             let mut out = Vec::new();
-            for entry in table.iter().map_err(storage("iterate"))? {
-                let (key, value) = entry.map_err(storage("read"))?;
+            for entry in table.iter().map_err(storage("read the pool database"))? {
+                let (key, value) = entry.map_err(storage("read the pool database"))?;
                 match serde_json::from_slice::<StoredTemplate>(value.value())
                     .map_err(|e| e.to_string())
                     .and_then(StoredTemplate::into_template)
@@ -340,24 +367,28 @@ impl Store {
     /// Appends a template durably and prunes all but the newest [`TEMPLATES_STORED`].
     pub(crate) fn put_template(&self, template: &BlockTemplate) -> Result<(), ServerError> {
         let bytes = serde_json::to_vec(&StoredTemplate::from_template(template))
-            .map_err(storage("encode template"))?;
+            .map_err(storage("encode a block template"))?;
         self.with_db(|db| {
-            let txn = db.begin_write().map_err(storage("begin"))?;
+            let txn = db
+                .begin_write()
+                .map_err(storage("begin a pool database transaction"))?;
             {
-                let mut table = txn.open_table(TEMPLATES).map_err(storage("open table"))?;
+                let mut table = txn
+                    .open_table(TEMPLATES)
+                    .map_err(storage("open a pool database table"))?;
                 let next = table
                     .last()
-                    .map_err(storage("read"))?
+                    .map_err(storage("read the pool database"))?
                     .map_or(0, |(k, _)| k.value() + 1);
                 table
                     .insert(next, bytes.as_slice())
-                    .map_err(storage("insert template"))?;
+                    .map_err(storage("write a block template"))?;
                 let keep_from = (next + 1).saturating_sub(TEMPLATES_STORED as u64);
                 table
                     .retain(|k, _| k >= keep_from)
-                    .map_err(storage("prune templates"))?;
+                    .map_err(storage("prune old block templates"))?;
             }
-            txn.commit().map_err(storage("commit template"))
+            txn.commit().map_err(storage("commit a block template"))
         })
     }
 

@@ -65,24 +65,38 @@ impl VardiffConfig {
     }
 
     pub(crate) fn validate(&self) -> Result<(), ServerError> {
-        let bad = |m: &str| Err(ServerError::Config(format!("vardiff: {m}")));
+        let bad = |setting: &'static str, reason: &str| {
+            Err(ServerError::Config {
+                setting,
+                reason: reason.into(),
+            })
+        };
         if self.min_difficulty == 0 {
-            return bad("min_difficulty must be at least 1");
+            return bad("vardiff.min_difficulty", "it must be at least 1");
         }
         if self.min_difficulty > self.max_difficulty {
-            return bad("min_difficulty is above max_difficulty");
+            return bad("vardiff.min_difficulty", "it is above max_difficulty");
         }
         if !(self.min_difficulty..=self.max_difficulty).contains(&self.initial_difficulty) {
-            return bad("initial_difficulty must lie between min_difficulty and max_difficulty");
+            return bad(
+                "vardiff.initial_difficulty",
+                "it must lie between min_difficulty and max_difficulty",
+            );
         }
         if self.target_share_interval.is_zero() || self.retarget_interval.is_zero() {
-            return bad("target_share_interval and retarget_interval must be above zero");
+            return bad(
+                "vardiff.target_share_interval",
+                "target_share_interval and retarget_interval must be above zero",
+            );
         }
         if self.retarget_shares == 0 {
-            return bad("retarget_shares must be at least 1");
+            return bad("vardiff.retarget_shares", "it must be at least 1");
         }
         if !(self.per_thread_hashrate.is_finite() && self.per_thread_hashrate >= 0.0) {
-            return bad("per_thread_hashrate must be a finite number, 0 or more");
+            return bad(
+                "vardiff.per_thread_hashrate",
+                "it must be a finite number, 0 or more",
+            );
         }
         Ok(())
     }

@@ -131,14 +131,15 @@ async fn refuses_a_node_without_watch_effects_and_pokes_nothing() {
     .await;
     let node = node_for(&fake, CommandProver::new(fake_prover("ok")));
     match node.wait_ready(PATIENCE).await {
-        Err(ChainError::Config(why)) => assert!(why.contains("WatchEffects"), "{why}"),
-        other => panic!("expected a configuration error, got {other:?}"),
+        Err(ChainError::Unsupported { reason }) => {
+            assert!(reason.contains("WatchEffects"), "{reason}")
+        }
+        other => panic!("expected an unsupported-node error, got {other:?}"),
     }
-    // The pool server's start-up call reports the same error.
-    assert!(matches!(
-        node.set_mining_addresses(&[share()]).await,
-        Err(ChainError::Config(_))
-    ));
+    // The pool server's start-up call reports the same error, one it refuses to start on.
+    let refused = node.set_mining_addresses(&[share()]).await;
+    assert!(matches!(refused, Err(ChainError::Unsupported { .. })));
+    assert!(refused.is_err_and(|e| e.is_fatal()));
     assert!(fake.pokes().is_empty(), "sent {:?}", fake.pokes());
     let status = node.status().await.unwrap();
     assert!(status.warnings.iter().any(|w| w.contains("WatchEffects")));
@@ -156,7 +157,13 @@ async fn invalid_mining_addresses_never_reach_the_node() {
         .mining_share(share())
         .prover(CommandProver::new(fake_prover("ok")))
         .build();
-    assert!(matches!(built, Err(ChainError::Config(_))));
+    assert!(matches!(
+        built,
+        Err(ChainError::Config {
+            setting: "mining address",
+            ..
+        })
+    ));
     let node = NockchainNode::builder()
         .grpc(fake.url())
         .prover(CommandProver::new(fake_prover("ok")))
@@ -164,11 +171,17 @@ async fn invalid_mining_addresses_never_reach_the_node() {
         .unwrap();
     assert!(matches!(
         node.set_mining_addresses(&three).await,
-        Err(ChainError::Config(_))
+        Err(ChainError::Config {
+            setting: "mining address",
+            ..
+        })
     ));
     assert!(matches!(
         node.set_mining_addresses(&[]).await,
-        Err(ChainError::Config(_))
+        Err(ChainError::Config {
+            setting: "mining address",
+            ..
+        })
     ));
     // Without an address the node is probed and subscribed to, but never poked.
     node.wait_ready(PATIENCE).await.unwrap();
@@ -556,7 +569,7 @@ async fn a_failed_block_poke_is_retried_without_proving_again() {
     fake.fail_block_pokes(100);
     let first = node.submit_block(block.clone()).await;
     assert!(
-        matches!(first, Err(ChainError::Unavailable(_))),
+        matches!(first, Err(ChainError::Unavailable { .. })),
         "{first:?}"
     );
     assert_eq!(calls.load(Ordering::SeqCst), 2);

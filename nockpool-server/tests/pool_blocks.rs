@@ -98,7 +98,10 @@ impl ChainBackend for Flaky {
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok()
         {
-            return Err(ChainError::Unavailable("test: chain down".into()));
+            return Err(ChainError::Unavailable {
+                operation: "submit".into(),
+                reason: "test: chain down".into(),
+            });
         }
         self.inner.submit_block(block).await
     }

@@ -172,9 +172,10 @@ impl nockpool_server::ChainBackend for Refusing {
         &self,
         _: &[nockpool_core::MiningShare],
     ) -> Result<(), nockpool_server::ChainError> {
-        Err(nockpool_server::ChainError::Config(
-            "test: no such key".into(),
-        ))
+        Err(nockpool_server::ChainError::Config {
+            setting: "mining address",
+            reason: "test: no such key".into(),
+        })
     }
 }
 
@@ -201,23 +202,27 @@ fn builder_refuses_bad_settings() {
     use nockpool_server::{PoolServer, ServerError, VardiffConfig};
     let d = devnet(None, NO_BLOCKS);
     let no_backend = PoolServer::builder().mining_address(test_address()).build();
-    assert!(matches!(no_backend, Err(ServerError::Config(_))));
+    let setting = |r: Result<PoolServer, ServerError>| match r {
+        Err(ServerError::Config { setting, .. }) => setting,
+        other => panic!("expected a configuration error, got {:?}", other.err()),
+    };
+    assert_eq!(setting(no_backend), "backend");
     let no_address = PoolServer::builder().backend(d.clone()).build();
-    assert!(matches!(no_address, Err(ServerError::Config(_))));
+    assert_eq!(setting(no_address), "mining_address");
     let three = PoolServer::builder()
         .backend(d.clone())
         .mining_address(test_address())
         .mining_address(test_address())
         .mining_address(test_address())
         .build();
-    assert!(matches!(three, Err(ServerError::Config(_))));
+    assert_eq!(setting(three), "mining_address");
     let bad_token = builder(&d, 1).token(Some("has space".into())).build();
-    assert!(matches!(bad_token, Err(ServerError::Config(_))));
+    assert_eq!(setting(bad_token), "token");
     let bad_vardiff = builder(&d, 1)
         .vardiff(VardiffConfig {
             min_difficulty: 0,
             ..VardiffConfig::default()
         })
         .build();
-    assert!(matches!(bad_vardiff, Err(ServerError::Config(_))));
+    assert_eq!(setting(bad_vardiff), "vardiff.min_difficulty");
 }

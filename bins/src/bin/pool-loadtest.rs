@@ -68,8 +68,10 @@ fn stats(s: &Shared) -> std::sync::MutexGuard<'_, Stats> {
 fn request<T>(msg: T, token: Option<&str>) -> anyhow::Result<tonic::Request<T>> {
     let mut req = tonic::Request::new(msg);
     if let Some(t) = token {
-        req.metadata_mut()
-            .insert("x-nockpool-token", t.parse().context("invalid token")?);
+        req.metadata_mut().insert(
+            nockpool_core::TOKEN_METADATA_KEY,
+            t.parse().context("invalid token")?,
+        );
     }
     Ok(req)
 }

@@ -188,18 +188,20 @@ impl NockchainNodeBuilder {
     /// inside a Tokio runtime). The loop connects in the background; see
     /// [`NockchainNode::wait_ready`].
     pub fn build(self) -> Result<NockchainNode, ChainError> {
-        let prover = self.prover.clone().ok_or_else(|| {
-            ChainError::Config(
-                "the node backend needs a block prover (--prover-cmd): a found block must carry \
-                 a STARK proof made by Nockchain's prover"
-                    .into(),
-            )
+        let prover = self.prover.clone().ok_or_else(|| ChainError::Config {
+            setting: "prover",
+            reason: "the node backend needs a block prover (--prover-cmd): a found block \
+                         must carry a STARK proof made by Nockchain's prover"
+                .into(),
         })?;
         if !self.shares.is_empty() {
-            nouns::validate_shares(&self.shares).map_err(ChainError::Config)?;
+            nouns::validate_shares(&self.shares).map_err(bad_shares)?;
         }
         let endpoint = Endpoint::from_shared(self.grpc.clone())
-            .map_err(|e| ChainError::Config(format!("bad node gRPC address {}: {e}", self.grpc)))?
+            .map_err(|e| ChainError::Config {
+                setting: "node gRPC address",
+                reason: format!("{}: {e}", self.grpc),
+            })?
             .connect_timeout(self.connect_timeout)
             .tcp_nodelay(true)
             .http2_keep_alive_interval(Duration::from_secs(30))
@@ -347,22 +349,24 @@ impl Inner {
         };
         let answer = tokio::time::timeout(self.config.request_timeout, self.client().peek(request))
             .await
-            .map_err(|_| ChainError::Unavailable(format!("peek {path} timed out")))?
-            .map_err(|s| ChainError::Unavailable(format!("peek {path}: {}", s.message())))?
+            .map_err(|_| unavailable(format!("peek {path}"), "timed out".into()))?
+            .map_err(|s| unavailable(format!("peek {path}"), s.message().into()))?
             .into_inner();
+        let protocol = |reason: String| ChainError::Protocol {
+            operation: format!("peek {path}"),
+            reason,
+        };
         match answer.result {
             Some(peek_response::Result::Data(bytes)) => {
-                let noun = cue(&bytes)
-                    .map_err(|e| ChainError::Protocol(format!("peek {path} answer: {e}")))?;
+                let noun = cue(&bytes).map_err(|e| protocol(e.to_string()))?;
                 nouns::unwrap_peek(&noun)
                     .map(|v| v.cloned())
-                    .map_err(ChainError::Protocol)
+                    .map_err(protocol)
             }
-            Some(peek_response::Result::Error(e)) => Err(ChainError::Protocol(format!(
-                "peek {path} failed: {} (code {})",
-                e.message, e.code
-            ))),
-            None => Err(ChainError::Protocol(format!("peek {path}: empty answer"))),
+            Some(peek_response::Result::Error(e)) => {
+                Err(protocol(format!("failed: {} (code {})", e.message, e.code)))
+            }
+            None => Err(protocol("empty answer".into())),
         }
     }
 
@@ -380,19 +384,22 @@ impl Inner {
         };
         let answer = tokio::time::timeout(timeout, self.client().poke(request))
             .await
-            .map_err(|_| ChainError::Unavailable(format!("poke {tag} timed out")))?
-            .map_err(|s| ChainError::Unavailable(format!("poke {tag}: {}", s.message())))?
+            .map_err(|_| unavailable(format!("poke {tag}"), "timed out".into()))?
+            .map_err(|s| unavailable(format!("poke {tag}"), s.message().into()))?
             .into_inner();
+        let protocol = |reason: String| ChainError::Protocol {
+            operation: format!("poke {tag}"),
+            reason,
+        };
         match answer.result {
             Some(poke_response::Result::Acknowledged(true)) => Ok(()),
-            Some(poke_response::Result::Acknowledged(false)) => Err(ChainError::Protocol(format!(
-                "poke {tag}: the node did not acknowledge it"
-            ))),
-            Some(poke_response::Result::Error(e)) => Err(ChainError::Protocol(format!(
-                "poke {tag} failed: {} (code {})",
-                e.message, e.code
-            ))),
-            None => Err(ChainError::Protocol(format!("poke {tag}: empty answer"))),
+            Some(poke_response::Result::Acknowledged(false)) => {
+                Err(protocol("the node did not acknowledge it".into()))
+            }
+            Some(poke_response::Result::Error(e)) => {
+                Err(protocol(format!("failed: {} (code {})", e.message, e.code)))
+            }
+            None => Err(protocol("empty answer".into())),
         }
     }
 
@@ -404,13 +411,27 @@ impl Inner {
         let height = value
             .head()
             .and_then(Noun::as_u64)
-            .ok_or_else(|| ChainError::Protocol(format!("[%heaviest-chain ~] gave {value}")))?;
+            .ok_or_else(|| ChainError::Protocol {
+                operation: "peek [%heaviest-chain ~]".into(),
+                reason: format!("no page number in {value}"),
+            })?;
         self.state().tip_height = Some(height);
         Ok(Some(height))
     }
 
     fn stopped(&self) -> bool {
         *self.stop.borrow()
+    }
+}
+
+fn unavailable(operation: String, reason: String) -> ChainError {
+    ChainError::Unavailable { operation, reason }
+}
+
+fn bad_shares(reason: String) -> ChainError {
+    ChainError::Config {
+        setting: "mining address",
+        reason,
     }
 }
 
@@ -430,7 +451,7 @@ impl NockchainNode {
     }
 
     /// Waits until the first contact with the node settles: `Ok` once it serves everything
-    /// the pool needs; `ChainError::Config` if it is a node the pool cannot use (no
+    /// the pool needs; `ChainError::Unsupported` if it is a node the pool cannot use (no
     /// `WatchEffects`); `ChainError::Unavailable` if it did not answer within `timeout`.
     pub async fn wait_ready(&self, timeout: Duration) -> Result<(), ChainError> {
         self.settle(timeout, false).await
@@ -445,9 +466,9 @@ impl NockchainNode {
                 let now = probe.borrow_and_update().clone();
                 match now {
                     Probe::Ready => return Ok(()),
-                    Probe::Unsupported(why) => return Err(ChainError::Config(why)),
+                    Probe::Unsupported(reason) => return Err(ChainError::Unsupported { reason }),
                     Probe::Unreachable(why) if first_answer => {
-                        return Err(ChainError::Unavailable(why))
+                        return Err(unavailable("reach the node".into(), why))
                     }
                     Probe::Unknown | Probe::Unreachable(_) => {}
                 }
@@ -459,10 +480,13 @@ impl NockchainNode {
         .await;
         match settled {
             Ok(result) => result,
-            Err(_) => Err(ChainError::Unavailable(match &*self.inner.probe.borrow() {
-                Probe::Unreachable(why) => why.clone(),
-                _ => format!("no answer from the node at {}", self.inner.config.grpc),
-            })),
+            Err(_) => Err(unavailable(
+                "reach the node".into(),
+                match &*self.inner.probe.borrow() {
+                    Probe::Unreachable(why) => why.clone(),
+                    _ => format!("no answer from the node at {}", self.inner.config.grpc),
+                },
+            )),
         }
     }
 
@@ -621,7 +645,7 @@ async fn run_session(inner: &Arc<Inner>) -> SessionEnd {
 
 async fn set_mining_key(inner: &Inner, shares: &[MiningShare]) -> Result<(), ChainError> {
     // Checked again right before the poke: a bad key list makes the node exit.
-    nouns::validate_shares(shares).map_err(ChainError::Config)?;
+    nouns::validate_shares(shares).map_err(bad_shares)?;
     let poke = nouns::set_mining_key_poke(shares, inner.config.v0_passthrough);
     inner
         .poke("setpubkey", jam(&poke), inner.config.request_timeout)
@@ -754,7 +778,7 @@ impl ChainBackend for NockchainNode {
     }
 
     async fn set_mining_addresses(&self, shares: &[MiningShare]) -> Result<(), ChainError> {
-        nouns::validate_shares(shares).map_err(ChainError::Config)?;
+        nouns::validate_shares(shares).map_err(bad_shares)?;
         self.inner.shares.send_replace(shares.to_vec());
         // The loop uses the new shares on its next (re)connection or at once if connected;
         // report what the node looks like so the pool server can refuse an unusable node.
@@ -898,8 +922,8 @@ async fn submit(inner: &Arc<Inner>, block: FoundBlock) -> Result<BlockOutcome, C
             .await
         {
             Ok(()) => break,
-            Err(ChainError::Unavailable(why)) if attempt < POKE_ATTEMPTS => {
-                tracing::warn!("submitting the block failed ({why}); retrying in {delay:?}");
+            Err(e) if e.is_transient() && attempt < POKE_ATTEMPTS => {
+                tracing::warn!("submitting the block failed ({e}); retrying in {delay:?}");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(inner.config.backoff_max);
             }

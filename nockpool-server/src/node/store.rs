@@ -92,8 +92,10 @@ fn millis(t: SystemTime) -> u64 {
         .as_millis() as u64
 }
 
-fn storage<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> ChainError {
-    move |e| ChainError::Storage(format!("node block store: {what}: {e}"))
+fn storage<E: Into<Box<dyn std::error::Error + Send + Sync>>>(
+    operation: &'static str,
+) -> impl Fn(E) -> ChainError {
+    move |e| ChainError::storage(operation, e)
 }
 
 /// The redb-backed store (in memory when no data directory is given).
@@ -106,24 +108,32 @@ impl SubmissionStore {
         let db = match dir {
             Some(dir) => {
                 std::fs::create_dir_all(dir).map_err(|e| {
-                    ChainError::Storage(format!("cannot create {}: {e}", dir.display()))
+                    ChainError::storage("create the data dir", format!("{}: {e}", dir.display()))
                 })?;
                 let path = dir.join(NODE_DB_FILE);
                 Database::create(&path).map_err(|e| {
-                    ChainError::Storage(format!(
-                        "cannot open {}: {e} (is another pool server using this data dir?)",
-                        path.display()
-                    ))
+                    ChainError::storage(
+                        "open the node block store",
+                        format!(
+                            "{}: {e} (is another pool server using this data dir?)",
+                            path.display()
+                        ),
+                    )
                 })?
             }
             None => Database::builder()
                 .create_with_backend(redb::backends::InMemoryBackend::new())
-                .map_err(storage("create in-memory database"))?,
+                .map_err(storage("create the in-memory node block store"))?,
         };
-        let txn = db.begin_write().map_err(storage("begin"))?;
-        txn.open_table(SUBMISSIONS).map_err(storage("open table"))?;
-        txn.open_table(POKES).map_err(storage("open table"))?;
-        txn.commit().map_err(storage("commit"))?;
+        let txn = db
+            .begin_write()
+            .map_err(storage("begin a node block store transaction"))?;
+        txn.open_table(SUBMISSIONS)
+            .map_err(storage("open a node block store table"))?;
+        txn.open_table(POKES)
+            .map_err(storage("open a node block store table"))?;
+        txn.commit()
+            .map_err(storage("commit to the node block store"))?;
         Ok(SubmissionStore { db: Mutex::new(db) })
     }
 
@@ -133,61 +143,86 @@ impl SubmissionStore {
 
     /// Writes a record durably (returns after the commit).
     pub(crate) fn put(&self, record: &Submission) -> Result<(), ChainError> {
-        let bytes = serde_json::to_vec(record).map_err(storage("encode"))?;
+        let bytes = serde_json::to_vec(record).map_err(storage("encode a found block record"))?;
         let db = self.db();
-        let txn = db.begin_write().map_err(storage("begin"))?;
+        let txn = db
+            .begin_write()
+            .map_err(storage("begin a node block store transaction"))?;
         {
-            let mut table = txn.open_table(SUBMISSIONS).map_err(storage("open table"))?;
+            let mut table = txn
+                .open_table(SUBMISSIONS)
+                .map_err(storage("open a node block store table"))?;
             table
                 .insert(record.key().as_str(), bytes.as_slice())
-                .map_err(storage("insert"))?;
+                .map_err(storage("write a found block record"))?;
         }
-        txn.commit().map_err(storage("commit"))
+        txn.commit()
+            .map_err(storage("commit to the node block store"))
     }
 
     /// Stores the prover's jammed poke for a record (so a retry never proves twice).
     pub(crate) fn put_poke(&self, key: &str, poke_jam: &[u8]) -> Result<(), ChainError> {
         let db = self.db();
-        let txn = db.begin_write().map_err(storage("begin"))?;
+        let txn = db
+            .begin_write()
+            .map_err(storage("begin a node block store transaction"))?;
         {
-            let mut table = txn.open_table(POKES).map_err(storage("open table"))?;
+            let mut table = txn
+                .open_table(POKES)
+                .map_err(storage("open a node block store table"))?;
             table
                 .insert(key, poke_jam)
-                .map_err(storage("insert poke"))?;
+                .map_err(storage("write a submit poke"))?;
         }
-        txn.commit().map_err(storage("commit"))
+        txn.commit()
+            .map_err(storage("commit to the node block store"))
     }
 
     pub(crate) fn get(&self, key: &str) -> Result<Option<Submission>, ChainError> {
         let db = self.db();
-        let txn = db.begin_read().map_err(storage("begin read"))?;
-        let table = txn.open_table(SUBMISSIONS).map_err(storage("open table"))?;
-        let Some(value) = table.get(key).map_err(storage("read"))? else {
+        let txn = db
+            .begin_read()
+            .map_err(storage("read the node block store"))?;
+        let table = txn
+            .open_table(SUBMISSIONS)
+            .map_err(storage("open a node block store table"))?;
+        let Some(value) = table
+            .get(key)
+            .map_err(storage("read the node block store"))?
+        else {
             return Ok(None);
         };
         serde_json::from_slice(value.value())
             .map(Some)
-            .map_err(storage("decode"))
+            .map_err(storage("decode a found block record"))
     }
 
     pub(crate) fn poke(&self, key: &str) -> Result<Option<Vec<u8>>, ChainError> {
         let db = self.db();
-        let txn = db.begin_read().map_err(storage("begin read"))?;
-        let table = txn.open_table(POKES).map_err(storage("open table"))?;
+        let txn = db
+            .begin_read()
+            .map_err(storage("read the node block store"))?;
+        let table = txn
+            .open_table(POKES)
+            .map_err(storage("open a node block store table"))?;
         Ok(table
             .get(key)
-            .map_err(storage("read"))?
+            .map_err(storage("read the node block store"))?
             .map(|v| v.value().to_vec()))
     }
 
     /// Every record, in key order.
     pub(crate) fn all(&self) -> Result<Vec<Submission>, ChainError> {
         let db = self.db();
-        let txn = db.begin_read().map_err(storage("begin read"))?;
-        let table = txn.open_table(SUBMISSIONS).map_err(storage("open table"))?;
+        let txn = db
+            .begin_read()
+            .map_err(storage("read the node block store"))?;
+        let table = txn
+            .open_table(SUBMISSIONS)
+            .map_err(storage("open a node block store table"))?;
         let mut out = Vec::new();
-        for entry in table.iter().map_err(storage("iterate"))? {
-            let (key, value) = entry.map_err(storage("read"))?;
+        for entry in table.iter().map_err(storage("read the node block store"))? {
+            let (key, value) = entry.map_err(storage("read the node block store"))?;
             match serde_json::from_slice::<Submission>(value.value()) {
                 Ok(r) => out.push(r),
                 Err(e) => {
@@ -196,5 +231,59 @@ impl SubmissionStore {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nockpool_core::noun::cue;
+
+    /// A `nockchain-node.redb` written by the build before the crate split (a short run of
+    /// `pool-server --backend node` against the fake node and fake prover): it opens unchanged.
+    #[test]
+    fn opens_a_store_written_by_an_earlier_build() {
+        let dir = tempfile::tempdir().unwrap();
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/data-dir/node")
+            .join(NODE_DB_FILE);
+        std::fs::copy(fixture, dir.path().join(NODE_DB_FILE)).unwrap();
+        let store = SubmissionStore::open(Some(dir.path())).unwrap();
+        let all = store.all().unwrap();
+        assert_eq!(all.len(), 111);
+        assert!(all.iter().all(|s| s.stage == Stage::Done));
+        let accepted: Vec<_> = all
+            .iter()
+            .filter(|s| {
+                s.outcome
+                    .as_deref()
+                    .is_some_and(|o| o.starts_with("accepted"))
+            })
+            .collect();
+        assert_eq!(accepted.len(), 1);
+        assert_eq!(
+            accepted[0].outcome.as_deref(),
+            Some("accepted 35cDbTFYAW3bgT9iFdzMqAAW53Yur9eMMzS281bf1UG8E")
+        );
+        let stale = all.iter().filter(|s| s.outcome.as_deref() == Some("stale"));
+        assert_eq!(stale.count(), 110);
+        for s in &all {
+            assert_eq!(s.worker, "fixture-node-rig");
+            assert_eq!((s.height, s.version, s.pow_len), (42, 5, 2));
+            // The fields decode in their places: the stored digest is the nonce's real digest.
+            let digest = nockpool_pow::v5::digest(&s.commitment, &s.nonce, s.pow_len);
+            assert_eq!(s.digest, digest);
+            assert_eq!(store.get(&s.key()).unwrap().map(|r| r.nonce), Some(s.nonce));
+        }
+        let pokes: Vec<Vec<u8>> = all
+            .iter()
+            .filter_map(|s| store.poke(&s.key()).unwrap())
+            .collect();
+        assert_eq!(pokes.len(), 3);
+        for poke in pokes {
+            let noun = cue(&poke).unwrap();
+            let [command, pow, ..] = noun.as_tuple::<7>().unwrap();
+            assert!(command.is_cord("command") && pow.is_cord("pow"));
+        }
     }
 }

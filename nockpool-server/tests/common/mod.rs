@@ -143,7 +143,7 @@ pub fn with_token<T>(msg: T, token: Option<&str>) -> tonic::Request<T> {
     let mut req = tonic::Request::new(msg);
     if let Some(t) = token {
         req.metadata_mut()
-            .insert("x-nockpool-token", t.parse().unwrap());
+            .insert(nockpool_core::TOKEN_METADATA_KEY, t.parse().unwrap());
     }
     req
 }

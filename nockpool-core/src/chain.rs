@@ -1,12 +1,15 @@
-//! The chain side of the pool: where block templates come from and where found blocks go.
+//! The chain side of a pool: where block templates come from and where found blocks go
+//! (feature `chain`). The pool server consumes a [`ChainBackend`]; `nockpool-server`'s devnet and
+//! `nockpool-nockchain`'s node backend implement it.
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
-use nockpool_core::{Digest, MiningShare, Nonce, Target};
-use std::sync::Arc;
 use thiserror::Error;
 use tokio::sync::watch;
+
+use crate::{Digest, MiningShare, Nonce, Target};
 
 /// A block candidate to mine on, as handed out by the chain.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,9 +47,9 @@ pub struct FoundBlock {
     pub found_at: SystemTime,
 }
 
-/// What became of a submitted block.
+/// What became of a submitted block. Exhaustive on purpose: whoever stores or reports an
+/// outcome must handle every one.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum BlockOutcome {
     /// The chain accepted the block.
     Accepted {
@@ -89,21 +92,78 @@ pub struct ChainStatus {
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum ChainError {
-    /// The chain cannot be reached right now; retry later.
-    #[error("chain unavailable: {0}")]
-    Unavailable(String),
-    /// The backend's configuration is unusable; fix it and restart.
-    #[error("chain backend misconfigured: {0}")]
-    Config(String),
+    /// The chain cannot be reached right now (no answer, a timeout, a lost connection); the
+    /// caller retries later.
+    #[error("chain unavailable: {operation}: {reason}")]
+    Unavailable {
+        /// What was being asked of the chain (e.g. `peek [%heavy ~]`).
+        operation: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A setting of the backend is unusable; fix it and restart.
+    #[error("chain backend misconfigured: {setting}: {reason}")]
+    Config {
+        /// Which setting (e.g. `prover`, `mining address`, `pow_len`).
+        setting: &'static str,
+        /// What is wrong with it, and what to do.
+        reason: String,
+    },
+    /// The chain cannot serve this pool at all (e.g. a node release without the API the pool
+    /// needs); upgrade it.
+    #[error("the chain cannot serve this pool: {reason}")]
+    Unsupported {
+        /// Why, and what to do.
+        reason: String,
+    },
     /// The chain answered with something the backend cannot use.
-    #[error("unexpected answer from the chain: {0}")]
-    Protocol(String),
-    /// Local storage failed.
-    #[error("chain storage error: {0}")]
-    Storage(String),
+    #[error("unexpected answer from the chain to {operation}: {reason}")]
+    Protocol {
+        /// What was asked.
+        operation: String,
+        /// What was wrong with the answer.
+        reason: String,
+    },
+    /// The backend's local storage failed.
+    #[error("chain backend storage: cannot {operation}: {source}")]
+    Storage {
+        /// What was being done (e.g. `open the devnet database`).
+        operation: &'static str,
+        /// The underlying error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// The backend has shut down.
     #[error("chain backend has shut down")]
     Closed,
+}
+
+impl ChainError {
+    /// A [`ChainError::Storage`] for `operation` caused by `source`.
+    pub fn storage(
+        operation: &'static str,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> ChainError {
+        ChainError::Storage {
+            operation,
+            source: source.into(),
+        }
+    }
+
+    /// Whether retrying later may help (the chain was unreachable), as opposed to a setting, a
+    /// chain or a local failure that needs someone to act.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, ChainError::Unavailable { .. })
+    }
+
+    /// Whether the pool should refuse to start on this error: the backend cannot work as
+    /// configured ([`Config`](ChainError::Config), [`Unsupported`](ChainError::Unsupported)).
+    pub fn is_fatal(&self) -> bool {
+        matches!(
+            self,
+            ChainError::Config { .. } | ChainError::Unsupported { .. }
+        )
+    }
 }
 
 /// Where block templates come from and where found blocks go: the embedded devnet or a
