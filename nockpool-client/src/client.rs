@@ -277,9 +277,11 @@ pub struct ClientHandle {
 }
 
 impl ClientHandle {
-    /// A snapshot of the counters and the connection state.
+    /// A snapshot of the counters, the connection state and the hashing kernel.
     pub fn stats(&self) -> ClientStats {
-        self.shared.stats().clone()
+        let mut stats = self.shared.stats().clone();
+        stats.kernel = nockpool_pow::kernel::current().name();
+        stats
     }
 
     /// Events from now on (a lagging receiver skips the oldest; stats never do).
@@ -336,6 +338,10 @@ mod tests {
         let client = ok().pool("10.0.0.2:7000").build().unwrap();
         let pools: Vec<String> = client.pools().iter().map(|p| p.to_string()).collect();
         assert_eq!(pools, ["http://127.0.0.1:7777", "http://10.0.0.2:7000"]);
-        assert_eq!(client.handle().stats(), ClientStats::default());
+        let fresh = ClientStats {
+            kernel: nockpool_pow::kernel::current().name(),
+            ..ClientStats::default()
+        };
+        assert_eq!(client.handle().stats(), fresh);
     }
 }

@@ -23,6 +23,7 @@ use nockpool_core::{validate_pow_len, Digest, JobParams, Nonce};
 
 use crate::error::check_canonical;
 use crate::field::Belt;
+use crate::kernel::{self, Kernel};
 use crate::tip5::{digest_from_canonical, hash_atom, hash_belt_list, hash_ten, Sponge};
 use crate::v5_kernel::{self, KernelConsts};
 use crate::PowError;
@@ -146,8 +147,14 @@ impl V5Job {
 
     /// The mining digest of one nonce.
     pub fn digest(&self, nonce: &Nonce) -> Digest {
+        self.digest_with(kernel::current(), nonce)
+    }
+
+    /// [`V5Job::digest`] with a given kernel (the portable one if this CPU cannot run it).
+    pub fn digest_with(&self, kernel: Kernel, nonce: &Nonce) -> Digest {
         let mut scratch = Vec::new();
-        digest_from_canonical(v5_kernel::digest_one(
+        digest_from_canonical(v5_kernel::digest_one_with(
+            kernel,
             &self.kernel,
             nonce.limbs(),
             &mut scratch,
@@ -171,7 +178,17 @@ impl V5Job {
     /// Digests of canonical nonce limbs into `out` (cleared first); the allocation-free core
     /// of [`V5Job::digest_many`].
     pub(crate) fn digest_limbs_into(&self, nonces: &[[u64; 5]], out: &mut Vec<[u64; 5]>) {
-        v5_kernel::digest_many(&self.kernel, nonces, out);
+        self.digest_limbs_into_with(kernel::current(), nonces, out)
+    }
+
+    /// [`V5Job::digest_limbs_into`] with a given kernel.
+    pub(crate) fn digest_limbs_into_with(
+        &self,
+        kernel: Kernel,
+        nonces: &[[u64; 5]],
+        out: &mut Vec<[u64; 5]>,
+    ) {
+        v5_kernel::digest_many_with(kernel, &self.kernel, nonces, out);
     }
 
     /// Every intermediate value of one nonce's digest, computed step by step from the spec.

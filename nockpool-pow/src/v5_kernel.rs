@@ -3,7 +3,7 @@
 //! `montify(demont(x)) = x`). The step-by-step oracle is `V5Job::trace`.
 
 use crate::field::{mont_reduce, montify, EPSILON};
-use crate::kernel::{self, Kernel};
+use crate::kernel::Kernel;
 use crate::tip5::lanes::Lanes;
 #[cfg(target_arch = "x86_64")]
 use crate::tip5::{avx2, avx512};
@@ -156,16 +156,6 @@ pub(crate) fn digest_one_with(
     let permute = |s: &mut [u64; 16]| crate::tip5::permute_mont_with(kernel, s);
     let raw = digest_lanes::<u64>(k, nonce.map(montify), leaves, &permute);
     raw.map(|w| mont_reduce(w as u128))
-}
-
-/// One nonce with the selected kernel.
-pub(crate) fn digest_one(k: &KernelConsts, nonce: &[u64; 5], leaves: &mut Vec<u64>) -> [u64; 5] {
-    digest_one_with(kernel::current(), k, nonce, leaves)
-}
-
-/// Many nonces with the selected kernel.
-pub(crate) fn digest_many(k: &KernelConsts, nonces: &[[u64; 5]], out: &mut Vec<[u64; 5]>) {
-    digest_many_with(kernel::current(), k, nonces, out)
 }
 
 /// Many nonces with `kernel` (the portable one if the CPU cannot run it): SIMD batches of its
