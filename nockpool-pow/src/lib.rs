@@ -15,7 +15,7 @@
 //! - [`kernel`] — which CPU kernel hashes: [`Kernel`](kernel::Kernel),
 //!   [`autotune`](kernel::autotune) (the miner and the pool server call it at start-up),
 //!   [`select`](kernel::select), [`current`](kernel::current).
-//! - [`bench`] — the miner's `--bench`: nonces per second per kernel on 1…N threads.
+//! - [`bench`](mod@bench) — the miner's `--bench`: nonces per second per kernel on 1…N threads.
 //! - `engine` — [`PowEngine`], [`PreparedJob`], [`V5Engine`].
 //! - `miner` — [`CpuMiner`], [`MiningJob`], [`FoundShare`].
 //! - `error` — [`PowError`].

@@ -89,7 +89,7 @@ pub(crate) fn permute_mont_with(kernel: Kernel, state: &mut [u64; STATE_SIZE]) {
 }
 
 /// The name of the kernel everything in this crate hashes with (`"avx512"`, `"avx2"` or
-/// `"portable"`), for logs and benchmark reports: [`kernel::current`](crate::kernel::current).
+/// `"portable"`), for logs and benchmark reports: [`kernel::current`].
 pub fn kernel_name() -> &'static str {
     kernel::current().name()
 }
