@@ -141,6 +141,19 @@ fn split(x: __m512i) -> Limbs {
     }
 }
 
+/// `$body` for `$j` = 0, 1, …, 15, written out.
+macro_rules! unroll16 {
+    (|$j:ident| $body:block) => {
+        unroll16!(@ |$j| $body; 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15)
+    };
+    (@ |$j:ident| $body:block; $($n:literal)*) => {
+        $({
+            let $j: usize = $n;
+            $body
+        })*
+    };
+}
+
 /// `vpermq` indices broadcasting word `j mod 8` of a vector to every lane.
 const BROADCAST: [[i64; 8]; 8] = {
     let mut table = [[0i64; 8]; 8];
@@ -210,7 +223,8 @@ pub(crate) unsafe fn permute1(state: &mut [u64; STATE_SIZE]) {
                 acc[0] = load(&RC_HALVES[limb][k + 8 * half..k + 8 * half + 8]);
             }
         }
-        for j in 0..STATE_SIZE {
+        // Written out (no loop): the accumulators must stay in registers.
+        unroll16!(|j| {
             let src = if j < 8 { sa } else { b7 };
             let lo = _mm512_permutexvar_epi64(broadcast[j % 8], src.lo);
             let hi = _mm512_permutexvar_epi64(broadcast[j % 8], src.hi);
@@ -220,7 +234,7 @@ pub(crate) unsafe fn permute1(state: &mut [u64; STATE_SIZE]) {
                 acc[0][slot] = _mm512_madd52lo_epu64(acc[0][slot], column, lo);
                 acc[1][slot] = _mm512_madd52lo_epu64(acc[1][slot], column, hi);
             }
-        }
+        });
         let sum = |v: [__m512i; ACCUMULATORS]| {
             _mm512_add_epi64(_mm512_add_epi64(v[0], v[1]), _mm512_add_epi64(v[2], v[3]))
         };
