@@ -66,30 +66,25 @@ impl Lanes for V8 {
         V8(unsafe { _mm512_slli_epi64::<N>(self.0) })
     }
     #[inline(always)]
-    fn low32(self) -> Self {
-        V8(unsafe { _mm512_and_si512(self.0, splat(EPSILON)) })
-    }
-    #[inline(always)]
-    fn times_epsilon(self) -> Self {
-        V8(unsafe { _mm512_mul_epu32(self.0, splat(EPSILON)) })
-    }
-    #[inline(always)]
     fn mul_mod(self, rhs: Self) -> Self {
         unsafe {
             let (a, b) = (self.0, rhs.0);
+            let a_hi = _mm512_srli_epi64::<32>(a);
+            let b_hi = _mm512_srli_epi64::<32>(b);
             let ll = _mm512_mul_epu32(a, b);
-            let lh = _mm512_mul_epu32(a, high_dword(b));
-            let hl = _mm512_mul_epu32(high_dword(a), b);
-            let hh = _mm512_mul_epu32(high_dword(a), high_dword(b));
+            let lh = _mm512_mul_epu32(a, b_hi);
+            let hl = _mm512_mul_epu32(a_hi, b);
+            let hh = _mm512_mul_epu32(a_hi, b_hi);
+            let mask32 = _mm512_set1_epi64(0xFFFF_FFFF);
             // t = hl + (ll >> 32) and u = lh + (t mod 2^32) cannot overflow.
             let t = _mm512_add_epi64(hl, _mm512_srli_epi64::<32>(ll));
-            let u = _mm512_add_epi64(lh, _mm512_and_si512(t, splat(EPSILON)));
+            let u = _mm512_add_epi64(lh, _mm512_and_si512(t, mask32));
             let hi = _mm512_add_epi64(
                 _mm512_add_epi64(hh, _mm512_srli_epi64::<32>(t)),
                 _mm512_srli_epi64::<32>(u),
             );
-            // lo = (u mod 2^32) · 2^32 + (ll mod 2^32): the odd dwords from u's even ones.
-            let lo = _mm512_mask_blend_epi32(0xAAAA, ll, _mm512_shuffle_epi32::<0xA0>(u));
+            // lo = (u << 32) | (ll mod 2^32): take the odd dwords from u << 32.
+            let lo = _mm512_mask_blend_epi32(0xAAAA, ll, _mm512_slli_epi64::<32>(u));
             reduce(lo, hi)
         }
     }
@@ -97,9 +92,10 @@ impl Lanes for V8 {
     fn square_mod(self) -> Self {
         unsafe {
             let a = self.0;
+            let a_hi = _mm512_srli_epi64::<32>(a);
             let ll = _mm512_mul_epu32(a, a);
-            let lh = _mm512_mul_epu32(a, high_dword(a));
-            let hh = _mm512_mul_epu32(high_dword(a), high_dword(a));
+            let lh = _mm512_mul_epu32(a, a_hi);
+            let hh = _mm512_mul_epu32(a_hi, a_hi);
             // a² = ll + lh · 2^33 + hh · 2^64, and lh · 2^33 = (lh << 33) + (lh >> 31) · 2^64
             // (the shift drops exactly the bits the second term carries). The true square is
             // below 2^128, so hi = hh + (lh >> 31) + carry(lo) does not overflow.
@@ -107,7 +103,8 @@ impl Lanes for V8 {
             let lo = _mm512_add_epi64(ll, mid);
             let carry = _mm512_cmplt_epu64_mask(lo, mid);
             let hi = _mm512_add_epi64(hh, _mm512_srli_epi64::<31>(lh));
-            let hi = _mm512_add_epi64(hi, where_set(carry, 1));
+            // hi - (-1) = hi + 1 in the lanes that carried.
+            let hi = _mm512_mask_sub_epi64(hi, carry, hi, _mm512_set1_epi64(-1));
             reduce(lo, hi)
         }
     }
@@ -116,17 +113,20 @@ impl Lanes for V8 {
         unsafe {
             let sum = _mm512_add_epi64(self.0, rhs.0);
             let carry = _mm512_cmplt_epu64_mask(sum, rhs.0);
-            V8(_mm512_add_epi64(sum, where_set(carry, EPSILON)))
+            V8(_mm512_mask_add_epi64(
+                sum,
+                carry,
+                sum,
+                _mm512_set1_epi64(EPSILON as i64),
+            ))
         }
     }
     #[inline(always)]
     fn canonical(self) -> Self {
         unsafe {
-            // x + (2^32 - 1) wraps exactly when x >= p, and then equals x - p < x.
-            V8(_mm512_min_epu64(
-                self.0,
-                _mm512_add_epi64(self.0, splat(EPSILON)),
-            ))
+            let p = _mm512_set1_epi64(nockpool_core::P as i64);
+            let ge = _mm512_cmpge_epu64_mask(self.0, p);
+            V8(_mm512_mask_sub_epi64(self.0, ge, self.0, p))
         }
     }
     #[inline(always)]
@@ -142,44 +142,21 @@ impl Lanes for V8 {
     }
 }
 
-/// Every lane `x`.
-#[inline(always)]
-fn splat(x: u64) -> __m512i {
-    // SAFETY: only inlined into AVX-512-enabled functions.
-    unsafe { _mm512_set1_epi64(x as i64) }
-}
-
-/// Each lane's high 32 bits in its low 32 bits (the high bits are garbage): the operand
-/// `vpmuludq` needs for a high limb. A dword shuffle runs on more execution ports than a shift.
-#[inline(always)]
-fn high_dword(x: __m512i) -> __m512i {
-    // SAFETY: only inlined into AVX-512-enabled functions.
-    unsafe { _mm512_shuffle_epi32::<0xF5>(x) }
-}
-
-/// `x` in the lanes of `mask`, 0 elsewhere. A blend, not a masked add: on Zen 5 masked
-/// arithmetic competes with the multipliers, blends do not.
-#[inline(always)]
-fn where_set(mask: __mmask8, x: u64) -> __m512i {
-    // SAFETY: only inlined into AVX-512-enabled functions.
-    unsafe { _mm512_mask_blend_epi64(mask, _mm512_setzero_si512(), splat(x)) }
-}
-
 /// `lo + hi · 2^64 mod p` as a `u64` representative: `2^64 ≡ 2^32 - 1`, `2^96 ≡ -1`.
 #[inline(always)]
 fn reduce(lo: __m512i, hi: __m512i) -> V8 {
     // SAFETY: see the impl above (only inlined into AVX-512-enabled functions).
     unsafe {
-        let eps = splat(EPSILON);
+        let eps = _mm512_set1_epi64(EPSILON as i64);
         let hi_hi = _mm512_srli_epi64::<32>(hi);
         let t0 = _mm512_sub_epi64(lo, hi_hi);
         let borrow = _mm512_cmplt_epu64_mask(lo, hi_hi);
-        let t0 = _mm512_sub_epi64(t0, where_set(borrow, EPSILON));
+        let t0 = _mm512_mask_sub_epi64(t0, borrow, t0, eps);
         // (hi mod 2^32) · (2^32 - 1) = (hi << 32) - (hi mod 2^32), without a multiply.
         let t1 = _mm512_sub_epi64(_mm512_slli_epi64::<32>(hi), _mm512_and_si512(hi, eps));
         let r = _mm512_add_epi64(t0, t1);
         let carry = _mm512_cmplt_epu64_mask(r, t1);
-        V8(_mm512_add_epi64(r, where_set(carry, EPSILON)))
+        V8(_mm512_mask_add_epi64(r, carry, r, eps))
     }
 }
 
