@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use nockpool_client::PoolClient;
 use nockpool_core::{Digest, JobParams, Nonce, NonceRange, Target};
-use nockpool_examples::{measure_hashrate, wait_for_stats, LocalPool};
 use nockpool_pow::{PowEngine, PowError, PreparedJob, V5Engine};
+use nockpool_testkit::{v5_thread_hashrate, wait_for_stats, LocalPool};
 
 /// `V5Engine` in sub-batches of `batch` nonces, with counters.
 struct CountingEngine {
@@ -76,8 +76,8 @@ async fn main() -> anyhow::Result<()> {
         Some(url) => (url, None),
         None => {
             // No blocks, about two shares a second per thread on this machine.
-            let share_difficulty = ((measure_hashrate()? / 2.0) as u64).max(1);
-            let local = LocalPool::start(u64::MAX, share_difficulty).await?;
+            let share_difficulty = ((v5_thread_hashrate() / 2.0) as u64).max(1);
+            let local = LocalPool::start(u64::MAX, share_difficulty).await;
             (local.url(), Some(local))
         }
     };
@@ -102,13 +102,12 @@ async fn main() -> anyhow::Result<()> {
     }));
 
     println!("custom miner mining for {pool_url} with a counting, 64-nonce-batch V5 engine");
-    let result = wait_for_stats(&handle, Duration::from_secs(120), |s| {
+    let stats = wait_for_stats(&handle, Duration::from_secs(120), |s| {
         s.accepted >= 5 && s.hashrate_1m > 0.0
     })
     .await;
     let _ = stop.send(());
     running.await??;
-    let stats = result?;
 
     let tried = engine.nonces_tried.load(Ordering::Relaxed);
     println!("client:  {stats}");
@@ -122,7 +121,7 @@ async fn main() -> anyhow::Result<()> {
     let counted = handle.stats().total_hashes;
     println!("client counted {counted} hashes; the engine tried {tried}");
     if let Some(local) = local {
-        local.stop().await?;
+        local.stop().await;
     }
     Ok(())
 }

@@ -10,14 +10,14 @@ use std::time::{Duration, Instant};
 
 use nockpool_client::{format_hashrate, PoolClient};
 use nockpool_core::{Digest, PubkeyHash};
-use nockpool_examples::{measure_hashrate, wait_for_stats};
 use nockpool_server::{Devnet, PoolServer, VardiffConfig};
+use nockpool_testkit::{v5_thread_hashrate, wait_for_stats};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let data = tempfile::tempdir()?;
     // Tiny difficulties, scaled to this machine: about a block a second, ten shares a block.
-    let hashrate = measure_hashrate()?;
+    let hashrate = v5_thread_hashrate();
     let network_difficulty = (hashrate as u64).max(16);
     let share_difficulty = (network_difficulty / 10).max(1);
     println!(
@@ -63,10 +63,10 @@ async fn main() -> anyhow::Result<()> {
     let start_height = devnet.height();
     let started = Instant::now();
     println!("pool on {addr}, devnet at height {start_height}; mining three blocks...");
-    let first = wait_for_stats(&miner, Duration::from_secs(120), |s| s.blocks_found >= 1).await?;
+    let first = wait_for_stats(&miner, Duration::from_secs(120), |s| s.blocks_found >= 1).await;
     let first_block = started.elapsed();
     println!("first block after {first_block:.2?} ({first})");
-    let stats = wait_for_stats(&miner, Duration::from_secs(120), |s| s.blocks_found >= 3).await?;
+    let stats = wait_for_stats(&miner, Duration::from_secs(120), |s| s.blocks_found >= 3).await;
     println!("three blocks after {:.2?}", started.elapsed());
 
     let _ = stop_miner.send(());

@@ -1,8 +1,8 @@
 //! Pool server hot paths, in process, over real gRPC on `127.0.0.1:0`.
 //!
 //! A [`PoolServer`] on the embedded devnet (a **simulated** chain, in memory, fixed network
-//! difficulty 2^30 so that no share is a block) with a fixed share difficulty; raw protocol
-//! miners built on the generated client (`MiningPoolClient`), as the server's own tests do.
+//! difficulty 2^30 so that no share is a block) with a fixed share difficulty; raw-protocol
+//! miners from `nockpool-testkit`, as the server's own tests use.
 //!
 //! - `share_check`: one `SubmitWork` round trip of a valid share (not a block) from one
 //!   connected miner — every timed share is distinct and pre-ground with `v5::digest` outside
@@ -20,18 +20,13 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use nockpool_core::proto::mining_pool_client::MiningPoolClient;
-use nockpool_core::proto::{
-    miner_status, work_order, Hello, MinerStatus, RejectReason, WorkOrder, WorkResult,
-};
+use nockpool_core::proto::{work_order, RejectReason, WorkResult};
 use nockpool_core::{Digest, Job, Nonce, PubkeyHash};
 use nockpool_pow::{v5, PowEngine, V5Engine};
 use nockpool_server::{Devnet, Limits, PoolEvent, PoolServer, VardiffConfig};
+use nockpool_testkit::RawMiner;
 use tokio::runtime::Runtime;
 use tokio::sync::{mpsc, oneshot};
-use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::Channel;
-use tonic::Streaming;
 
 /// Network difficulty of the bench devnet: a share is a block with probability 2^-30.
 const NETWORK_DIFFICULTY: u64 = 1 << 30;
@@ -104,65 +99,22 @@ impl Drop for BenchPool {
     }
 }
 
-/// A raw protocol miner: its Subscribe stream and a client for SubmitWork.
-struct RawMiner {
-    client: MiningPoolClient<Channel>,
-    connection_id: u64,
+/// A raw-protocol test miner (`nockpool-testkit`) and its first job, decoded.
+struct BenchMiner {
+    raw: RawMiner,
     job: Job,
-    stream: Streaming<WorkOrder>,
-    /// Keeps the upward stream open.
-    _up: mpsc::Sender<MinerStatus>,
 }
 
-async fn next_order(stream: &mut Streaming<WorkOrder>) -> work_order::Kind {
-    stream
-        .message()
-        .await
-        .expect("stream error")
-        .expect("stream ended")
-        .kind
-        .expect("empty work order")
-}
-
-impl RawMiner {
-    async fn connect(url: &str, worker: &str) -> RawMiner {
-        let mut client = MiningPoolClient::connect(url.to_owned())
-            .await
-            .expect("connect");
-        let (up, rx) = mpsc::channel(4);
-        up.send(MinerStatus {
-            kind: Some(miner_status::Kind::Hello(Hello {
-                worker_name: worker.into(),
-                client_version: "bench".into(),
-                threads: 1,
-                previous_connection_id: 0,
-            })),
-        })
-        .await
-        .expect("hello");
-        let mut stream = client
-            .subscribe(ReceiverStream::new(rx))
-            .await
-            .expect("subscribe")
-            .into_inner();
-        let work_order::Kind::Welcome(welcome) = next_order(&mut stream).await else {
-            panic!("expected a Welcome");
-        };
-        let work_order::Kind::Job(job) = next_order(&mut stream).await else {
-            panic!("expected a Job");
-        };
-        RawMiner {
-            client,
-            connection_id: welcome.connection_id,
-            job: Job::try_from(&job).expect("the pool sends valid jobs"),
-            stream,
-            _up: up,
-        }
+impl BenchMiner {
+    async fn connect(url: &str, worker: &str) -> BenchMiner {
+        let raw = RawMiner::connect(url, worker, None).await;
+        let job = Job::try_from(&raw.job).expect("the pool sends valid jobs");
+        BenchMiner { raw, job }
     }
 
     fn result(&self, nonce: [u64; 5], submission_id: u64) -> WorkResult {
         WorkResult {
-            connection_id: self.connection_id,
+            connection_id: self.raw.welcome.connection_id,
             job_id: self.job.job_id.clone(),
             nonce: nonce.to_vec(),
             submission_id,
@@ -209,7 +161,7 @@ fn share_check(c: &mut Criterion) {
     let pool = BenchPool::start();
     let mut miner = pool
         .rt
-        .block_on(RawMiner::connect(&pool.url, "bench-share"));
+        .block_on(BenchMiner::connect(&pool.url, "bench-share"));
     let (share, network) = (miner.job.share_target, miner.job.network_target);
     let mut grinder = Grinder::new(&miner.job);
     let mut submission = 0u64;
@@ -228,6 +180,7 @@ fn share_check(c: &mut Criterion) {
                 for nonce in nonces {
                     submission += 1;
                     let ack = miner
+                        .raw
                         .client
                         .submit_work(miner.result(nonce, submission))
                         .await
@@ -257,7 +210,7 @@ fn reject(c: &mut Criterion) {
     let pool = BenchPool::start();
     let mut miner = pool
         .rt
-        .block_on(RawMiner::connect(&pool.url, "bench-reject"));
+        .block_on(BenchMiner::connect(&pool.url, "bench-reject"));
     let share = miner.job.share_target;
     let mut grinder = Grinder::new(&miner.job);
     let mut submission = 0u64;
@@ -278,6 +231,7 @@ fn reject(c: &mut Criterion) {
                     for _ in 0..iters {
                         submission += 1;
                         let ack = miner
+                            .raw
                             .client
                             .submit_work(miner.result(malformed, submission))
                             .await
@@ -298,6 +252,7 @@ fn reject(c: &mut Criterion) {
                 for nonce in nonces {
                     submission += 1;
                     let ack = miner
+                        .raw
                         .client
                         .submit_work(miner.result(nonce, submission))
                         .await
@@ -323,10 +278,11 @@ fn fanout(c: &mut Criterion) {
         let (seen_tx, mut seen_rx) = mpsc::unbounded_channel::<Instant>();
         pool.rt.block_on(async {
             for i in 0..n {
-                let mut miner = RawMiner::connect(&pool.url, &format!("bench-fanout-{i}")).await;
+                let miner = BenchMiner::connect(&pool.url, &format!("bench-fanout-{i}")).await;
+                let mut miner = miner.raw;
                 let seen = seen_tx.clone();
                 tokio::spawn(async move {
-                    let _keep = (miner.client, miner._up);
+                    let _keep = (miner.client, miner.up);
                     while let Ok(Some(order)) = miner.stream.message().await {
                         if let Some(work_order::Kind::Job(_)) = order.kind {
                             if seen.send(Instant::now()).is_err() {

@@ -1,5 +1,6 @@
-//! `nockpool-benches`: criterion benchmarks for nockpool, and the same-process timing helper
-//! the Tip5 and v5 benches use to print their ratios against the reference.
+//! `nockpool-benches`: criterion benchmarks for nockpool, the `pool-loadtest` program, and the
+//! same-process timing helper the Tip5 and v5 benches use to print their ratios against the
+//! reference.
 //!
 //! # Layout
 //! - `benches/tip5.rs` — Tip5 permutation (single, batched ×8/×64/×1024) for every kernel the
@@ -11,6 +12,8 @@
 //! - `benches/server.rs` — the pool server's hot paths over real gRPC on loopback: a share's
 //!   SubmitWork round trip (valid, malformed, low difficulty), the server-side digest alone, and
 //!   job fan-out to 1, 32 and 180 subscribed miners.
+//! - `src/bin/pool-loadtest.rs` — `pool-loadtest`: many simulated raw-protocol miners against a
+//!   pool you run yourself (`cargo run --release -p nockpool-benches --bin pool-loadtest -- --help`).
 //! - [`race`] — interleaved best-of-slices timing for the ratio tables.
 //!
 //! Results and the machine they came from are recorded in `benches/BENCHES.md`.

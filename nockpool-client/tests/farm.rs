@@ -4,19 +4,13 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::Path;
-use std::sync::atomic::AtomicBool;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use futures::stream::{select_all, BoxStream};
 use futures::StreamExt;
 use nockpool_client::{ClientError, ClientEvent, ClientHandle, ClientStats, PoolClient};
-use nockpool_core::{Difficulty, Digest, JobParams, NonceRange, PubkeyHash, Target};
-use nockpool_pow::{PowEngine, V5Engine};
-use nockpool_server::{
-    BlockOutcome, Devnet, PoolEvent, PoolHandle, PoolServer, ServerError, VardiffConfig,
-};
+use nockpool_server::{BlockOutcome, Devnet, PoolEvent, PoolHandle};
+use nockpool_testkit::{v5_thread_hashrate, LocalPool};
 use tokio::sync::{broadcast, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::{timeout_at, Instant};
@@ -26,80 +20,6 @@ use tokio_stream::wrappers::BroadcastStream;
 const WAIT: Duration = Duration::from_secs(40);
 /// Network difficulty at which blocks never come by themselves.
 const NO_BLOCKS: u64 = 1 << 62;
-
-struct Pool {
-    addr: SocketAddr,
-    handle: PoolHandle,
-    devnet: Devnet,
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<Result<(), ServerError>>,
-}
-
-impl Pool {
-    /// A pool on a devnet stored in `dir`, serving on `addr` (port 0: any).
-    async fn start(
-        dir: &Path,
-        addr: SocketAddr,
-        network_difficulty: u64,
-        share_difficulty: u64,
-    ) -> Pool {
-        Pool::start_with_token(dir, addr, network_difficulty, share_difficulty, None).await
-    }
-
-    async fn start_with_token(
-        dir: &Path,
-        addr: SocketAddr,
-        network_difficulty: u64,
-        share_difficulty: u64,
-        token: Option<&str>,
-    ) -> Pool {
-        let devnet = Devnet::builder()
-            .data_dir(dir)
-            .initial_difficulty(network_difficulty)
-            .retarget(false)
-            .open()
-            .expect("devnet opens");
-        let server = PoolServer::builder()
-            .backend(devnet.clone())
-            .mining_address(PubkeyHash::from_digest(
-                Digest::new([1, 2, 3, 4, 5]).unwrap(),
-            ))
-            .data_dir(dir)
-            .vardiff(VardiffConfig::fixed(share_difficulty))
-            .token(token.map(str::to_owned))
-            .build()
-            .expect("pool builds");
-        let handle = server.handle();
-        let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(server.serve(listener, async {
-            let _ = stopped.await;
-        }));
-        Pool {
-            addr,
-            handle,
-            devnet,
-            stop,
-            task,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// Graceful stop; the data dir is free again afterwards.
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        tokio::time::timeout(WAIT, self.task)
-            .await
-            .expect("pool stops")
-            .expect("pool task")
-            .expect("pool serve");
-        self.devnet.close();
-    }
-}
 
 struct Miner {
     name: String,
@@ -202,40 +122,15 @@ async fn connected(events: &mut broadcast::Receiver<ClientEvent>) -> (usize, Str
 /// Hashes per second of one V5 thread here (a ~200 ms timed search, once per test binary),
 /// so that difficulties give blocks and shares at about the same pace whatever the kernel's
 /// speed. The four tests share two cores, so a miner gets roughly a quarter of this.
-fn thread_hashrate() -> f64 {
-    static RATE: OnceLock<f64> = OnceLock::new();
-    *RATE.get_or_init(|| {
-        let engine = V5Engine::new();
-        let params = JobParams::v5(Digest::new([9, 8, 7, 6, 5]).unwrap(), 64).unwrap();
-        let job = engine.prepare(&params).unwrap();
-        let never = Target::from_difficulty(Difficulty::saturating(u64::MAX));
-        let stop = AtomicBool::new(false);
-        let started = std::time::Instant::now();
-        let mut tried = 0u64;
-        while started.elapsed() < Duration::from_millis(200) {
-            let range = NonceRange {
-                prefix: 1,
-                lane: 0,
-                start: u128::from(tried),
-                count: 256,
-            };
-            tried += engine.search(&job, range, &never, &stop, &mut |_, _| {});
-        }
-        let rate = tried as f64 / started.elapsed().as_secs_f64();
-        println!("one V5 thread: {rate:.0} H/s");
-        rate
-    })
-}
-
 /// Network difficulty for about one block per `seconds` from `miners` test miners.
 fn block_difficulty(miners: u64, seconds: f64) -> u64 {
-    ((thread_hashrate() / 4.0 * miners as f64 * seconds) as u64).max(16)
+    ((v5_thread_hashrate() / 4.0 * miners as f64 * seconds) as u64).max(16)
 }
 
 /// Share difficulty for about two shares a second per test miner (eight at full speed: far
 /// below the pool's rate limit even if the calibration ran slow).
 fn share_difficulty() -> u64 {
-    ((thread_hashrate() / 4.0 / 2.0) as u64).max(1)
+    ((v5_thread_hashrate() / 4.0 / 2.0) as u64).max(1)
 }
 
 fn any_addr() -> SocketAddr {
@@ -254,11 +149,12 @@ fn nonzero(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn miners_find_blocks_and_every_share_is_counted_once() {
     let dir = tempfile::tempdir().unwrap();
-    let pool = Pool::start(
+    let pool = LocalPool::start_in(
         dir.path(),
         any_addr(),
         block_difficulty(3, 1.5),
         share_difficulty(),
+        None,
     )
     .await;
     let start_height = pool.devnet.height();
@@ -368,7 +264,8 @@ async fn miners_find_blocks_and_every_share_is_counted_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_template_reaches_every_miner_and_they_switch() {
     let dir = tempfile::tempdir().unwrap();
-    let pool = Pool::start(dir.path(), any_addr(), NO_BLOCKS, share_difficulty()).await;
+    let pool =
+        LocalPool::start_in(dir.path(), any_addr(), NO_BLOCKS, share_difficulty(), None).await;
     let miners: Vec<Miner> = (0..3)
         .map(|i| Miner::start(&format!("s{i}"), &[pool.url()]))
         .collect();
@@ -453,7 +350,7 @@ async fn a_new_template_reaches_every_miner_and_they_switch() {
 async fn miners_survive_a_pool_restart_and_no_found_block_is_lost() {
     let dir = tempfile::tempdir().unwrap();
     let (network, share) = (block_difficulty(2, 1.0), share_difficulty());
-    let pool = Pool::start(dir.path(), any_addr(), network, share).await;
+    let pool = LocalPool::start_in(dir.path(), any_addr(), network, share, None).await;
     let addr = pool.addr;
     let miners: Vec<Miner> = (0..2)
         .map(|i| Miner::start(&format!("r{i}"), &[pool.url()]))
@@ -480,7 +377,7 @@ async fn miners_survive_a_pool_restart_and_no_found_block_is_lost() {
     let height_before = height_before.expect("devnet reopens");
     let stopped_at = Instant::now();
 
-    let pool = Pool::start(dir.path(), addr, network, share).await;
+    let pool = LocalPool::start_in(dir.path(), addr, network, share, None).await;
     assert_eq!(
         pool.devnet.height(),
         height_before,
@@ -530,14 +427,22 @@ async fn miners_survive_a_pool_restart_and_no_found_block_is_lost() {
 async fn failover_to_the_backup_and_back_to_the_primary() {
     let primary_dir = tempfile::tempdir().unwrap();
     let backup_dir = tempfile::tempdir().unwrap();
-    let primary = Pool::start(
+    let primary = LocalPool::start_in(
         primary_dir.path(),
         any_addr(),
         NO_BLOCKS,
         share_difficulty(),
+        None,
     )
     .await;
-    let backup = Pool::start(backup_dir.path(), any_addr(), NO_BLOCKS, share_difficulty()).await;
+    let backup = LocalPool::start_in(
+        backup_dir.path(),
+        any_addr(),
+        NO_BLOCKS,
+        share_difficulty(),
+        None,
+    )
+    .await;
     let primary_addr = primary.addr;
     let (primary_url, backup_url) = (primary.url(), backup.url());
     let mut miner = Miner::start("f0", &[primary_url.clone(), backup_url.clone()]);
@@ -562,11 +467,12 @@ async fn failover_to_the_backup_and_back_to_the_primary() {
         .iter()
         .any(|w| w.name == "f0" && w.accepted > 0));
 
-    let primary = Pool::start(
+    let primary = LocalPool::start_in(
         primary_dir.path(),
         primary_addr,
         NO_BLOCKS,
         share_difficulty(),
+        None,
     )
     .await;
     let back_at = Instant::now();
@@ -592,7 +498,7 @@ async fn the_farm_token_is_presented_and_a_wrong_one_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let token = Some("farm-s3cret");
     let pool =
-        Pool::start_with_token(dir.path(), any_addr(), NO_BLOCKS, share_difficulty(), token).await;
+        LocalPool::start_in(dir.path(), any_addr(), NO_BLOCKS, share_difficulty(), token).await;
     let good = Miner::start_with_token("good", &[pool.url()], token);
     let mut bad = Miner::start_with_token("bad", &[pool.url()], Some("wrong"));
     let mut wake = Wake::new(&[&good, &bad], &[&pool.handle]);

@@ -26,6 +26,40 @@ impl PubkeyHash {
     }
 }
 
+impl Digest {
+    /// The digest as Nockchain writes hashes, block ids and v1 addresses: base58 of the
+    /// big-endian bytes of `d0 + d1·p + … + d4·p⁴`.
+    pub fn to_base58(&self) -> String {
+        bs58::encode(self.to_u320().to_be_bytes_minimal()).into_string()
+    }
+
+    /// Parses [`Digest::to_base58`]'s text: base58, at most 55 significant characters
+    /// (leading `1`s are zero digits), a value below `p⁵`.
+    pub fn from_base58(text: &str) -> Result<Digest, CoreError> {
+        let bad = |why: String| CoreError::InvalidAddress(why);
+        if text.is_empty() {
+            return Err(bad("the hash is empty".into()));
+        }
+        let trimmed = text.trim_start_matches('1');
+        if trimmed.len() > MAX_PKH_CHARS {
+            return Err(bad(format!(
+                "{} characters is too long for a Tip5 hash (at most {MAX_PKH_CHARS})",
+                text.len()
+            )));
+        }
+        let bytes = bs58::decode(text)
+            .into_vec()
+            .map_err(|e| bad(format!("not base58: {e}")))?;
+        let mut le = bytes;
+        le.reverse();
+        let value = U320::from_le_bytes(&le).map_err(|e| bad(e.to_string()))?;
+        let digits = value
+            .to_base_p()
+            .ok_or_else(|| bad("the value is not below p^5, so it is not a Tip5 hash".into()))?;
+        Digest::new(digits)
+    }
+}
+
 impl FromStr for PubkeyHash {
     type Err = CoreError;
 
@@ -41,30 +75,19 @@ impl FromStr for PubkeyHash {
                 s.len()
             )));
         }
-        let trimmed = s.trim_start_matches('1');
-        if trimmed.len() > MAX_PKH_CHARS {
+        if s.trim_start_matches('1').len() > MAX_PKH_CHARS {
             return Err(bad(format!(
                 "{} characters is too long for a v1 address (at most {MAX_PKH_CHARS})",
                 s.len()
             )));
         }
-        let bytes = bs58::decode(s)
-            .into_vec()
-            .map_err(|e| bad(format!("not base58: {e}")))?;
-        let mut le = bytes;
-        le.reverse();
-        let value = U320::from_le_bytes(&le).map_err(|e| bad(e.to_string()))?;
-        let digits = value
-            .to_base_p()
-            .ok_or_else(|| bad("the value is not below p^5, so it is not a Tip5 hash".into()))?;
-        Ok(PubkeyHash(Digest::new(digits)?))
+        Digest::from_base58(s).map(PubkeyHash)
     }
 }
 
 impl fmt::Display for PubkeyHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let bytes = self.0.to_u320().to_be_bytes_minimal();
-        f.write_str(&bs58::encode(bytes).into_string())
+        f.write_str(&self.0.to_base58())
     }
 }
 
@@ -133,6 +156,17 @@ mod tests {
 
     // The nockchain repo's default MINING_PKH (nockchain-wallet.md §7.2).
     const DEFAULT_PKH: &str = "9yPePjfWAdUnzaQKyxcRXKRa5PpUzKKEwtpECBZsUYt9Jd7egSDEWoV";
+
+    proptest::proptest! {
+        #[test]
+        fn digests_round_trip_through_base58(limbs in proptest::array::uniform5(0..crate::P)) {
+            let digest = Digest::new(limbs).unwrap();
+            let text = digest.to_base58();
+            proptest::prop_assert!(text.len() <= MAX_PKH_CHARS);
+            proptest::prop_assert_eq!(Digest::from_base58(&text), Ok(digest));
+            proptest::prop_assert_eq!(PubkeyHash::from_digest(digest).to_string(), text);
+        }
+    }
 
     #[test]
     fn default_pkh_round_trips() {

@@ -1,3 +1,5 @@
+use std::path::{Path, PathBuf};
+
 use thiserror::Error;
 
 /// Errors from building core values out of untrusted input.
@@ -42,6 +44,25 @@ pub enum CoreError {
         /// What was wrong with it.
         reason: Box<CoreError>,
     },
+    /// A data directory could not be created.
+    #[error("cannot create the data dir {}: {reason}", .dir.display())]
+    DataDir {
+        /// The directory.
+        dir: PathBuf,
+        /// What the operating system said.
+        reason: String,
+    },
+    /// A database file could not be opened (or the in-memory one created, `path: None`).
+    #[error(
+        "cannot open the database {}: {reason} (is another pool server using this data dir?)",
+        database_name(.path.as_deref())
+    )]
+    Database {
+        /// The database file; `None` for an in-memory database.
+        path: Option<PathBuf>,
+        /// What the database library said.
+        reason: String,
+    },
     /// Bytes that should hold a jammed noun could not be decoded (`noun::cue`).
     #[error("cannot decode jammed noun (bit {bit}): {reason}")]
     BadJam {
@@ -50,4 +71,8 @@ pub enum CoreError {
         /// What was wrong.
         reason: crate::noun::CueFailure,
     },
+}
+
+fn database_name(path: Option<&Path>) -> String {
+    path.map_or_else(|| "(in memory)".into(), |p| p.display().to_string())
 }

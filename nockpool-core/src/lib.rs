@@ -30,6 +30,8 @@ mod error;
 mod felt;
 mod job;
 pub mod noun;
+#[cfg(feature = "storage")]
+mod storage;
 mod target;
 #[cfg(feature = "proto")]
 mod wire;
@@ -50,6 +52,8 @@ pub use chain::{
 pub use error::CoreError;
 pub use felt::{Digest, Nonce, DIGEST_LEN, P};
 pub use job::{validate_pow_len, Job, JobParams, NonceRange, Share, MAX_POW_LEN};
+#[cfg(feature = "storage")]
+pub use storage::open_db;
 pub use target::{Difficulty, Target, U320};
 #[cfg(feature = "proto")]
 pub use wire::TOKEN_METADATA_KEY;

@@ -228,26 +228,8 @@ impl DevnetBuilder {
                 reason: "it must be above zero".into(),
             });
         }
-        let db = match &self.data_dir {
-            Some(dir) => {
-                std::fs::create_dir_all(dir).map_err(|e| {
-                    ChainError::storage("create the data dir", format!("{}: {e}", dir.display()))
-                })?;
-                let path = dir.join(DEVNET_DB_FILE);
-                Database::create(&path).map_err(|e| {
-                    ChainError::storage(
-                        "open the devnet database",
-                        format!(
-                            "{}: {e} (is another devnet using this data dir?)",
-                            path.display()
-                        ),
-                    )
-                })?
-            }
-            None => Database::builder()
-                .create_with_backend(redb::backends::InMemoryBackend::new())
-                .map_err(storage)?,
-        };
+        let db = nockpool_core::open_db(self.data_dir.as_deref(), DEVNET_DB_FILE)
+            .map_err(|e| ChainError::storage("open the devnet database", e))?;
         let tip = load_tip(&db)?;
         let difficulty = tip
             .as_ref()
@@ -691,7 +673,7 @@ impl ChainBackend for Devnet {
                 worker: block.worker.clone(),
             },
         };
-        let id = block_id_text(&new.block_id);
+        let id = new.block_id.to_base58();
         tracing::info!(
             "devnet: block {} accepted at height {} (found by {}); next difficulty {}",
             id,
@@ -731,11 +713,6 @@ impl ChainBackend for Devnet {
         self.inner.templates.send_replace(Some(template));
         Ok(())
     }
-}
-
-/// A devnet block id in base58 (of the id's value, big-endian, as Nockchain writes ids).
-fn block_id_text(id: &Digest) -> String {
-    bs58::encode(id.to_u320().to_be_bytes_minimal()).into_string()
 }
 
 #[cfg(test)]

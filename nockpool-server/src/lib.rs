@@ -1,7 +1,7 @@
 //! `nockpool-server`: the pool server of a Nockchain mining farm, as a library.
 //!
 //! A [`PoolServer`] takes block templates from a [`ChainBackend`] (the embedded, **simulated**
-//! development chain [`Devnet`], or a Nockchain node), pushes jobs to every miner the moment a
+//! development chain [`Devnet`], or a Nockchain node through `nockpool-nockchain`), pushes jobs to every miner the moment a
 //! template arrives (gRPC, `proto/nockpool/v1/pool.proto`), gives each connection its own nonce
 //! prefix, re-checks every share with the same [`PowEngine`](nockpool_pow::PowEngine) digest,
 //! runs vardiff per connection, keeps per-worker accounting, and persists every found block
@@ -20,9 +20,6 @@
 //! - `store` — the pool's redb database (`<data dir>/pool.redb`): [`BlockRecord`]s, worker totals.
 //! - `events` — [`PoolEvent`], [`PoolSnapshot`], [`WorkerSnapshot`], [`JobSnapshot`].
 //! - [`ChainBackend`] and its types live in `nockpool-core` and are re-exported here.
-//! - `node` — [`NockchainNode`]: drives a real Nockchain node over its private gRPC API;
-//!   [`BlockProver`] / [`CommandProver`] prove found blocks; [`NodeSupervisor`] runs the node as
-//!   a child process; [`nockchain_proto`] is the node's generated API.
 //! - `devnet` — [`Devnet`]: the embedded development chain (simulated; `<data dir>/devnet.redb`).
 //!
 //! # Protocol behaviour (what a miner can rely on)
@@ -79,7 +76,6 @@ mod devnet;
 mod error;
 mod events;
 mod limits;
-mod node;
 mod pool;
 mod server;
 mod service;
@@ -93,12 +89,6 @@ pub use limits::Limits;
 pub use nockpool_core::{
     BlockOutcome, BlockTemplate, ChainBackend, ChainError, ChainStatus, FoundBlock, TemplateStream,
     TOKEN_METADATA_KEY,
-};
-pub use node::proto as nockchain_proto;
-pub use node::{
-    BlockProver, CommandProver, NockchainNode, NockchainNodeBuilder, NodeSupervisor, ProofOutcome,
-    ProofRequest, SupervisorEvent, DEFAULT_NODE_GRPC, DEFAULT_PROVER_TIMEOUT, NATIVE_PROOF_VERSION,
-    NODE_DB_FILE,
 };
 pub use server::{
     IntoMiningShare, PoolHandle, PoolServer, PoolServerBuilder, DEFAULT_LISTEN,

@@ -203,25 +203,8 @@ fn storage<E: Into<Box<dyn std::error::Error + Send + Sync>>>(
 impl Store {
     /// Opens (or creates) `data_dir/pool.redb`; with no data dir, an in-memory database.
     pub(crate) fn open(data_dir: Option<&Path>) -> Result<Store, ServerError> {
-        let db = match data_dir {
-            Some(dir) => {
-                std::fs::create_dir_all(dir)
-                    .map_err(|e| format!("{}: {e}", dir.display()))
-                    .map_err(storage("create the data dir"))?;
-                let path = dir.join(POOL_DB_FILE);
-                Database::create(&path)
-                    .map_err(|e| {
-                        format!(
-                            "{}: {e} (is another pool server using this data dir?)",
-                            path.display()
-                        )
-                    })
-                    .map_err(storage("open the pool database"))?
-            }
-            None => Database::builder()
-                .create_with_backend(redb::backends::InMemoryBackend::new())
-                .map_err(storage("create the in-memory pool database"))?,
-        };
+        let db = nockpool_core::open_db(data_dir, POOL_DB_FILE)
+            .map_err(storage("open the pool database"))?;
         // Create the tables so that readers never see "table does not exist".
         let txn = db
             .begin_write()

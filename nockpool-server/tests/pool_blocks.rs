@@ -1,18 +1,16 @@
 //! Found blocks: persisted before the ack, submitted to the backend, retried on errors, and
 //! kept across a restart on the same data dir (the devnet's height continues).
 
-mod common;
-
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use common::*;
 use nockpool_core::proto::{work_order, NoticeKind};
 use nockpool_server::{
     BlockOutcome, ChainBackend, ChainError, ChainStatus, Devnet, FoundBlock, PoolEvent,
     TemplateStream,
 };
+use nockpool_testkit::*;
 
 #[tokio::test]
 async fn found_block_is_persisted_acked_submitted_and_survives_a_restart() {
@@ -20,7 +18,7 @@ async fn found_block_is_persisted_acked_submitted_and_survives_a_restart() {
     // Network difficulty 4: about one nonce in four is a block.
     let devnet1 = devnet(Some(dir.path()), 4);
     let mut pool = TestPool::start(builder(&devnet1, 1).data_dir(dir.path())).await;
-    let mut miner = Miner::connect(&pool.url(), "lucky", None).await;
+    let mut miner = RawMiner::connect(&pool.url(), "lucky", None).await;
     assert_eq!(miner.job.height, 1);
     let network = target_of(&miner.job.network_target);
     let (nonce, digest, _) = grind(&miner.job, 0, |d| d.meets(&network));
@@ -76,7 +74,7 @@ async fn found_block_is_persisted_acked_submitted_and_survives_a_restart() {
     ));
     let lucky = snap.workers.iter().find(|w| w.name == "lucky").unwrap();
     assert_eq!((lucky.accepted, lucky.blocks_found), (1, 1));
-    let miner = Miner::connect(&pool.url(), "lucky", None).await;
+    let miner = RawMiner::connect(&pool.url(), "lucky", None).await;
     assert_eq!(miner.job.height, 2);
     pool.stop().await.unwrap();
 }
@@ -128,7 +126,7 @@ async fn a_block_the_backend_could_not_take_is_retried_and_resubmitted_after_res
             .data_dir(dir.path()),
     )
     .await;
-    let mut miner = Miner::connect(&pool.url(), "lucky", None).await;
+    let mut miner = RawMiner::connect(&pool.url(), "lucky", None).await;
     let network = target_of(&miner.job.network_target);
     let (nonce, _, _) = grind(&miner.job, 0, |d| d.meets(&network));
     let ack = miner.submit(nonce).await;
@@ -179,7 +177,7 @@ async fn a_block_for_a_superseded_template_is_reported_stale() {
     let mut pool =
         TestPool::start(builder(&devnet, 1).stale_grace(std::time::Duration::from_secs(3600)))
             .await;
-    let mut miner = Miner::connect(&pool.url(), "late", None).await;
+    let mut miner = RawMiner::connect(&pool.url(), "late", None).await;
     let old = miner.job.clone();
     devnet.force_new_template().unwrap();
     miner.next_job().await;

@@ -1,11 +1,9 @@
 //! Many miners submitting at once: every share is counted exactly once, duplicates across
 //! concurrent retries are caught, and nothing is lost or double-credited.
 
-mod common;
-
-use common::*;
 use futures::future::join_all;
 use nockpool_core::proto::{RejectReason, WorkResult};
+use nockpool_testkit::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_submissions_are_counted_once() {
@@ -15,7 +13,7 @@ async fn concurrent_submissions_are_counted_once() {
     let pool = TestPool::start(builder(&devnet, 1)).await;
     let mut miners = Vec::new();
     for i in 0..MINERS {
-        miners.push(Miner::connect(&pool.url(), &format!("rig-{i}"), None).await);
+        miners.push(RawMiner::connect(&pool.url(), &format!("rig-{i}"), None).await);
     }
     let tasks = miners.into_iter().map(|m| {
         tokio::spawn(async move {

@@ -1,11 +1,9 @@
 //! Job fan-out and vardiff over real gRPC.
 
-mod common;
-
-use common::*;
 use nockpool_core::proto::mining_pool_client::MiningPoolClient;
 use nockpool_core::proto::work_order;
 use nockpool_server::{PoolEvent, VardiffConfig};
+use nockpool_testkit::*;
 
 const NO_BLOCKS: u64 = 1 << 40;
 
@@ -15,7 +13,7 @@ async fn a_new_template_reaches_every_subscribed_miner() {
     let mut pool = TestPool::start(builder(&devnet, 1)).await;
     let mut miners = Vec::new();
     for i in 0..4 {
-        miners.push(Miner::connect(&pool.url(), &format!("rig-{i}"), None).await);
+        miners.push(RawMiner::connect(&pool.url(), &format!("rig-{i}"), None).await);
     }
     // Distinct nonce prefixes and connection ids.
     let mut prefixes: Vec<u64> = miners.iter().map(|m| m.welcome.nonce_prefix).collect();
@@ -77,7 +75,7 @@ async fn vardiff_raises_a_fast_miner_and_credits_old_jobs_at_their_difficulty() 
         ..VardiffConfig::default()
     };
     let pool = TestPool::start(builder(&devnet, 1).vardiff(vardiff)).await;
-    let mut miner = Miner::connect(&pool.url(), "fast", None).await;
+    let mut miner = RawMiner::connect(&pool.url(), "fast", None).await;
     assert_eq!(miner.job.share_difficulty, 1);
     let old_job = miner.job.clone();
     // Three shares within milliseconds at a 10 s target: far too easy.
@@ -121,7 +119,7 @@ async fn vardiff_raises_a_fast_miner_and_credits_old_jobs_at_their_difficulty() 
     })
     .await;
     let client = MiningPoolClient::connect(pool.url()).await.unwrap();
-    let mut again = Miner::connect_full(client, hello_resuming("fast", old_cid), None).await;
+    let mut again = RawMiner::connect_full(client, hello_resuming("fast", old_cid), None).await;
     assert_ne!(again.welcome.connection_id, old_cid);
     assert_eq!(again.job.share_difficulty, set);
     let ack = again
@@ -148,7 +146,7 @@ async fn a_big_rig_starts_at_the_difficulty_its_threads_imply_and_a_status_corre
     if let Some(nockpool_core::proto::miner_status::Kind::Hello(h)) = &mut hello.kind {
         h.threads = 15;
     }
-    let mut miner = Miner::connect_full(client, hello, None).await;
+    let mut miner = RawMiner::connect_full(client, hello, None).await;
     // 15 threads x 300 kH/s (the default estimate) x 10 s: not the fixed 1,024 that had a
     // rig like this submitting thousands of shares a second.
     assert_eq!(miner.job.share_difficulty, 45_000_000);

@@ -1,13 +1,11 @@
 //! Connection-level limits and shutdown behaviour, over real gRPC.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
 use nockpool_core::proto::mining_pool_client::MiningPoolClient;
 use nockpool_core::proto::{work_order, NoticeKind};
 use nockpool_server::{Limits, PoolEvent};
+use nockpool_testkit::*;
 use tokio_stream::wrappers::ReceiverStream;
 
 const NO_BLOCKS: u64 = 1 << 40;
@@ -20,8 +18,8 @@ async fn a_full_pool_refuses_more_miners() {
         ..Limits::default()
     };
     let mut pool = TestPool::start(builder(&devnet, 1).limits(limits)).await;
-    let _a = Miner::connect(&pool.url(), "a", None).await;
-    let b = Miner::connect(&pool.url(), "b", None).await;
+    let _a = RawMiner::connect(&pool.url(), "a", None).await;
+    let b = RawMiner::connect(&pool.url(), "b", None).await;
 
     let mut client = MiningPoolClient::connect(pool.url()).await.unwrap();
     let (tx, rx) = tokio::sync::mpsc::channel(1);
@@ -41,7 +39,7 @@ async fn a_full_pool_refuses_more_miners() {
         |e| matches!(e, PoolEvent::MinerDisconnected { worker, .. } if worker == "b"),
     )
     .await;
-    let _c = Miner::connect(&pool.url(), "c", None).await;
+    let _c = RawMiner::connect(&pool.url(), "c", None).await;
     pool.stop().await.unwrap();
 }
 
@@ -53,8 +51,8 @@ async fn one_host_cannot_fill_the_pool() {
         ..Limits::default()
     };
     let pool = TestPool::start(builder(&devnet, 1).limits(limits)).await;
-    let _a = Miner::connect(&pool.url(), "a", None).await;
-    let _b = Miner::connect(&pool.url(), "b", None).await;
+    let _a = RawMiner::connect(&pool.url(), "a", None).await;
+    let _b = RawMiner::connect(&pool.url(), "b", None).await;
     let mut client = MiningPoolClient::connect(pool.url()).await.unwrap();
     let (tx, rx) = tokio::sync::mpsc::channel(1);
     tx.send(hello("c")).await.unwrap();
@@ -96,7 +94,7 @@ async fn shutdown_tells_miners_and_ends_their_streams() {
     let pool = TestPool::start(builder(&devnet, 1)).await;
     let mut miners = Vec::new();
     for i in 0..3 {
-        miners.push(Miner::connect(&pool.url(), &format!("rig-{i}"), None).await);
+        miners.push(RawMiner::connect(&pool.url(), &format!("rig-{i}"), None).await);
     }
     pool.stop().await.unwrap();
     for m in &mut miners {
@@ -124,8 +122,8 @@ async fn a_miner_that_does_not_read_its_stream_is_dropped_without_hurting_others
         .connect()
         .await
         .unwrap();
-    let stuck = Miner::connect_with(MiningPoolClient::new(channel), "stuck", None).await;
-    let mut healthy = Miner::connect(&pool.url(), "healthy", None).await;
+    let stuck = RawMiner::connect_with(MiningPoolClient::new(channel), "stuck", None).await;
+    let mut healthy = RawMiner::connect(&pool.url(), "healthy", None).await;
     // Push jobs until the stuck miner's transport buffers and queue are full. Each template is
     // waited for, so none is coalesced; the healthy miner reads every one.
     let mut jobs = 0;

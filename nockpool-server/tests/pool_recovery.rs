@@ -4,12 +4,10 @@
 //! recorded once however often it comes back. Mere shares under an unknown connection, job or
 //! prefix keep their rejection reasons.
 
-mod common;
-
-use common::*;
 use nockpool_core::proto::{Job, RejectReason, SubmitAck, WorkResult};
 use nockpool_core::Nonce;
 use nockpool_server::{BlockOutcome, PoolEvent};
+use nockpool_testkit::*;
 
 fn reason(ack: &SubmitAck) -> RejectReason {
     RejectReason::try_from(ack.reason).unwrap()
@@ -36,7 +34,7 @@ async fn a_block_the_pool_never_received_before_a_restart_is_accepted_after_it()
     let devnet1 = devnet(Some(dir.path()), 4);
     let pool1 = TestPool::start(builder(&devnet1, 1).data_dir(dir.path())).await;
     let addr = pool1.addr;
-    let a = Miner::connect(&pool1.url(), "lucky", None).await;
+    let a = RawMiner::connect(&pool1.url(), "lucky", None).await;
     let old_job = a.job.clone();
     let old_cid = a.welcome.connection_id;
     let network = target_of(&old_job.network_target);
@@ -49,7 +47,7 @@ async fn a_block_the_pool_never_received_before_a_restart_is_accepted_after_it()
     let devnet2 = devnet(Some(dir.path()), 4);
     assert_eq!(devnet2.height(), 0);
     let mut pool2 = TestPool::start_on(builder(&devnet2, 1).data_dir(dir.path()), addr).await;
-    let mut b = Miner::connect(&pool2.url(), "lucky", None).await;
+    let mut b = RawMiner::connect(&pool2.url(), "lucky", None).await;
     // A fresh template for the same height: the old one is not what the pool now hands out.
     assert_eq!(b.job.height, 1);
     assert_ne!(b.job.commitment, old_job.commitment);
@@ -107,14 +105,14 @@ async fn a_block_the_pool_never_received_before_a_restart_is_accepted_after_it()
     // And after one more restart, the block persisted before it is still known: once only.
     let devnet3 = devnet(Some(dir.path()), 4);
     let pool3 = TestPool::start_on(builder(&devnet3, 1).data_dir(dir.path()), addr).await;
-    let mut c = Miner::connect(&pool3.url(), "lucky", None).await;
+    let mut c = RawMiner::connect(&pool3.url(), "lucky", None).await;
     assert_eq!(c.job.height, 2);
     let cid = c.welcome.connection_id;
     let ack = c.submit_raw(resubmission(cid, &old_job, nonce, 5)).await;
     assert!(ack.accepted && ack.block_candidate, "{ack:?}");
     assert_eq!(ack.credited_difficulty, 0);
     // Someone else claiming it: a duplicate.
-    let mut thief = Miner::connect(&pool3.url(), "thief", None).await;
+    let mut thief = RawMiner::connect(&pool3.url(), "thief", None).await;
     let cid = thief.welcome.connection_id;
     let ack = thief
         .submit_raw(resubmission(cid, &old_job, nonce, 1))
@@ -131,7 +129,7 @@ async fn a_block_acked_just_before_a_restart_is_recorded_once() {
     let devnet1 = devnet(Some(dir.path()), 4);
     let mut pool1 = TestPool::start(builder(&devnet1, 1).data_dir(dir.path())).await;
     let addr = pool1.addr;
-    let mut a = Miner::connect(&pool1.url(), "lucky", None).await;
+    let mut a = RawMiner::connect(&pool1.url(), "lucky", None).await;
     let job = a.job.clone();
     let network = target_of(&job.network_target);
     let (nonce, _, _) = grind(&job, 0, |d| d.meets(&network));
@@ -148,7 +146,7 @@ async fn a_block_acked_just_before_a_restart_is_recorded_once() {
 
     let devnet2 = devnet(Some(dir.path()), 4);
     let pool2 = TestPool::start_on(builder(&devnet2, 1).data_dir(dir.path()), addr).await;
-    let mut b = Miner::connect(&pool2.url(), "lucky", None).await;
+    let mut b = RawMiner::connect(&pool2.url(), "lucky", None).await;
     let cid = b.welcome.connection_id;
     let ack = b.submit_raw(resubmission(cid, &job, nonce, 1)).await;
     assert!(ack.accepted && ack.block_candidate, "{ack:?}");
@@ -170,13 +168,13 @@ async fn a_mere_share_under_an_unknown_connection_job_or_prefix_keeps_its_reason
     let devnet1 = devnet(Some(dir.path()), NO_BLOCKS);
     let pool1 = TestPool::start(builder(&devnet1, 1).data_dir(dir.path())).await;
     let addr = pool1.addr;
-    let a = Miner::connect(&pool1.url(), "rig", None).await;
+    let a = RawMiner::connect(&pool1.url(), "rig", None).await;
     let old_job = a.job.clone();
     let old_cid = a.welcome.connection_id;
     let (share, _) = share_not_block(&old_job, 0);
 
     // Same pool, the miner's new connection: the share's prefix is not this connection's.
-    let mut b = Miner::connect(&pool1.url(), "rig", None).await;
+    let mut b = RawMiner::connect(&pool1.url(), "rig", None).await;
     let cid = b.welcome.connection_id;
     let ack = b.submit_raw(resubmission(cid, &old_job, share, 1)).await;
     assert_eq!(reason(&ack), RejectReason::WrongPrefix, "{ack:?}");
@@ -187,7 +185,7 @@ async fn a_mere_share_under_an_unknown_connection_job_or_prefix_keeps_its_reason
     // After a restart: unknown connection, and on a new connection a wrong prefix.
     let devnet2 = devnet(Some(dir.path()), NO_BLOCKS);
     let pool2 = TestPool::start_on(builder(&devnet2, 1).data_dir(dir.path()), addr).await;
-    let mut c = Miner::connect(&pool2.url(), "rig", None).await;
+    let mut c = RawMiner::connect(&pool2.url(), "rig", None).await;
     let ack = c
         .submit_raw(resubmission(old_cid, &old_job, share, 2))
         .await;

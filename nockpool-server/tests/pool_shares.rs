@@ -1,11 +1,9 @@
 //! Every rejection reason, over real gRPC against a devnet-backed pool.
 
-mod common;
-
-use common::*;
 use nockpool_core::proto::{RejectReason, WorkResult};
 use nockpool_core::{Nonce, P};
 use nockpool_server::{Limits, PoolEvent};
+use nockpool_testkit::*;
 
 fn reason(ack: &nockpool_core::proto::SubmitAck) -> RejectReason {
     assert!(!ack.accepted, "expected a rejection, got {ack:?}");
@@ -19,7 +17,7 @@ const NO_BLOCKS: u64 = 1 << 40;
 async fn duplicates_are_rejected_and_retries_are_idempotent() {
     let devnet = devnet(None, NO_BLOCKS);
     let pool = TestPool::start(builder(&devnet, 1)).await;
-    let mut miner = Miner::connect(&pool.url(), "rig-1", None).await;
+    let mut miner = RawMiner::connect(&pool.url(), "rig-1", None).await;
     let (nonce, _) = share_not_block(&miner.job, 0);
     let result = WorkResult {
         connection_id: miner.welcome.connection_id,
@@ -55,7 +53,7 @@ async fn low_difficulty_malformed_unknown_job_wrong_prefix_unknown_connection() 
     // Share difficulty 2^10: a nonce that misses it is easy to find, one that meets it too.
     let pool = TestPool::start(builder(&devnet, 1 << 10)).await;
     let mut events = pool.handle.events();
-    let mut miner = Miner::connect(&pool.url(), "rig-1", None).await;
+    let mut miner = RawMiner::connect(&pool.url(), "rig-1", None).await;
     let share_target = target_of(&miner.job.share_target);
     let (low, _, _) = grind(&miner.job, 0, |d| !d.meets(&share_target));
     assert_eq!(
@@ -131,7 +129,7 @@ async fn low_difficulty_malformed_unknown_job_wrong_prefix_unknown_connection() 
 async fn stale_after_new_template_unless_within_grace() {
     let devnet = devnet(None, NO_BLOCKS);
     let pool = TestPool::start(builder(&devnet, 1).stale_grace(std::time::Duration::ZERO)).await;
-    let mut miner = Miner::connect(&pool.url(), "rig-1", None).await;
+    let mut miner = RawMiner::connect(&pool.url(), "rig-1", None).await;
     let old = miner.job.clone();
     devnet.force_new_template().unwrap();
     let new = miner.next_job().await;
@@ -150,7 +148,7 @@ async fn stale_after_new_template_unless_within_grace() {
     let pool =
         TestPool::start(builder(&devnet, 1).stale_grace(std::time::Duration::from_secs(3600)))
             .await;
-    let mut miner = Miner::connect(&pool.url(), "rig-1", None).await;
+    let mut miner = RawMiner::connect(&pool.url(), "rig-1", None).await;
     let old = miner.job.clone();
     devnet.force_new_template().unwrap();
     miner.next_job().await;
@@ -183,7 +181,7 @@ async fn farm_token_is_required_when_set() {
         assert_eq!(err.code(), tonic::Code::Unauthenticated);
     }
 
-    let mut miner = Miner::connect(&pool.url(), "rig-1", Some("s3cret")).await;
+    let mut miner = RawMiner::connect(&pool.url(), "rig-1", Some("s3cret")).await;
     let (nonce, _) = share_not_block(&miner.job, 0);
     miner.token = None;
     assert_eq!(
@@ -204,7 +202,7 @@ async fn submissions_are_rate_limited_per_connection() {
         ..Limits::default()
     };
     let pool = TestPool::start(builder(&devnet, 1).limits(limits)).await;
-    let mut flooder = Miner::connect(&pool.url(), "flooder", None).await;
+    let mut flooder = RawMiner::connect(&pool.url(), "flooder", None).await;
     let mut counter = 0;
     for _ in 0..3 {
         let (nonce, c) = share_not_block(&flooder.job, counter);
@@ -218,7 +216,7 @@ async fn submissions_are_rate_limited_per_connection() {
     );
 
     // Another miner has its own budget.
-    let mut other = Miner::connect(&pool.url(), "quiet", None).await;
+    let mut other = RawMiner::connect(&pool.url(), "quiet", None).await;
     let (nonce, _) = share_not_block(&other.job, 0);
     assert!(other.submit(nonce).await.accepted);
     pool.stop().await.unwrap();
@@ -257,7 +255,7 @@ async fn a_stream_must_start_with_a_hello() {
         let mut stream = resp.into_inner();
         assert!(stream.message().await.is_err());
     }
-    let mut miner = Miner::connect(&pool.url(), "fine", None).await;
+    let mut miner = RawMiner::connect(&pool.url(), "fine", None).await;
     let (nonce, _) = share_not_block(&miner.job, 0);
     assert!(miner.submit(nonce).await.accepted);
     pool.stop().await.unwrap();

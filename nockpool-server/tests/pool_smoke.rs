@@ -1,16 +1,14 @@
 //! A miner connects, gets its job, and a ground share is accepted.
 
-mod common;
-
-use common::*;
 use nockpool_core::proto::RejectReason;
+use nockpool_testkit::*;
 
 #[tokio::test]
 async fn share_round_trip() {
     // Network difficulty 1<<40: no accidental block. Share difficulty 1: every nonce is a share.
     let devnet = devnet(None, 1 << 40);
     let pool = TestPool::start(builder(&devnet, 1)).await;
-    let mut miner = Miner::connect(&pool.url(), "rig-1", None).await;
+    let mut miner = RawMiner::connect(&pool.url(), "rig-1", None).await;
     assert_eq!(miner.job.nonce_prefix, miner.welcome.nonce_prefix);
     assert_eq!(miner.job.height, 1);
     let (nonce, _) = share_not_block(&miner.job, 0);

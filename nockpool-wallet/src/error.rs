@@ -37,10 +37,8 @@ pub enum WalletError {
         /// What went wrong and what to do.
         reason: String,
     },
-    /// The node could not be reached or answered with an error.
+    /// The node could not be reached, answered with an error, or sent data this wallet cannot
+    /// read.
     #[error("node: {0}")]
-    Node(String),
-    /// The node answered with data this wallet cannot read.
-    #[error("node sent malformed data: {0}")]
-    NodeData(String),
+    Node(#[from] nockpool_nockchain::NodeError),
 }

@@ -6,12 +6,12 @@ use std::net::SocketAddr;
 
 use nockpool_core::noun::{cue, jam, Noun};
 use nockpool_core::Digest;
-use nockpool_wallet::proto::nockchain::common::{v1 as c1, v2 as c2};
-use nockpool_wallet::proto::nockchain::private::v1 as private_v1;
-use nockpool_wallet::proto::nockchain::public::v2 as public_v2;
+use nockpool_nockchain::proto::common::{v1 as c1, v2 as c2};
+use nockpool_nockchain::proto::private::v1 as private_v1;
+use nockpool_nockchain::proto::public::v2 as public_v2;
 use nockpool_wallet::{
-    coinbase_first_name, hash_to_base58, KeyVersion, MasterKey, NodeApi, NodeClient, NoteQuery,
-    PublicKey, SeedPhrase, COINBASE_TIMELOCK_MIN,
+    coinbase_first_name, KeyVersion, MasterKey, NodeApi, NodeClient, NoteQuery, PublicKey,
+    SeedPhrase, COINBASE_TIMELOCK_MIN,
 };
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -20,6 +20,9 @@ use tonic::{Request, Response, Status};
 const ABANDON: &str = "abandon abandon abandon abandon abandon abandon abandon abandon abandon \
     abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon \
     abandon abandon abandon art";
+
+/// Bound on connecting to a fake (a bug fails the test instead of hanging it).
+const WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 fn key() -> PublicKey {
     MasterKey::from_seed_phrase(SeedPhrase::parse(ABANDON).unwrap(), KeyVersion::V1).public_key()
@@ -102,7 +105,7 @@ impl public_v2::nockchain_service_server::NockchainService for FakePublic {
             (Some(Selector::Address(a)), "second") if a.key == self.pubkey_b58 => {
                 page(vec![legacy(3, 1)], "")
             }
-            (Some(Selector::FirstName(f)), "") if f.hash == hash_to_base58(&digest(10)) => {
+            (Some(Selector::FirstName(f)), "") if f.hash == digest(10).to_base58() => {
                 page(vec![v1(10, 4_294_967_296)], "")
             }
             (Some(Selector::FirstName(f)), "") if f.hash == self.coinbase_name_b58 => {
@@ -217,18 +220,19 @@ async fn public_api_follows_pages_and_sums_notes() {
     let addr = serve(tonic::transport::Server::builder().add_service(
         public_v2::nockchain_service_server::NockchainServiceServer::new(FakePublic {
             pubkey_b58: key.to_base58(),
-            coinbase_name_b58: hash_to_base58(&coinbase_first_name(
-                &key.pubkey_hash(),
-                COINBASE_TIMELOCK_MIN,
-            )),
+            coinbase_name_b58:
+                coinbase_first_name(&key.pubkey_hash(), COINBASE_TIMELOCK_MIN).to_base58(),
         }),
     ))
     .await;
-    let client = NodeClient::connect(&format!("http://{addr}"), NodeApi::Public)
+    let client = NodeClient::connect(&format!("http://{addr}"), WAIT)
         .await
         .unwrap();
 
-    let balance = client.balance(&NoteQuery::Pubkey(key)).await.unwrap();
+    let balance = client
+        .balance(&NoteQuery::Pubkey(key.to_base58()), NodeApi::Public)
+        .await
+        .unwrap();
     assert_eq!(balance.notes.len(), 3);
     assert_eq!(balance.total_nicks(), 65_536 + 32_768 + 1);
     assert_eq!(balance.height, Some(42));
@@ -239,7 +243,7 @@ async fn public_api_follows_pages_and_sums_notes() {
     assert_eq!(balance.notes[0].origin_page, 7);
 
     let by_name = client
-        .balance(&NoteQuery::FirstName(digest(10)))
+        .balance(&NoteQuery::FirstName(digest(10)), NodeApi::Public)
         .await
         .unwrap();
     assert_eq!(by_name.notes.len(), 1);
@@ -250,14 +254,14 @@ async fn public_api_follows_pages_and_sums_notes() {
     // The derived coinbase first-name of the key's v1 address reaches the node as base58.
     let coinbase = coinbase_first_name(&key.pubkey_hash(), COINBASE_TIMELOCK_MIN);
     let by_coinbase = client
-        .balance(&NoteQuery::FirstName(coinbase))
+        .balance(&NoteQuery::FirstName(coinbase), NodeApi::Public)
         .await
         .unwrap();
     assert_eq!(by_coinbase.total_nicks(), 2_500);
 
     // A node error is reported, not swallowed.
     let err = client
-        .balance(&NoteQuery::FirstName(digest(11)))
+        .balance(&NoteQuery::FirstName(digest(11)), NodeApi::Public)
         .await
         .unwrap_err();
     assert!(err.to_string().contains("unexpected query"), "{err}");
@@ -272,10 +276,13 @@ async fn private_api_peeks_and_decodes_the_note_map() {
         }),
     ))
     .await;
-    let client = NodeClient::connect(&format!("http://{addr}"), NodeApi::Private)
+    let client = NodeClient::connect(&format!("http://{addr}"), WAIT)
         .await
         .unwrap();
-    let balance = client.balance(&NoteQuery::Pubkey(key)).await.unwrap();
+    let balance = client
+        .balance(&NoteQuery::Pubkey(key.to_base58()), NodeApi::Private)
+        .await
+        .unwrap();
     assert_eq!(balance.height, Some(77));
     assert_eq!(balance.block_id, Some(digest(600)));
     assert_eq!(balance.notes.len(), 2);
@@ -291,7 +298,7 @@ async fn private_api_peeks_and_decodes_the_note_map() {
 
     // An unknown path (`~`) is an error that says so.
     let err = client
-        .balance(&NoteQuery::FirstName(digest(1)))
+        .balance(&NoteQuery::FirstName(digest(1)), NodeApi::Private)
         .await
         .unwrap_err();
     assert!(
@@ -306,7 +313,7 @@ async fn unreachable_node_is_a_clear_error() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     drop(listener);
-    let err = NodeClient::connect(&format!("http://{addr}"), NodeApi::Private)
+    let err = NodeClient::connect(&format!("http://{addr}"), WAIT)
         .await
         .unwrap_err();
     assert!(err.to_string().contains("cannot reach the node"), "{err}");

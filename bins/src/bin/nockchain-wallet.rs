@@ -8,11 +8,11 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use nockpool_core::Digest;
 use nockpool_wallet::{
-    coinbase_first_name, format_nock, hash_from_base58, hash_to_base58, keygen_report,
-    set_env_mining_pubkey, simple_first_name, Address, Balance, EnvUpdate, KeyVersion, Keystore,
-    MasterKey, NodeApi, NodeClient, NoteQuery, SeedPhrase, COINBASE_TIMELOCK_MIN,
-    DEFAULT_PRIVATE_GRPC, HARDENED,
+    coinbase_first_name, format_nock, keygen_report, set_env_mining_pubkey, simple_first_name,
+    Address, Balance, EnvUpdate, KeyVersion, Keystore, MasterKey, NodeApi, NodeClient, NoteQuery,
+    SeedPhrase, COINBASE_TIMELOCK_MIN, DEFAULT_PRIVATE_GRPC, HARDENED,
 };
 
 #[derive(Parser)]
@@ -287,12 +287,12 @@ fn run_notes(
     let address = Address::parse(address)?;
     let mut queries = Vec::new();
     if let Address::V0(key) = address {
-        queries.push(NoteQuery::Pubkey(key));
+        queries.push(NoteQuery::Pubkey(key.to_base58()));
     } else if let Ok(Some(master)) = keystore(keystore_path).and_then(|s| Ok(s.active()?)) {
         // A pkh does not reveal the public key; if it is this wallet's key, its legacy (v0)
         // notes can still be found by public key.
         if master.public_key().pubkey_hash() == address.pubkey_hash() {
-            queries.push(NoteQuery::Pubkey(master.public_key()));
+            queries.push(NoteQuery::Pubkey(master.public_key().to_base58()));
         }
     }
     let pkh = address.pubkey_hash();
@@ -315,7 +315,10 @@ fn run_notes(
         )));
     }
     for first in &node.first_names {
-        queries.push(NoteQuery::FirstName(hash_from_base58(first)?));
+        queries.push(NoteQuery::FirstName(
+            Digest::from_base58(first)
+                .with_context(|| format!("--first-name {first:?} is not a base58 hash"))?,
+        ));
     }
     if queries.is_empty() {
         return Ok(());
@@ -328,10 +331,11 @@ fn run_notes(
         .enable_all()
         .build()?;
     let balances: Vec<(NoteQuery, Balance)> = runtime.block_on(async {
-        let client = NodeClient::connect(&node.nockchain_grpc, api).await?;
+        let client =
+            NodeClient::connect(&node.nockchain_grpc, std::time::Duration::from_secs(10)).await?;
         let mut out = Vec::new();
         for query in queries {
-            let balance = client.balance(&query).await?;
+            let balance = client.balance(&query, api).await?;
             out.push((query, balance));
         }
         Ok::<_, anyhow::Error>(out)
@@ -347,8 +351,8 @@ fn run_notes(
             for note in &balance.notes {
                 println!(
                     "- Note [{} {}]: {} nicks ({} NOCK), v{}, origin page {}",
-                    hash_to_base58(&note.first_name),
-                    hash_to_base58(&note.last_name),
+                    note.first_name.to_base58(),
+                    note.last_name.to_base58(),
                     note.assets,
                     format_nock(note.assets as u128),
                     note.version,

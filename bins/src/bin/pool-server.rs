@@ -8,10 +8,8 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::{Parser, ValueEnum};
 use nockpool_core::{Digest, MiningShare, PubkeyHash, P};
-use nockpool_server::{
-    ChainBackend, CommandProver, Devnet, Limits, NockchainNode, NodeSupervisor, PoolServer,
-    VardiffConfig, DEFAULT_NODE_GRPC,
-};
+use nockpool_nockchain::{CommandProver, NockchainNode, NodeSupervisor, DEFAULT_NODE_GRPC};
+use nockpool_server::{ChainBackend, Devnet, Limits, PoolServer, VardiffConfig};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Backend {

@@ -18,7 +18,7 @@ use clap::Parser;
 use nockpool_core::proto::mining_pool_client::MiningPoolClient;
 use nockpool_core::proto::{miner_status, work_order, Hello, Job, MinerStatus, RejectReason};
 use nockpool_core::proto::{WorkOrder, WorkResult};
-use nockpool_core::{Digest, Target, P, U320};
+use nockpool_core::{Digest, Job as CoreJob, P};
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Endpoint;
@@ -84,17 +84,17 @@ async fn next(stream: &mut tonic::Streaming<WorkOrder>) -> anyhow::Result<work_o
 }
 
 /// Nonces of counters `from..from + n` (lane 0, the job's prefix) whose digest meets the share
-/// target (`meet`), or does not (`!meet`).
+/// target (`meet`), or does not (`!meet`). A job that does not decode yields none.
 fn grind(job: &Job, from: u64, n: u64, meet: bool) -> Vec<[u64; 5]> {
-    let Ok(commitment) = <[u64; 5]>::try_from(job.commitment.as_slice()) else {
+    let Ok(job) = CoreJob::try_from(job) else {
         return Vec::new();
     };
-    let target = Target::from_u320(U320::from_le_bytes(&job.share_target).unwrap_or(U320::ZERO));
+    let (commitment, pow_len) = (job.params.commitment, job.params.pow_len);
     (from..from + n)
         .map(|c| [c, 0, 0, 0, job.nonce_prefix])
         .filter(|nonce| {
-            let d = nockpool_pow::v5::digest(&commitment, nonce, job.pow_len);
-            Digest::new(d).is_ok_and(|d| d.meets(&target) == meet)
+            let d = nockpool_pow::v5::digest(commitment.limbs(), nonce, pow_len);
+            Digest::new(d).is_ok_and(|d| d.meets(&job.share_target) == meet)
         })
         .collect()
 }

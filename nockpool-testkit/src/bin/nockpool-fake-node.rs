@@ -1,12 +1,9 @@
-//! TEST-ONLY: the in-repo fake Nockchain node (`tests/support/mod.rs`) as a program, so tests
+//! TEST-ONLY: the in-repo fake Nockchain node (`nockpool_testkit::FakeNode`) as a program, so tests
 //! and demos can run `pool-server --backend node --node-cmd "nockpool-fake-node ADDR"` without
 //! a real node. It is a scripted simulation (every digest is a block, every well-formed block
 //! for the current candidate is accepted), not Nockchain.
 //!
 //! Usage: `nockpool-fake-node [ADDR]` (default `127.0.0.1:5555`); stops on SIGINT/SIGTERM.
-
-#[path = "mod.rs"]
-mod support;
 
 #[tokio::main]
 async fn main() {
@@ -17,7 +14,8 @@ async fn main() {
         eprintln!("usage: nockpool-fake-node [IP:PORT]");
         std::process::exit(2);
     };
-    let mut node = support::FakeNode::start_on(addr, support::Script::default()).await;
+    let mut node =
+        nockpool_testkit::FakeNode::start_on(addr, nockpool_testkit::Script::default()).await;
     println!(
         "fake Nockchain node (TEST-ONLY simulation) serving {}",
         node.url()

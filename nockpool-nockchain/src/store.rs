@@ -6,10 +6,9 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use nockpool_core::{ChainError, FoundBlock};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
-
-use crate::{ChainError, FoundBlock};
 
 /// File name of the node backend's database inside the data directory.
 pub const NODE_DB_FILE: &str = "nockchain-node.redb";
@@ -105,26 +104,8 @@ pub(crate) struct SubmissionStore {
 
 impl SubmissionStore {
     pub(crate) fn open(dir: Option<&Path>) -> Result<SubmissionStore, ChainError> {
-        let db = match dir {
-            Some(dir) => {
-                std::fs::create_dir_all(dir).map_err(|e| {
-                    ChainError::storage("create the data dir", format!("{}: {e}", dir.display()))
-                })?;
-                let path = dir.join(NODE_DB_FILE);
-                Database::create(&path).map_err(|e| {
-                    ChainError::storage(
-                        "open the node block store",
-                        format!(
-                            "{}: {e} (is another pool server using this data dir?)",
-                            path.display()
-                        ),
-                    )
-                })?
-            }
-            None => Database::builder()
-                .create_with_backend(redb::backends::InMemoryBackend::new())
-                .map_err(storage("create the in-memory node block store"))?,
-        };
+        let db = nockpool_core::open_db(dir, NODE_DB_FILE)
+            .map_err(storage("open the node block store"))?;
         let txn = db
             .begin_write()
             .map_err(storage("begin a node block store transaction"))?;

@@ -1,16 +1,14 @@
 //! `CommandProver` against the test-only fake prover program, and `NodeSupervisor` against
 //! small shell commands.
 
-mod support;
-
 use std::time::Duration;
 
 use nockpool_core::noun::Noun;
 use nockpool_core::{Digest, Nonce};
-use nockpool_server::{
+use nockpool_nockchain::{
     BlockProver, CommandProver, NodeSupervisor, ProofOutcome, ProofRequest, SupervisorEvent,
 };
-use support::{fake_prover, PATIENCE};
+use nockpool_testkit::{fake_prover, PATIENCE};
 
 fn request() -> ProofRequest {
     let nonce = [10, 20, 30, 40, 50];

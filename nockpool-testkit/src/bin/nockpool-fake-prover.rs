@@ -1,4 +1,4 @@
-//! TEST-ONLY stand-in for an operator's prover program, used by nockpool-server's tests of
+//! TEST-ONLY stand-in for an operator's prover program, used by nockpool-nockchain's tests of
 //! `CommandProver`. It proves nothing: it follows the command contract of
 //! `nockchain-prover.md` §3 (stdin = jam of the cause `[version commit nonce target pow-len]`,
 //! stdout = jam of `[%command %pow %dumb-zkpow prf dig commit nonce]`, exit 0/2/1) with a fake

@@ -1,14 +1,11 @@
 //! `--node-cmd`: the supervisor starts a node process (the test-only fake node program), the
 //! backend waits for its gRPC, mines on it, and follows it across a crash and restart.
 
-mod support;
-
 use std::time::Duration;
 
-use nockpool_server::{
-    ChainBackend, CommandProver, NockchainNode, NodeSupervisor, SupervisorEvent,
-};
-use support::{fake_node_command, fake_prover, PATIENCE};
+use nockpool_core::ChainBackend;
+use nockpool_nockchain::{CommandProver, NockchainNode, NodeSupervisor, SupervisorEvent};
+use nockpool_testkit::{fake_node_command, fake_prover, PATIENCE};
 
 #[tokio::test]
 async fn supervised_node_serves_candidates_and_stops_cleanly() {

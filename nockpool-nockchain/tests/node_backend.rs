@@ -1,20 +1,18 @@
 //! `NockchainNode` against the in-repo fake node (real gRPC on 127.0.0.1): start-up order,
 //! candidates → templates, found block → prover → submit poke, verdicts, restarts, bad effects.
 
-mod support;
-
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use nockpool_core::noun::Noun;
-use nockpool_core::{Digest, MiningShare, Nonce};
-use nockpool_server::{
-    BlockOutcome, BlockProver, BlockTemplate, ChainBackend, ChainError, CommandProver, FoundBlock,
-    NockchainNode, ProofOutcome, ProofRequest, TemplateStream,
+use nockpool_core::{
+    BlockOutcome, BlockTemplate, ChainBackend, ChainError, FoundBlock, TemplateStream,
 };
-use support::{fake_prover, Event, FakeNode, Script, Verdict, PATIENCE};
+use nockpool_core::{Digest, MiningShare, Nonce};
+use nockpool_nockchain::{BlockProver, CommandProver, NockchainNode, ProofOutcome, ProofRequest};
+use nockpool_testkit::{fake_prover, Event, FakeNode, Script, Verdict, PATIENCE};
 
 const PKH: &str = "9yPePjfWAdUnzaQKyxcRXKRa5PpUzKKEwtpECBZsUYt9Jd7egSDEWoV";
 

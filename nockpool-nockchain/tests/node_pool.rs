@@ -2,16 +2,15 @@
 //! a miner grinding real v5 digests, a found block proved by the test-only fake prover and
 //! accepted by the fake node.
 
-mod common;
-mod support;
-
 use std::time::Duration;
 
-use common::{grind, target_of, test_address, wait_for, Miner, TestPool};
-use nockpool_server::{
-    BlockOutcome, CommandProver, NockchainNode, PoolEvent, PoolServer, VardiffConfig,
+use nockpool_core::BlockOutcome;
+use nockpool_nockchain::{CommandProver, NockchainNode};
+use nockpool_server::{PoolEvent, PoolServer, VardiffConfig};
+use nockpool_testkit::{
+    fake_prover, grind, target_of, test_address, wait_for, FakeNode, RawMiner, Script, TestPool,
+    PATIENCE,
 };
-use support::{fake_prover, FakeNode, Script, PATIENCE};
 
 #[tokio::test]
 async fn pool_server_mines_a_block_on_the_fake_node() {
@@ -31,7 +30,7 @@ async fn pool_server_mines_a_block_on_the_fake_node() {
         .data_dir(data.path())
         .vardiff(VardiffConfig::fixed(1));
     let mut pool = TestPool::start(builder).await;
-    let mut miner = Miner::connect(&pool.url(), "rig-1", None).await;
+    let mut miner = RawMiner::connect(&pool.url(), "rig-1", None).await;
     let job = miner.job.clone();
     assert_eq!(
         Some(job.commitment.clone()),

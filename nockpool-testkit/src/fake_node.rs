@@ -1,4 +1,4 @@
-//! Test support for the node backend: an in-repo fake Nockchain node.
+//! An in-repo fake Nockchain node for the node backend's tests.
 //!
 //! [`FakeNode`] is a real tonic server on `127.0.0.1:0` serving the same
 //! `nockchain.private.v1.NockAppService` proto as a Nockchain node, with a scripted kernel: it
@@ -6,8 +6,6 @@
 //! node would have shut down on it), emits `%mine-zk` candidates once a key is set and mining
 //! is enabled, and accepts, refuses or ignores submitted blocks as the test says. It is a
 //! simulation for tests, not a node.
-
-#![allow(dead_code, unreachable_pub, missing_docs)]
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -17,11 +15,11 @@ use std::time::Duration;
 use futures::Stream;
 use nockpool_core::noun::{cue, jam, Noun};
 use nockpool_core::PubkeyHash;
-use nockpool_server::nockchain_proto::common::v1::{wire_tag, ErrorCode, ErrorStatus};
-use nockpool_server::nockchain_proto::private::v1::nock_app_service_server::{
+use nockpool_nockchain::proto::common::v1::{wire_tag, ErrorCode, ErrorStatus};
+use nockpool_nockchain::proto::private::v1::nock_app_service_server::{
     NockAppService, NockAppServiceServer,
 };
-use nockpool_server::nockchain_proto::private::v1::{
+use nockpool_nockchain::proto::private::v1::{
     peek_response, poke_response, EffectMessage, PeekRequest, PeekResponse, PokeRequest,
     PokeResponse, WatchEffectsRequest,
 };
@@ -35,37 +33,47 @@ pub const PATIENCE: Duration = Duration::from_secs(20);
 /// Something the fake node saw.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Event {
+    /// A peek of this path.
     Peek(Noun),
+    /// A `WatchEffects` subscription with these head filters.
     Watch(Vec<String>),
+    /// A poke: its wire (source, version, tags) and cause.
     Poke {
+        /// The wire, as text.
         tags: Vec<String>,
+        /// The cause.
         noun: Noun,
     },
     /// A poke the real node would have answered with `[%exit 1]` (shutting itself down).
     WouldExit(String),
+    /// A `[%pow %dumb-zkpow …]` block submission (the poke's tail).
     Submission(Noun),
 }
 
 /// What the kernel does with a block poked for the current candidate.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Verdict {
+    /// Accept it: a page at the next height, a `%seen` effect, a new candidate.
     Accept,
+    /// Refuse it with a `%liar-block-id` effect giving this reason.
     Refuse(String),
+    /// Say nothing.
     Ignore,
 }
 
-pub struct Kernel {
-    pub height: u64,
-    pub version: u64,
-    pub pow_len: u64,
-    pub target: Vec<u32>,
-    pub keys_set: bool,
-    pub mining: bool,
-    pub verdict: Verdict,
-    pub candidate: Option<[u64; 5]>,
-    pub pages: Vec<(u64, Noun)>,
+/// The scripted kernel's state.
+struct Kernel {
+    height: u64,
+    version: u64,
+    pow_len: u64,
+    target: Vec<u32>,
+    keys_set: bool,
+    mining: bool,
+    verdict: Verdict,
+    candidate: Option<[u64; 5]>,
+    pages: Vec<(u64, Noun)>,
     /// Block pokes still to answer with a transport error (UNAVAILABLE) before taking one.
-    pub fail_block_pokes: u32,
+    fail_block_pokes: u32,
     serial: u64,
 }
 
@@ -363,12 +371,19 @@ fn passes(bytes: &[u8], filters: &[Vec<u8>]) -> bool {
     }
 }
 
+/// How a [`FakeNode`] behaves.
 pub struct Script {
+    /// Whether it serves `WatchEffects` (a 2025 node does not).
     pub watch_supported: bool,
+    /// Proof version of its candidates.
     pub version: u64,
+    /// Puzzle length of its candidates.
     pub pow_len: u64,
+    /// Its tip height.
     pub height: u64,
+    /// Its candidates' target, as `[%bn]` limbs.
     pub target: Vec<u32>,
+    /// What it does with a block for the current candidate.
     pub verdict: Verdict,
 }
 
@@ -386,6 +401,7 @@ impl Default for Script {
     }
 }
 
+/// A fake Nockchain node serving the node's gRPC proto on a local port (see the module docs).
 pub struct FakeNode {
     shared: Arc<Shared>,
     addr: SocketAddr,
@@ -397,10 +413,12 @@ pub struct FakeNode {
 }
 
 impl FakeNode {
+    /// Starts on `127.0.0.1:0`.
     pub async fn start(script: Script) -> FakeNode {
         FakeNode::start_on("127.0.0.1:0".parse().unwrap(), script).await
     }
 
+    /// Starts on `addr`.
     pub async fn start_on(addr: SocketAddr, script: Script) -> FakeNode {
         let (changed, _) = watch::channel(0);
         let (effects, _) = broadcast::channel(256);
@@ -450,6 +468,7 @@ impl FakeNode {
         self.running = Some((kill, stop, task));
     }
 
+    /// `http://<addr>`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
@@ -474,10 +493,12 @@ impl FakeNode {
         self.serve(listener);
     }
 
+    /// Everything it saw so far.
     pub fn events(&self) -> Vec<Event> {
         self.shared.events.lock().unwrap().clone()
     }
 
+    /// The pokes it saw so far: wire and cause.
     pub fn pokes(&self) -> Vec<(Vec<String>, Noun)> {
         self.events()
             .into_iter()
@@ -524,36 +545,28 @@ impl FakeNode {
         let _ = self.shared.effects.lock().unwrap().send(bytes);
     }
 
+    /// Changes what it does with the next block.
     pub fn set_verdict(&self, verdict: Verdict) {
         self.shared.kernel.lock().unwrap().verdict = verdict;
     }
 
+    /// Answers the next `times` block pokes with UNAVAILABLE.
     pub fn fail_block_pokes(&self, times: u32) {
         self.shared.kernel.lock().unwrap().fail_block_pokes = times;
     }
 
+    /// Changes the proof version of later candidates.
     pub fn set_version(&self, version: u64) {
         self.shared.kernel.lock().unwrap().version = version;
     }
 
+    /// Its tip height.
     pub fn height(&self) -> u64 {
         self.shared.kernel.lock().unwrap().height
     }
 
+    /// The commitment of its current candidate.
     pub fn current_candidate(&self) -> Option<[u64; 5]> {
         self.shared.kernel.lock().unwrap().candidate
     }
-}
-
-/// Command line of the test-only fake prover binary (`tests/support/fake_prover.rs`); only
-/// integration tests know its path.
-pub fn fake_prover(mode: &str) -> String {
-    let exe = option_env!("CARGO_BIN_EXE_nockpool-fake-prover").unwrap_or("nockpool-fake-prover");
-    format!("{exe} {mode}")
-}
-
-/// Command line of the test-only fake node binary (`tests/support/fake_node_main.rs`).
-pub fn fake_node_command(addr: SocketAddr) -> String {
-    let exe = option_env!("CARGO_BIN_EXE_nockpool-fake-node").unwrap_or("nockpool-fake-node");
-    format!("{exe} {addr}")
 }

@@ -1,7 +1,7 @@
 //! [`NodeSupervisor`]: runs the Nockchain node as a child of the pool server (`--node-cmd`),
 //! so one command starts the farm's head: restarts it with backoff when it dies, forwards its
 //! output to the log with a `[nockchain]` prefix, and stops it cleanly (SIGTERM, then SIGKILL
-//! after a grace period) on shutdown. The [`NockchainNode`](super::NockchainNode) backend
+//! after a grace period) on shutdown. The [`NockchainNode`](crate::NockchainNode) backend
 //! waits for its gRPC to answer and reconnects on its own.
 
 use std::process::Stdio;
@@ -182,7 +182,7 @@ async fn stop_child(child: &mut Child, pid: u32, grace: Duration) {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
-    super::prover::kill_group("KILL", pid);
+    crate::prover::kill_group("KILL", pid);
     let _ = child.kill().await;
     tracing::info!("the Nockchain node has stopped");
 }

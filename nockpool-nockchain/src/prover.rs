@@ -11,7 +11,7 @@ use nockpool_core::{Digest, Nonce};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 
-use super::nouns;
+use crate::nouns;
 
 /// Default time a prover gets for one block: below the ≈300 s life of a candidate.
 pub const DEFAULT_PROVER_TIMEOUT: Duration = Duration::from_secs(240);

@@ -1,6 +1,5 @@
-//! Shared test harness: a pool on the devnet over real gRPC (127.0.0.1:0), raw protocol
-//! clients, and a nonce grinder using the real v5 digest.
-#![allow(dead_code, unreachable_pub)]
+//! A pool on the devnet over real gRPC (`127.0.0.1:0`), raw-protocol test miners, and a nonce
+//! grinder using the real v5 digest.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -10,7 +9,7 @@ use nockpool_core::proto::mining_pool_client::MiningPoolClient;
 use nockpool_core::proto::{
     miner_status, work_order, Hello, Job, MinerStatus, SubmitAck, Welcome, WorkOrder, WorkResult,
 };
-use nockpool_core::{Digest, Nonce, PubkeyHash, Target, U320};
+use nockpool_core::{Digest, Nonce, PubkeyHash, Target, TOKEN_METADATA_KEY, U320};
 use nockpool_server::{
     Devnet, PoolEvent, PoolHandle, PoolServer, PoolServerBuilder, ServerError, VardiffConfig,
 };
@@ -45,9 +44,14 @@ pub fn builder(devnet: &Devnet, share_difficulty: u64) -> PoolServerBuilder {
         .vardiff(VardiffConfig::fixed(share_difficulty))
 }
 
+/// A [`PoolServer`] serving on a local port, with its handle and an event receiver subscribed
+/// before it started.
 pub struct TestPool {
+    /// The bound address.
     pub addr: SocketAddr,
+    /// The server's handle.
     pub handle: PoolHandle,
+    /// Its events since before the first job.
     pub events: broadcast::Receiver<PoolEvent>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), ServerError>>>,
@@ -59,6 +63,7 @@ impl TestPool {
         Self::start_on(builder, "127.0.0.1:0".parse().unwrap()).await
     }
 
+    /// Like [`TestPool::start`] on `addr` (e.g. the address of a pool that was stopped).
     pub async fn start_on(builder: PoolServerBuilder, addr: SocketAddr) -> TestPool {
         let server = builder.build().unwrap();
         let handle = server.handle();
@@ -79,6 +84,7 @@ impl TestPool {
         }
     }
 
+    /// `http://<addr>`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
@@ -113,21 +119,30 @@ pub async fn wait_for(
         .expect("timed out waiting for a pool event")
 }
 
-/// A raw protocol client: one Subscribe stream plus SubmitWork calls.
-pub struct Miner {
+/// A raw-protocol test miner: one Subscribe stream plus SubmitWork calls, every message under
+/// the test's control.
+pub struct RawMiner {
+    /// The gRPC client (for SubmitWork).
     pub client: MiningPoolClient<Channel>,
+    /// The pool's Welcome.
     pub welcome: Welcome,
+    /// The newest job read from the stream.
     pub job: Job,
+    /// The work stream.
     pub stream: Streaming<WorkOrder>,
+    /// The upward stream (Hello, Status).
     pub up: mpsc::Sender<MinerStatus>,
+    /// The farm token sent with each call.
     pub token: Option<String>,
     next_submission: u64,
 }
 
+/// A Hello from `worker` with one thread.
 pub fn hello(worker: &str) -> MinerStatus {
     hello_resuming(worker, 0)
 }
 
+/// A Hello resuming `previous_connection_id`.
 pub fn hello_resuming(worker: &str, previous_connection_id: u64) -> MinerStatus {
     MinerStatus {
         kind: Some(miner_status::Kind::Hello(Hello {
@@ -139,28 +154,29 @@ pub fn hello_resuming(worker: &str, previous_connection_id: u64) -> MinerStatus 
     }
 }
 
+/// A request carrying `token` in the farm-token metadata.
 pub fn with_token<T>(msg: T, token: Option<&str>) -> tonic::Request<T> {
     let mut req = tonic::Request::new(msg);
     if let Some(t) = token {
         req.metadata_mut()
-            .insert(nockpool_core::TOKEN_METADATA_KEY, t.parse().unwrap());
+            .insert(TOKEN_METADATA_KEY, t.parse().unwrap());
     }
     req
 }
 
-impl Miner {
+impl RawMiner {
     /// Connects, sends a Hello, and reads the Welcome and the first Job.
-    pub async fn connect(url: &str, worker: &str, token: Option<&str>) -> Miner {
+    pub async fn connect(url: &str, worker: &str, token: Option<&str>) -> RawMiner {
         let client = MiningPoolClient::connect(url.to_owned()).await.unwrap();
         Self::connect_with(client, worker, token).await
     }
 
-    /// Like [`Miner::connect`] over a given client (e.g. with custom transport settings).
+    /// Like [`RawMiner::connect`] over a given client (e.g. with custom transport settings).
     pub async fn connect_with(
         client: MiningPoolClient<Channel>,
         worker: &str,
         token: Option<&str>,
-    ) -> Miner {
+    ) -> RawMiner {
         Self::connect_full(client, hello(worker), token).await
     }
 
@@ -169,7 +185,7 @@ impl Miner {
         mut client: MiningPoolClient<Channel>,
         hello: MinerStatus,
         token: Option<&str>,
-    ) -> Miner {
+    ) -> RawMiner {
         let (up, rx) = mpsc::channel(16);
         up.send(hello).await.unwrap();
         let mut stream = client
@@ -185,7 +201,7 @@ impl Miner {
             work_order::Kind::Job(j) => j,
             other => panic!("expected a Job, got {other:?}"),
         };
-        Miner {
+        RawMiner {
             client,
             welcome,
             job,
@@ -206,6 +222,7 @@ impl Miner {
         }
     }
 
+    /// Submits `result` as it is.
     pub async fn submit_raw(&mut self, result: WorkResult) -> SubmitAck {
         self.client
             .submit_work(with_token(result, self.token.as_deref()))
@@ -220,6 +237,7 @@ impl Miner {
         self.submit_for(&job_id, nonce).await
     }
 
+    /// Submits `nonce` for the job `job_id`.
     pub async fn submit_for(&mut self, job_id: &str, nonce: Nonce) -> SubmitAck {
         let submission_id = self.next_submission;
         self.next_submission += 1;
@@ -235,6 +253,7 @@ impl Miner {
     }
 }
 
+/// The next work order on `stream` (bounded wait).
 pub async fn next_order(stream: &mut Streaming<WorkOrder>) -> work_order::Kind {
     let msg = tokio::time::timeout(Duration::from_secs(30), stream.message())
         .await
@@ -244,6 +263,7 @@ pub async fn next_order(stream: &mut Streaming<WorkOrder>) -> work_order::Kind {
     msg.kind.expect("empty work order")
 }
 
+/// A target from its wire bytes.
 pub fn target_of(bytes: &[u8]) -> Target {
     Target::from_u320(U320::from_le_bytes(bytes).unwrap())
 }
@@ -251,10 +271,11 @@ pub fn target_of(bytes: &[u8]) -> Target {
 /// Finds the first nonce from counter `start` (lane 0, the job's prefix) whose real v5 digest
 /// satisfies `accept`.
 pub fn grind(job: &Job, start: u64, accept: impl Fn(&Digest) -> bool) -> (Nonce, Digest, u64) {
-    let commitment: [u64; 5] = job.commitment.as_slice().try_into().unwrap();
+    let job = nockpool_core::Job::try_from(job).expect("the pool sends valid jobs");
+    let (commitment, pow_len) = (job.params.commitment, job.params.pow_len);
     for counter in start..start + 1_000_000 {
         let nonce = Nonce::new([counter, 0, 0, 0, job.nonce_prefix]).unwrap();
-        let d = nockpool_pow::v5::digest(&commitment, nonce.limbs(), job.pow_len);
+        let d = nockpool_pow::v5::digest(commitment.limbs(), nonce.limbs(), pow_len);
         let d = Digest::new(d).unwrap();
         if accept(&d) {
             return (nonce, d, counter);
@@ -265,8 +286,8 @@ pub fn grind(job: &Job, start: u64, accept: impl Fn(&Digest) -> bool) -> (Nonce,
 
 /// A nonce that meets the job's share target but not its network target.
 pub fn share_not_block(job: &Job, start: u64) -> (Nonce, u64) {
-    let share = target_of(&job.share_target);
-    let network = target_of(&job.network_target);
+    let decoded = nockpool_core::Job::try_from(job).expect("the pool sends valid jobs");
+    let (share, network) = (decoded.share_target, decoded.network_target);
     let (n, _, c) = grind(job, start, |d| d.meets(&share) && !d.meets(&network));
     (n, c)
 }

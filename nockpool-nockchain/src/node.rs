@@ -8,12 +8,6 @@
 //! sequence redone. Found blocks are persisted, proved by a [`BlockProver`], checked, poked as
 //! `[%command %pow %dumb-zkpow …]` and confirmed through effects and peeks.
 
-mod nouns;
-pub mod proto;
-mod prover;
-mod store;
-mod supervisor;
-
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -22,25 +16,15 @@ use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
 use nockpool_core::noun::{cue, jam, Noun};
-use nockpool_core::{Digest, MiningShare};
-use tokio::sync::{broadcast, watch};
-use tonic::transport::{Channel, Endpoint};
-
-use crate::{BlockOutcome, BlockTemplate, ChainBackend, ChainError, ChainStatus, FoundBlock};
-use nouns::{Candidate, Effect};
-use proto::common::v1::{wire_tag, Wire, WireTag};
-use proto::private::v1::nock_app_service_client::NockAppServiceClient;
-use proto::private::v1::{
-    peek_response, poke_response, PeekRequest, PokeRequest, WatchEffectsRequest,
+use nockpool_core::{
+    BlockOutcome, BlockTemplate, ChainBackend, ChainError, ChainStatus, Digest, FoundBlock,
+    MiningShare, TemplateStream,
 };
-use store::{Stage, Submission, SubmissionStore};
+use tokio::sync::{broadcast, watch};
 
-pub use prover::{BlockProver, CommandProver, ProofOutcome, ProofRequest, DEFAULT_PROVER_TIMEOUT};
-pub use store::NODE_DB_FILE;
-pub use supervisor::{NodeSupervisor, SupervisorEvent};
-
-/// The node's default private gRPC address.
-pub const DEFAULT_NODE_GRPC: &str = "http://127.0.0.1:5555";
+use crate::nouns::{self, Candidate, Effect};
+use crate::store::{self, Stage, Submission, SubmissionStore};
+use crate::{BlockProver, NodeClient, NodeError, ProofOutcome, ProofRequest, DEFAULT_NODE_GRPC};
 
 /// The only proof version whose shares the pool can re-check natively (a Tip5 digest).
 pub const NATIVE_PROOF_VERSION: u64 = 5;
@@ -48,10 +32,6 @@ pub const NATIVE_PROOF_VERSION: u64 = 5;
 /// Effect heads the pool subscribes to: candidates (and the 2025 `%mine` form, to say clearly
 /// that it is unsupported), and the node's verdicts on blocks.
 const EFFECT_HEADS: [&str; 4] = ["mine-zk", "mine", "liar-block-id", "seen"];
-
-/// Wire of the pool's pokes: the one the reference external miner uses (`nockchain-node.md`
-/// §3.1), so the node treats the pool exactly like `zk-pow-mine`.
-const WIRE_SOURCE: &str = "zk-pow-miner";
 
 /// How many recent candidates are remembered (to prove a block found on a candidate that was
 /// current when its share arrived).
@@ -124,7 +104,7 @@ impl NockchainNodeBuilder {
         self
     }
 
-    /// The prover for found blocks (required), e.g. a [`CommandProver`].
+    /// The prover for found blocks (required), e.g. a [`CommandProver`](crate::CommandProver).
     pub fn prover(mut self, prover: impl BlockProver) -> Self {
         self.prover = Some(Arc::new(prover));
         self
@@ -197,16 +177,8 @@ impl NockchainNodeBuilder {
         if !self.shares.is_empty() {
             nouns::validate_shares(&self.shares).map_err(bad_shares)?;
         }
-        let endpoint = Endpoint::from_shared(self.grpc.clone())
-            .map_err(|e| ChainError::Config {
-                setting: "node gRPC address",
-                reason: format!("{}: {e}", self.grpc),
-            })?
-            .connect_timeout(self.connect_timeout)
-            .tcp_nodelay(true)
-            .http2_keep_alive_interval(Duration::from_secs(30))
-            .keep_alive_timeout(Duration::from_secs(20));
-        let channel = endpoint.connect_lazy();
+        let client = NodeClient::lazy(&self.grpc, self.connect_timeout)?
+            .with_request_timeout(self.request_timeout);
         let store = SubmissionStore::open(self.data_dir.as_deref())?;
         let unfinished = store
             .all()?
@@ -226,7 +198,7 @@ impl NockchainNodeBuilder {
         let (signals, _) = broadcast::channel(256);
         let (stop, _) = watch::channel(false);
         let inner = Arc::new(Inner {
-            channel,
+            client,
             prover,
             store,
             templates,
@@ -252,7 +224,7 @@ impl NockchainNodeBuilder {
 /// A [`ChainBackend`] backed by a running Nockchain node (see the module docs).
 ///
 /// ```no_run
-/// use nockpool_server::{CommandProver, NockchainNode};
+/// use nockpool_nockchain::{CommandProver, NockchainNode};
 ///
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 /// let node = NockchainNode::builder()
@@ -307,7 +279,7 @@ enum Signal {
 
 struct Inner {
     config: NockchainNodeBuilder,
-    channel: Channel,
+    client: NodeClient,
     prover: Arc<dyn BlockProver>,
     store: SubmissionStore,
     templates: watch::Sender<Option<BlockTemplate>>,
@@ -328,12 +300,6 @@ impl Inner {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn client(&self) -> NockAppServiceClient<Channel> {
-        NockAppServiceClient::new(self.channel.clone())
-            .max_decoding_message_size(64 << 20)
-            .max_encoding_message_size(64 << 20)
-    }
-
     fn set_warning(&self, key: &str, text: Option<String>) {
         let mut state = self.state();
         state.warnings.retain(|w| !w.starts_with(key));
@@ -343,64 +309,11 @@ impl Inner {
     }
 
     async fn peek(&self, path: &Noun) -> Result<Option<Noun>, ChainError> {
-        let request = PeekRequest {
-            pid: pid(),
-            path: jam(path),
-        };
-        let answer = tokio::time::timeout(self.config.request_timeout, self.client().peek(request))
-            .await
-            .map_err(|_| unavailable(format!("peek {path}"), "timed out".into()))?
-            .map_err(|s| unavailable(format!("peek {path}"), s.message().into()))?
-            .into_inner();
-        let protocol = |reason: String| ChainError::Protocol {
-            operation: format!("peek {path}"),
-            reason,
-        };
-        match answer.result {
-            Some(peek_response::Result::Data(bytes)) => {
-                let noun = cue(&bytes).map_err(|e| protocol(e.to_string()))?;
-                nouns::unwrap_peek(&noun)
-                    .map(|v| v.cloned())
-                    .map_err(protocol)
-            }
-            Some(peek_response::Result::Error(e)) => {
-                Err(protocol(format!("failed: {} (code {})", e.message, e.code)))
-            }
-            None => Err(protocol("empty answer".into())),
-        }
+        Ok(self.client.peek(path).await?.into_value())
     }
 
     async fn poke(&self, tag: &str, payload: Vec<u8>, timeout: Duration) -> Result<(), ChainError> {
-        let request = PokeRequest {
-            pid: pid(),
-            wire: Some(Wire {
-                source: WIRE_SOURCE.into(),
-                version: 1,
-                tags: vec![WireTag {
-                    value: Some(wire_tag::Value::Text(tag.into())),
-                }],
-            }),
-            payload,
-        };
-        let answer = tokio::time::timeout(timeout, self.client().poke(request))
-            .await
-            .map_err(|_| unavailable(format!("poke {tag}"), "timed out".into()))?
-            .map_err(|s| unavailable(format!("poke {tag}"), s.message().into()))?
-            .into_inner();
-        let protocol = |reason: String| ChainError::Protocol {
-            operation: format!("poke {tag}"),
-            reason,
-        };
-        match answer.result {
-            Some(poke_response::Result::Acknowledged(true)) => Ok(()),
-            Some(poke_response::Result::Acknowledged(false)) => {
-                Err(protocol("the node did not acknowledge it".into()))
-            }
-            Some(poke_response::Result::Error(e)) => {
-                Err(protocol(format!("failed: {} (code {})", e.message, e.code)))
-            }
-            None => Err(protocol("empty answer".into())),
-        }
+        Ok(self.client.poke(tag, payload, timeout).await?)
     }
 
     /// The tip's height from `[%heaviest-chain ~]` → `[page-number block-id]`.
@@ -438,10 +351,6 @@ fn bad_shares(reason: String) -> ChainError {
 /// Resolves once `stop` is set (or its sender is gone).
 async fn stop_requested(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
-}
-
-fn pid() -> i32 {
-    std::process::id() as i32
 }
 
 impl NockchainNode {
@@ -558,18 +467,9 @@ async fn run_session(inner: &Arc<Inner>) -> SessionEnd {
         return SessionEnd::Lost(why);
     }
     // 2. Subscribe first: this is also the probe that the node can hand out candidates at all.
-    let request = WatchEffectsRequest {
-        pid: pid(),
-        head_filter: EFFECT_HEADS.iter().map(|h| h.as_bytes().to_vec()).collect(),
-    };
-    let subscribed = tokio::time::timeout(
-        inner.config.request_timeout,
-        inner.client().watch_effects(request),
-    )
-    .await;
-    let mut stream = match subscribed {
-        Err(_) => return SessionEnd::Lost("WatchEffects did not answer".into()),
-        Ok(Err(status)) if status.code() == tonic::Code::Unimplemented => {
+    let mut stream = match inner.client.watch_effects(&EFFECT_HEADS).await {
+        Ok(stream) => stream,
+        Err(NodeError::Unimplemented { .. }) => {
             let why = format!(
                 "the Nockchain node at {grpc} does not serve WatchEffects, so it cannot hand \
                  block candidates to an external miner (it is a 2025 release). Upgrade the node \
@@ -578,8 +478,7 @@ async fn run_session(inner: &Arc<Inner>) -> SessionEnd {
             inner.probe.send_replace(Probe::Unsupported(why.clone()));
             return SessionEnd::Unsupported(why);
         }
-        Ok(Err(status)) => return SessionEnd::Lost(format!("WatchEffects: {}", status.message())),
-        Ok(Ok(response)) => response.into_inner(),
+        Err(e) => return SessionEnd::Lost(e.to_string()),
     };
     inner.probe.send_replace(Probe::Ready);
     inner.set_warning("node: ", None);
@@ -742,7 +641,7 @@ async fn new_candidate(inner: &Arc<Inner>, candidate: Candidate) {
 
 #[async_trait]
 impl ChainBackend for NockchainNode {
-    async fn templates(&self) -> Result<crate::TemplateStream, ChainError> {
+    async fn templates(&self) -> Result<TemplateStream, ChainError> {
         if self.inner.stopped() {
             return Err(ChainError::Closed);
         }
@@ -1033,7 +932,7 @@ async fn confirm(
             Ok(Some(page)) => match nouns::summarize_page(&page) {
                 Some(p) if p.nonce == Some(record.nonce) && p.commitment == Some(commitment) => {
                     return BlockOutcome::Accepted {
-                        block_id: Some(nouns::base58_id(&p.block_id)),
+                        block_id: Some(p.block_id.to_base58()),
                     };
                 }
                 Some(_) if moved_on => return BlockOutcome::Stale,

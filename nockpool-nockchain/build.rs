@@ -1,6 +1,7 @@
-//! Compiles the parts of the Nockchain node's gRPC API a wallet needs (balance queries over
-//! the public `NockchainService` and the private `NockAppService` peek) with protox (pure
-//! Rust), so no `protoc` is needed. The pool server compiles its own subset.
+//! Compiles the Nockchain node's gRPC API (`proto/nockchain/...`, written from
+//! `../shared/spec/nockchain-node.md`) with protox (pure Rust), so no `protoc` is needed: the
+//! private `NockAppService` (peek, poke, effects) and the public `NockchainService` (balances).
+//! This is the only place the node's proto is compiled.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let proto_root = "../proto";

@@ -1,9 +1,11 @@
-//! The nouns the pool exchanges with a Nockchain node (`nockchain-node.md` §3, §5): peek
-//! paths, the configuration pokes, the candidate effect, the prover's cause and the submit
-//! poke, and what a block page says about its proof.
+//! The nouns a pool exchanges with a Nockchain node (`nockchain-node.md` §3, §5, §6): peek
+//! paths and answers, the configuration pokes, the candidate effect, the prover's cause and the
+//! submit poke, what a block page says about its proof, and balance peeks.
 
 use nockpool_core::noun::Noun;
 use nockpool_core::{Digest, MiningShare, Nonce, Target};
+
+use crate::balance::{Balance, Note, NoteQuery};
 
 /// The v0 "pass-through" coinbase key Nockchain's own mining driver always sends (§3.4): a
 /// node built before v1-only key lists shuts down on an empty v0 list, so the pool sends this
@@ -28,24 +30,45 @@ pub(crate) fn peek_heavy_n(height: u64) -> Noun {
     Noun::list([Noun::cord("heavy-n"), Noun::atom(height)])
 }
 
-/// Unwraps a peek answer `(unit (unit value))`: `Ok(Some(v))` for `[~ ~ v]`, `Ok(None)` for
-/// `~` (unknown path) or `[~ ~]` (no value), `Err` for any other shape.
-pub(crate) fn unwrap_peek(answer: &Noun) -> Result<Option<&Noun>, String> {
-    if answer.as_u64() == Some(0) {
-        return Ok(None);
+/// What a peek answered: the node's `(unit (unit value))`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PeekAnswer {
+    /// `~`: the node does not know the path (an older release, or a typo in the path).
+    UnknownPath,
+    /// `[~ ~]`: the path is known but has no value now (e.g. a node still syncing).
+    Empty,
+    /// `[~ ~ value]`.
+    Value(Noun),
+}
+
+impl PeekAnswer {
+    /// The value, if there is one.
+    pub fn into_value(self) -> Option<Noun> {
+        match self {
+            PeekAnswer::Value(value) => Some(value),
+            PeekAnswer::UnknownPath | PeekAnswer::Empty => None,
+        }
     }
+}
+
+/// Reads a peek answer `(unit (unit value))`; `Err` for any other shape.
+pub(crate) fn unwrap_peek(answer: Noun) -> Result<PeekAnswer, String> {
+    if answer.as_u64() == Some(0) {
+        return Ok(PeekAnswer::UnknownPath);
+    }
+    let shape = |what: &str| Err(format!("peek answer is not {what}: {answer}"));
     let Some([outer, inner]) = answer.as_tuple() else {
-        return Err(format!("peek answer is not a unit: {answer}"));
+        return shape("a unit");
     };
     if outer.as_u64() != Some(0) {
-        return Err(format!("peek answer is not a unit: {answer}"));
+        return shape("a unit");
     }
     if inner.as_u64() == Some(0) {
-        return Ok(None);
+        return Ok(PeekAnswer::Empty);
     }
     match inner.as_tuple() {
-        Some([tag, value]) if tag.as_u64() == Some(0) => Ok(Some(value)),
-        _ => Err(format!("peek answer is not a (unit (unit *)): {answer}")),
+        Some([tag, value]) if tag.as_u64() == Some(0) => Ok(PeekAnswer::Value(value.clone())),
+        _ => shape("a (unit (unit *))"),
     }
 }
 
@@ -314,9 +337,74 @@ pub(crate) fn summarize_page(page: &Noun) -> Option<PageSummary> {
     })
 }
 
-/// A digest written as Nockchain writes block ids: base58 of the big-endian digest atom.
-pub(crate) fn base58_id(digest: &Digest) -> String {
-    nockpool_core::PubkeyHash::from_digest(*digest).to_string()
+/// The peek path for a balance query: `[%balance-by-pubkey '<b58>' ~]` or
+/// `[%balance-by-first-name '<b58>' ~]`.
+pub(crate) fn balance_peek_path(query: &NoteQuery) -> Noun {
+    let (tag, arg) = match query {
+        NoteQuery::Pubkey(key) => ("balance-by-pubkey", key.clone()),
+        NoteQuery::FirstName(first) => ("balance-by-first-name", first.to_base58()),
+    };
+    Noun::list([Noun::cord(tag), Noun::cord(&arg)])
+}
+
+/// Decodes the answer to a balance peek: `[page-number block-id (z-map nname nnote)]`.
+pub(crate) fn decode_balance_peek(answer: PeekAnswer) -> Result<Balance, String> {
+    let value = match answer {
+        PeekAnswer::Value(value) => value,
+        PeekAnswer::UnknownPath => {
+            return Err("the node does not know this peek path (too old a node?)".into())
+        }
+        PeekAnswer::Empty => return Err("the node has no balance yet (still syncing?)".into()),
+    };
+    let [height, block_id, map] = value
+        .as_tuple()
+        .ok_or("expected [page-number block-id map]")?;
+    let mut balance = Balance {
+        notes: Vec::new(),
+        height: Some(height.as_u64().ok_or("height is not a number")?),
+        block_id: Some(block_id.as_digest().ok_or("block id is not a hash")?),
+    };
+    // A z-map is a treap: ~ or [n=[key value] l=tree r=tree]. Walk it without recursion.
+    let mut stack = vec![map];
+    while let Some(tree) = stack.pop() {
+        if tree.is_atom() {
+            if tree.as_u64() != Some(0) {
+                return Err("malformed map".into());
+            }
+            continue;
+        }
+        let [node, left, right] = tree.as_tuple().ok_or("malformed map node")?;
+        let (name, note) = node.as_cell().ok_or("malformed map entry")?;
+        balance
+            .notes
+            .push(decode_note(name, note).ok_or("malformed note")?);
+        stack.push(right);
+        stack.push(left);
+        if stack.len() > 1_000_000 {
+            return Err("map too large".into());
+        }
+    }
+    Ok(balance)
+}
+
+/// `nname = [first=hash last=hash ~]`; a v0 note is `[[%0 origin-page timelock] name sig
+/// source assets]`, a v1 note `[%1 origin-page name note-data assets]`.
+fn decode_note(name: &Noun, note: &Noun) -> Option<Note> {
+    let [first, last, _] = name.as_tuple()?;
+    let [head, second, _, _, assets] = note.as_tuple()?;
+    let (version, origin_page) = if head.is_cell() {
+        let [version, origin, _] = head.as_tuple()?;
+        (version.as_u64()?, origin.as_u64()?)
+    } else {
+        (head.as_u64()?, second.as_u64()?)
+    };
+    Some(Note {
+        first_name: first.as_digest()?,
+        last_name: last.as_digest()?,
+        assets: assets.as_u64()?,
+        origin_page,
+        version: u8::try_from(version).ok()?,
+    })
 }
 
 #[cfg(test)]
@@ -388,12 +476,19 @@ mod tests {
     fn peek_unwrapping() {
         let v = Noun::atom(9);
         let full = Noun::tuple([Noun::ZERO, Noun::ZERO, v.clone()]);
-        assert_eq!(unwrap_peek(&full).unwrap(), Some(&v));
-        assert_eq!(unwrap_peek(&Noun::ZERO).unwrap(), None);
+        assert_eq!(unwrap_peek(full).unwrap(), PeekAnswer::Value(v));
+        assert_eq!(unwrap_peek(Noun::ZERO).unwrap(), PeekAnswer::UnknownPath);
         assert_eq!(
-            unwrap_peek(&Noun::cell(Noun::ZERO, Noun::ZERO)).unwrap(),
-            None
+            unwrap_peek(Noun::cell(Noun::ZERO, Noun::ZERO)).unwrap(),
+            PeekAnswer::Empty
         );
-        assert!(unwrap_peek(&Noun::atom(4)).is_err());
+        assert!(unwrap_peek(Noun::atom(4)).is_err());
+        assert!(unwrap_peek(Noun::cell(Noun::atom(1), Noun::ZERO)).is_err());
+        assert!(decode_balance_peek(PeekAnswer::UnknownPath)
+            .unwrap_err()
+            .contains("too old"));
+        assert!(decode_balance_peek(PeekAnswer::Empty)
+            .unwrap_err()
+            .contains("syncing"));
     }
 }
