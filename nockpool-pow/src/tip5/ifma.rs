@@ -17,7 +17,7 @@
 
 use std::arch::x86_64::*;
 
-use super::avx512::V8;
+use super::avx512::{from_mont, to_mont, V8};
 use super::constants::{NUM_ROUNDS, STATE_SIZE};
 use super::lanes::{Lanes, RC_HALVES};
 use crate::field::EPSILON;
@@ -194,58 +194,95 @@ const ACCUMULATORS: usize = 4;
 /// The CPU must support the features [`available`] checks.
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vbmi,avx512ifma")]
 pub(crate) unsafe fn permute1(state: &mut [u64; STATE_SIZE]) {
-    // SAFETY (loads/stores here): in-bounds 64-byte accesses to 8-word arrays.
-    let load = |words: &[u64]| unsafe { _mm512_loadu_si512(words.as_ptr().cast()) };
-    let mut a = load(&state[..8]);
-    let mut b = split(load(&state[8..]));
-    let broadcast: [__m512i; 8] = std::array::from_fn(|j| {
-        // SAFETY: in-bounds 64-byte load from a constant table.
-        unsafe { _mm512_loadu_si512(BROADCAST[j].as_ptr().cast()) }
-    });
-    for round in 0..NUM_ROUNDS {
-        // S-box: the lookup on words 0..4 (canonical a), x^7 on everything else.
-        let looked = split(V8(a).lookup().0);
-        let la = split(a);
-        let (a2, b2) = (square(la), square(b));
-        let (a3, b3) = (mul(a2, la), mul(b2, b));
-        let (a4, b4) = (square(a2), square(b2));
-        let (a7, b7) = (mul(a3, a4), mul(b3, b4));
-        let sa = Limbs {
-            lo: _mm512_mask_blend_epi64(0x0F, a7.lo, looked.lo),
-            hi: _mm512_mask_blend_epi64(0x0F, a7.hi, looked.hi),
-        };
-        // MDS plus round constants: acc[half][limb][k], round constants in the first.
-        let k = round * STATE_SIZE;
-        let zero = _mm512_setzero_si512();
-        let mut acc = [[[zero; ACCUMULATORS]; 2]; 2];
-        for (half, acc) in acc.iter_mut().enumerate() {
-            for (limb, acc) in acc.iter_mut().enumerate() {
-                acc[0] = load(&RC_HALVES[limb][k + 8 * half..k + 8 * half + 8]);
-            }
-        }
-        // Written out (no loop): the accumulators must stay in registers.
-        unroll16!(|j| {
-            let src = if j < 8 { sa } else { b7 };
-            let lo = _mm512_permutexvar_epi64(broadcast[j % 8], src.lo);
-            let hi = _mm512_permutexvar_epi64(broadcast[j % 8], src.hi);
-            let slot = j % ACCUMULATORS;
-            for (half, acc) in acc.iter_mut().enumerate() {
-                let column = load(&COLUMNS[j][half]);
-                acc[0][slot] = _mm512_madd52lo_epu64(acc[0][slot], column, lo);
-                acc[1][slot] = _mm512_madd52lo_epu64(acc[1][slot], column, hi);
-            }
-        });
-        let sum = |v: [__m512i; ACCUMULATORS]| {
-            _mm512_add_epi64(_mm512_add_epi64(v[0], v[1]), _mm512_add_epi64(v[2], v[3]))
-        };
-        // Each limb sum is below 16 · 2^16 · 2^33 + 2^32 < 2^54.
-        a = canonical(sum(acc[0][0]), sum(acc[0][1]));
-        b = normalize(sum(acc[1][0]), sum(acc[1][1]));
+    let (a, b) = load_state(state);
+    let (a, b) = permute_vectors(a, b);
+    store_state(state, a, b);
+}
+
+/// [`permute1`] on a canonical state: into Montgomery form and back in vectors.
+///
+/// # Safety
+/// The CPU must support the features [`available`] checks.
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vbmi,avx512ifma")]
+pub(crate) unsafe fn permute1_canonical(state: &mut [u64; STATE_SIZE]) {
+    let (a, b) = load_state(state);
+    let (a, b) = permute_vectors(to_mont(V8(a)).0, to_mont(V8(b)).0);
+    store_state(state, from_mont(V8(a)).0, from_mont(V8(b)).0);
+}
+
+#[inline(always)]
+fn load_state(state: &[u64; STATE_SIZE]) -> (__m512i, __m512i) {
+    // SAFETY: in-bounds 64-byte loads; only inlined into AVX-512 functions.
+    unsafe {
+        (
+            _mm512_loadu_si512(state.as_ptr().cast()),
+            _mm512_loadu_si512(state[8..].as_ptr().cast()),
+        )
     }
-    // SAFETY: in-bounds 64-byte stores into the state.
+}
+
+#[inline(always)]
+fn store_state(state: &mut [u64; STATE_SIZE], a: __m512i, b: __m512i) {
+    // SAFETY: in-bounds 64-byte stores; only inlined into AVX-512 functions.
     unsafe {
         _mm512_storeu_si512(state.as_mut_ptr().cast(), a);
-        _mm512_storeu_si512(state[8..].as_mut_ptr().cast(), canonical(b.lo, b.hi));
+        _mm512_storeu_si512(state[8..].as_mut_ptr().cast(), b);
+    }
+}
+
+/// The permutation on a canonical raw state in two vectors (words 0..8, 8..16); canonical
+/// output.
+#[inline(always)]
+fn permute_vectors(a: __m512i, b: __m512i) -> (__m512i, __m512i) {
+    // SAFETY: only inlined into AVX-512 F/BW/DQ/VBMI/IFMA functions (see above); the loads
+    // are in-bounds 64-byte loads of constant tables.
+    unsafe {
+        let load = |words: &[u64]| _mm512_loadu_si512(words.as_ptr().cast());
+        let mut a = a;
+        let mut b = split(b);
+        let broadcast: [__m512i; 8] =
+            std::array::from_fn(|j| _mm512_loadu_si512(BROADCAST[j].as_ptr().cast()));
+        for round in 0..NUM_ROUNDS {
+            // S-box: the lookup on words 0..4 (canonical a), x^7 on everything else.
+            let looked = split(V8(a).lookup().0);
+            let la = split(a);
+            let (a2, b2) = (square(la), square(b));
+            let (a3, b3) = (mul(a2, la), mul(b2, b));
+            let (a4, b4) = (square(a2), square(b2));
+            let (a7, b7) = (mul(a3, a4), mul(b3, b4));
+            let sa = Limbs {
+                lo: _mm512_mask_blend_epi64(0x0F, a7.lo, looked.lo),
+                hi: _mm512_mask_blend_epi64(0x0F, a7.hi, looked.hi),
+            };
+            // MDS plus round constants: acc[half][limb][k], round constants in the first.
+            let k = round * STATE_SIZE;
+            let zero = _mm512_setzero_si512();
+            let mut acc = [[[zero; ACCUMULATORS]; 2]; 2];
+            for (half, acc) in acc.iter_mut().enumerate() {
+                for (limb, acc) in acc.iter_mut().enumerate() {
+                    acc[0] = load(&RC_HALVES[limb][k + 8 * half..k + 8 * half + 8]);
+                }
+            }
+            // Written out (no loop): the accumulators must stay in registers.
+            unroll16!(|j| {
+                let src = if j < 8 { sa } else { b7 };
+                let lo = _mm512_permutexvar_epi64(broadcast[j % 8], src.lo);
+                let hi = _mm512_permutexvar_epi64(broadcast[j % 8], src.hi);
+                let slot = j % ACCUMULATORS;
+                for (half, acc) in acc.iter_mut().enumerate() {
+                    let column = load(&COLUMNS[j][half]);
+                    acc[0][slot] = _mm512_madd52lo_epu64(acc[0][slot], column, lo);
+                    acc[1][slot] = _mm512_madd52lo_epu64(acc[1][slot], column, hi);
+                }
+            });
+            let sum = |v: [__m512i; ACCUMULATORS]| {
+                _mm512_add_epi64(_mm512_add_epi64(v[0], v[1]), _mm512_add_epi64(v[2], v[3]))
+            };
+            // Each limb sum is below 16 · 2^16 · 2^33 + 2^32 < 2^54.
+            a = canonical(sum(acc[0][0]), sum(acc[0][1]));
+            b = normalize(sum(acc[1][0]), sum(acc[1][1]));
+        }
+        (a, canonical(b.lo, b.hi))
     }
 }
 

@@ -41,7 +41,7 @@ mod sponge;
 use nockpool_core::Digest;
 
 use crate::error::check_canonical;
-use crate::field::{mont_reduce, montify, Belt, EPSILON};
+use crate::field::{mont_reduce, montify, Belt};
 use crate::kernel::{self, Kernel};
 use crate::PowError;
 
@@ -88,6 +88,59 @@ pub(crate) fn permute_mont_with(kernel: Kernel, state: &mut [u64; STATE_SIZE]) {
     }
 }
 
+/// The permutation on one canonical state (into Montgomery form, permute, back) with
+/// `kernel`: the conversions in vectors on the AVX-512 path, word by word otherwise.
+fn permute_canonical_with(kernel: Kernel, state: &mut [u64; STATE_SIZE]) {
+    match kernel {
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx512 if avx512::available() && ifma::available() => {
+            // SAFETY: the CPU features were checked by the match guard.
+            unsafe { ifma::permute1_canonical(state) }
+        }
+        _ => {
+            for word in state.iter_mut() {
+                *word = montify(*word);
+            }
+            permute_mont_with(kernel, state);
+            for word in state.iter_mut() {
+                *word = mont_reduce(*word as u128);
+            }
+        }
+    }
+}
+
+/// [`permute_canonical_with`] on many states, batched.
+fn permute_canonical_many_with(kernel: Kernel, states: &mut [[u64; STATE_SIZE]]) {
+    match kernel {
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx512 if avx512::available() => {
+            let mut chunks = states.chunks_exact_mut(avx512::WIDTH);
+            for chunk in &mut chunks {
+                let group: &mut [[u64; STATE_SIZE]; avx512::WIDTH] =
+                    chunk.try_into().expect("chunk of WIDTH states");
+                // SAFETY: the CPU features were checked by the match guard.
+                unsafe { avx512::permute8_canonical(group) };
+            }
+            for state in chunks.into_remainder() {
+                permute_canonical_with(kernel, state);
+            }
+        }
+        _ => {
+            for state in states.iter_mut() {
+                for word in state.iter_mut() {
+                    *word = montify(*word);
+                }
+            }
+            permute_mont_many_with(kernel, states);
+            for state in states.iter_mut() {
+                for word in state.iter_mut() {
+                    *word = mont_reduce(*word as u128);
+                }
+            }
+        }
+    }
+}
+
 /// The name of the kernel everything in this crate hashes with (`"avx512"`, `"avx2"` or
 /// `"portable"`), for logs and benchmark reports: [`kernel::current`].
 pub fn kernel_name() -> &'static str {
@@ -95,6 +148,7 @@ pub fn kernel_name() -> &'static str {
 }
 
 /// The permutation on many raw (Montgomery-form) states with the selected kernel.
+#[cfg(test)]
 pub(crate) fn permute_mont_many(states: &mut [[u64; STATE_SIZE]]) {
     permute_mont_many_with(kernel::current(), states)
 }
@@ -146,13 +200,7 @@ pub fn permute(state: &mut [u64; 16]) {
 /// panicking.
 pub fn try_permute(state: &mut [u64; 16]) -> Result<(), PowError> {
     check_canonical(state)?;
-    for word in state.iter_mut() {
-        *word = montify(*word);
-    }
-    permute_mont(state);
-    for word in state.iter_mut() {
-        *word = mont_reduce(*word as u128);
-    }
+    permute_canonical_with(kernel::current(), state);
     Ok(())
 }
 
@@ -179,17 +227,7 @@ pub fn try_permute_many(states: &mut [[u64; 16]]) -> Result<(), PowError> {
             other => other,
         })?;
     }
-    for state in states.iter_mut() {
-        for word in state.iter_mut() {
-            *word = montify(*word);
-        }
-    }
-    permute_mont_many(states);
-    for state in states.iter_mut() {
-        for word in state.iter_mut() {
-            *word = mont_reduce(*word as u128);
-        }
-    }
+    permute_canonical_many_with(kernel::current(), states);
     Ok(())
 }
 
@@ -245,12 +283,11 @@ pub fn try_hash_10(input: &[u64; 10]) -> Result<Digest, PowError> {
 /// `hash_10` of canonical words.
 #[inline]
 pub(crate) fn hash_10_canonical(input: &[u64; 10]) -> [u64; DIGEST_LEN] {
-    let mut state = [EPSILON; STATE_SIZE];
-    for (slot, &v) in state.iter_mut().zip(input.iter()) {
-        *slot = montify(v);
-    }
-    permute_mont(&mut state);
-    std::array::from_fn(|i| mont_reduce(state[i] as u128))
+    // The capacity is 1 (montify(1) in Montgomery form).
+    let mut state = [1; STATE_SIZE];
+    state[..10].copy_from_slice(input);
+    permute_canonical_with(kernel::current(), &mut state);
+    std::array::from_fn(|i| state[i])
 }
 
 /// `hash-ten-cell`: the hash of the cell of two digests, `hash_10(left ++ right)`. Also what

@@ -276,6 +276,35 @@ proptest! {
     }
 
     #[test]
+    fn canonical_paths_of_every_kernel_equal_the_scalar_oracle(
+        states in proptest::collection::vec(canonical_state(), 0..21),
+    ) {
+        // canonical in, canonical out: montify, the raw oracle, de-montify.
+        let oracle: Vec<[u64; 16]> = states
+            .iter()
+            .map(|s| {
+                let mut raw = s.map(montify);
+                scalar::permute_raw(&mut raw);
+                raw.map(|w| mont_reduce(w as u128))
+            })
+            .collect();
+        for kernel in Kernel::ALL {
+            if !kernel.is_supported() {
+                eprintln!("NOTICE: the {kernel} kernel cannot run on this CPU; not tested");
+                continue;
+            }
+            let mut batched = states.clone();
+            permute_canonical_many_with(kernel, &mut batched);
+            prop_assert_eq!(&batched, &oracle, "{} batched", kernel);
+            for (state, want) in states.iter().zip(&oracle) {
+                let mut single = *state;
+                permute_canonical_with(kernel, &mut single);
+                prop_assert_eq!(&single, want, "{} single", kernel);
+            }
+        }
+    }
+
+    #[test]
     fn permutation_is_montgomery_conjugate(state in canonical_state()) {
         let mut canonical = state;
         permute(&mut canonical);
