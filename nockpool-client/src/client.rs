@@ -6,11 +6,14 @@ use nockpool_pow::{PowEngine, V5Engine};
 use tokio::sync::broadcast;
 use tonic::metadata::AsciiMetadataValue;
 
-use crate::backoff::{DEFAULT_BACKOFF_MAX, DEFAULT_BACKOFF_MIN};
 use crate::{runner, ClientError, ClientEvent, ClientStats, PoolAddress};
 
 /// How long a TCP + HTTP/2 connect to a pool may take by default.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default smallest reconnect delay.
+pub const DEFAULT_BACKOFF_MIN: Duration = Duration::from_millis(100);
+/// Default largest reconnect delay.
+pub const DEFAULT_BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// How often a client on a backup pool checks whether a better pool is back, by default.
 pub const DEFAULT_PRIMARY_PROBE_INTERVAL: Duration = Duration::from_secs(30);
 /// How long a client waits for the pool to answer one submission before retrying, by default.

@@ -14,7 +14,8 @@
 //! - `runner` (private) — the connect / session / submit loop.
 //! - `queue` (private) — the lossless submission queue.
 //! - `address` — [`PoolAddress`]: what an operator types → `http://host:port`.
-//! - `backoff` — [`Backoff`]: exponential backoff with jitter.
+//! - [`Backoff`] (exponential backoff with jitter) and [`format_hashrate`] come from
+//!   `nockpool-core` and are re-exported here.
 //! - `hashrate` (private) — windowed hashrate from the engine's hash counter.
 //! - `stats` — [`ClientStats`], [`ClientEvent`].
 //! - `error` — [`ClientError`].
@@ -44,7 +45,6 @@
 //! ```
 
 mod address;
-mod backoff;
 mod client;
 mod error;
 mod hashrate;
@@ -53,11 +53,11 @@ mod runner;
 mod stats;
 
 pub use address::{PoolAddress, DEFAULT_POOL_PORT};
-pub use backoff::{Backoff, DEFAULT_BACKOFF_MAX, DEFAULT_BACKOFF_MIN};
 pub use client::{
-    ClientHandle, PoolClient, PoolClientBuilder, DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_PRIMARY_PROBE_INTERVAL, DEFAULT_SUBMIT_TIMEOUT,
+    ClientHandle, PoolClient, PoolClientBuilder, DEFAULT_BACKOFF_MAX, DEFAULT_BACKOFF_MIN,
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_PRIMARY_PROBE_INTERVAL, DEFAULT_SUBMIT_TIMEOUT,
 };
 pub use error::ClientError;
 pub use nockpool_core::proto::{NoticeKind, RejectReason};
-pub use stats::{format_hashrate, ClientEvent, ClientStats};
+pub use nockpool_core::{format_hashrate, Backoff};
+pub use stats::{ClientEvent, ClientStats};

@@ -22,11 +22,11 @@ use tonic::transport::{Channel, Endpoint, Uri};
 use tonic::{Code, Request, Response, Streaming};
 use tracing::{debug, info, warn};
 
-use crate::backoff::Backoff;
 use crate::client::{Config, Shared};
 use crate::hashrate::{HashrateMeter, WINDOW_1M, WINDOW_5M};
 use crate::queue::{Submission, SubmissionQueue};
 use crate::{ClientError, ClientEvent};
+use nockpool_core::Backoff;
 
 /// How long the pool may take to answer the Hello with a Welcome.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);

@@ -2,7 +2,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use nockpool_core::proto::{NoticeKind, RejectReason};
-use nockpool_core::Digest;
+use nockpool_core::{format_hashrate, Digest};
 use tokio::time::Instant;
 
 /// A snapshot of what a [`crate::PoolClient`] has done since it started.
@@ -68,22 +68,6 @@ impl ClientStats {
     /// Rejected shares for one reason.
     pub fn rejected_for(&self, reason: RejectReason) -> u64 {
         self.rejected.get(&reason).copied().unwrap_or(0)
-    }
-}
-
-/// A hashrate for people: `812 H/s`, `12.35 kH/s`, `1.20 MH/s`.
-pub fn format_hashrate(hashes_per_second: f64) -> String {
-    let units = ["H/s", "kH/s", "MH/s", "GH/s", "TH/s"];
-    let mut value = hashes_per_second.max(0.0);
-    let mut unit = 0;
-    while value >= 1000.0 && unit + 1 < units.len() {
-        value /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{value:.0} {}", units[unit])
-    } else {
-        format!("{value:.2} {}", units[unit])
     }
 }
 
@@ -233,12 +217,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hashrates_read_well() {
-        assert_eq!(format_hashrate(0.0), "0 H/s");
-        assert_eq!(format_hashrate(812.4), "812 H/s");
-        assert_eq!(format_hashrate(12_345.0), "12.35 kH/s");
-        assert_eq!(format_hashrate(1_200_000.0), "1.20 MH/s");
-        assert_eq!(format_hashrate(-5.0), "0 H/s");
+    fn stats_line_of_a_fresh_client_reads_zero_not_nan() {
+        // Before its first sample a client's rates are 0.0; an empty average must not print
+        // NaN or -0 in the status line operators read.
+        let stats = ClientStats {
+            hashrate_1m: f64::NAN,
+            hashrate_5m: -0.0,
+            ..ClientStats::default()
+        };
+        assert!(
+            stats
+                .to_string()
+                .starts_with("hashrate 0 H/s (1m) 0 H/s (5m), accepted 0, rejected 0"),
+            "{stats}"
+        );
     }
 
     #[test]

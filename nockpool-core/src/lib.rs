@@ -24,10 +24,13 @@
 //! ```
 
 mod address;
+#[cfg(feature = "backoff")]
+mod backoff;
 #[cfg(feature = "chain")]
 mod chain;
 mod error;
 mod felt;
+mod hashrate;
 mod job;
 pub mod noun;
 #[cfg(feature = "storage")]
@@ -45,12 +48,15 @@ pub mod proto {
 }
 
 pub use address::{MiningShare, PubkeyHash, MAX_PKH_CHARS};
+#[cfg(feature = "backoff")]
+pub use backoff::Backoff;
 #[cfg(feature = "chain")]
 pub use chain::{
     BlockOutcome, BlockTemplate, ChainBackend, ChainError, ChainStatus, FoundBlock, TemplateStream,
 };
 pub use error::CoreError;
 pub use felt::{Digest, Nonce, DIGEST_LEN, P};
+pub use hashrate::format_hashrate;
 pub use job::{validate_pow_len, Job, JobParams, NonceRange, Share, MAX_POW_LEN};
 #[cfg(feature = "storage")]
 pub use storage::open_db;

@@ -17,8 +17,8 @@ use std::time::{Duration, Instant, SystemTime};
 use async_trait::async_trait;
 use nockpool_core::noun::{cue, jam, Noun};
 use nockpool_core::{
-    BlockOutcome, BlockTemplate, ChainBackend, ChainError, ChainStatus, Digest, FoundBlock,
-    MiningShare, TemplateStream,
+    Backoff, BlockOutcome, BlockTemplate, ChainBackend, ChainError, ChainStatus, Digest,
+    FoundBlock, MiningShare, TemplateStream,
 };
 use tokio::sync::{broadcast, watch};
 
@@ -141,7 +141,8 @@ impl NockchainNodeBuilder {
         self
     }
 
-    /// Reconnect backoff: first delay and cap (default 500 ms, doubling up to 30 s).
+    /// Reconnect backoff: first delay and cap (default 500 ms, doubling up to 30 s, with
+    /// jitter; see [`Backoff`]).
     pub fn reconnect_backoff(mut self, initial: Duration, max: Duration) -> Self {
         self.backoff_initial = initial;
         self.backoff_max = max.max(initial);
@@ -416,21 +417,26 @@ impl Drop for NockchainNode {
 }
 
 async fn mining_loop(inner: Arc<Inner>) {
-    let mut backoff = inner.config.backoff_initial;
+    let mut backoff = Backoff::new(inner.config.backoff_initial, inner.config.backoff_max);
     let mut stop = inner.stop.subscribe();
     while !inner.stopped() {
         let started = Instant::now();
         let end = run_session(&inner).await;
         inner.state().connected = false;
+        // A session that lasted was healthy: the next one starts from the shortest delay.
+        if started.elapsed() > inner.config.backoff_max {
+            backoff.reset();
+        }
         let delay = match end {
             SessionEnd::Stopped => return,
             SessionEnd::Lost(why) => {
+                let delay = backoff.next_delay();
                 tracing::warn!(
-                    "Nockchain node at {}: {why}; reconnecting in {backoff:?}",
+                    "Nockchain node at {}: {why}; reconnecting in {delay:?}",
                     inner.config.grpc
                 );
                 inner.set_warning("node: ", Some(why));
-                backoff
+                delay
             }
             SessionEnd::Unsupported(why) => {
                 tracing::error!("{why}");
@@ -438,11 +444,6 @@ async fn mining_loop(inner: Arc<Inner>) {
                 inner.config.backoff_max
             }
         };
-        if started.elapsed() > inner.config.backoff_max {
-            backoff = inner.config.backoff_initial;
-        } else {
-            backoff = (backoff * 2).min(inner.config.backoff_max);
-        }
         tokio::select! {
             () = tokio::time::sleep(delay) => {}
             () = stop_requested(&mut stop) => return,
@@ -809,7 +810,7 @@ async fn submit(inner: &Arc<Inner>, block: FoundBlock) -> Result<BlockOutcome, C
     // Listen before poking: the node's verdict is broadcast while it handles the poke.
     let signals = inner.signals.subscribe();
     let mut attempt = 0;
-    let mut delay = inner.config.backoff_initial;
+    let mut retry = Backoff::new(inner.config.backoff_initial, inner.config.backoff_max);
     loop {
         if !is_current(inner, &commitment) {
             tracing::info!("the block's candidate was superseded before the node took it");
@@ -822,9 +823,9 @@ async fn submit(inner: &Arc<Inner>, block: FoundBlock) -> Result<BlockOutcome, C
         {
             Ok(()) => break,
             Err(e) if e.is_transient() && attempt < POKE_ATTEMPTS => {
+                let delay = retry.next_delay();
                 tracing::warn!("submitting the block failed ({e}); retrying in {delay:?}");
                 tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(inner.config.backoff_max);
             }
             Err(e) => {
                 inner.store.put(&record)?;

@@ -7,6 +7,7 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use nockpool_core::Backoff;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::{broadcast, watch};
@@ -55,7 +56,7 @@ struct Settings {
 impl NodeSupervisor {
     /// Starts `command` (a shell command line, e.g. `nockchain --bind …`, run by `sh -c` in
     /// the current directory, which holds the node's state) and keeps it running. Restarts
-    /// back off from 1 s to 60 s; stopping waits up to 60 s for a clean exit.
+    /// back off from about 1 s to 60 s (with jitter); stopping waits up to 60 s for a clean exit.
     pub fn spawn(command: impl Into<String>) -> NodeSupervisor {
         NodeSupervisor::spawn_with(
             command,
@@ -101,7 +102,7 @@ async fn supervise(
     mut stop: watch::Receiver<bool>,
     events: broadcast::Sender<SupervisorEvent>,
 ) {
-    let mut backoff = settings.backoff_initial;
+    let mut backoff = Backoff::new(settings.backoff_initial, settings.backoff_max);
     loop {
         if *stop.borrow() {
             break;
@@ -144,15 +145,16 @@ async fn supervise(
                 let _ = events.send(SupervisorEvent::SpawnFailed { reason });
             }
         }
+        // A node that ran for a while was healthy: restart it soon.
         if started.elapsed() > settings.backoff_max {
-            backoff = settings.backoff_initial;
+            backoff.reset();
         }
-        tracing::info!("restarting the Nockchain node in {backoff:?}");
+        let delay = backoff.next_delay();
+        tracing::info!("restarting the Nockchain node in {delay:?}");
         tokio::select! {
-            () = tokio::time::sleep(backoff) => {}
+            () = tokio::time::sleep(delay) => {}
             () = stop_requested(&mut stop) => break,
         }
-        backoff = (backoff * 2).min(settings.backoff_max);
     }
     let _ = events.send(SupervisorEvent::Stopped);
 }

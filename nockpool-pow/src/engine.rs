@@ -24,6 +24,11 @@ pub trait PowEngine: Send + Sync + 'static {
     /// Tries the nonces of `range` in order, calls `found` for every digest `<=` `target`,
     /// returns early (within about a millisecond of work) once `stop` is set, and returns how
     /// many nonces were actually tried.
+    ///
+    /// The default runs [`digest`](PowEngine::digest) one nonce at a time, checking `stop`
+    /// before each, and stops at the end of the range or at a nonce the range cannot form (a
+    /// non-canonical prefix or lane). An engine with a faster batched path (SIMD lanes, a GPU)
+    /// overrides it; an engine that only changes `digest` inherits a correct search.
     fn search(
         &self,
         job: &PreparedJob,
@@ -31,7 +36,20 @@ pub trait PowEngine: Send + Sync + 'static {
         target: &Target,
         stop: &AtomicBool,
         found: &mut dyn FnMut(Nonce, Digest),
-    ) -> u64;
+    ) -> u64 {
+        let mut tried = 0u64;
+        while tried < range.count && !stop.load(Ordering::Relaxed) {
+            let Some(nonce) = range.nonce(tried) else {
+                break;
+            };
+            let digest = self.digest(job, &nonce);
+            if digest.meets(target) {
+                found(nonce, digest);
+            }
+            tried += 1;
+        }
+        tried
+    }
 }
 
 /// A job after [`PowEngine::prepare`]: the job parameters plus an engine-specific payload.
@@ -327,6 +345,52 @@ mod tests {
             .collect();
         assert_eq!(reported, expected);
         assert!(!expected.is_empty() && expected.len() < 40);
+    }
+
+    /// An engine that implements only `prepare` and `digest`.
+    struct DigestOnly(V5Engine);
+
+    impl PowEngine for DigestOnly {
+        fn prepare(&self, job: &JobParams) -> Result<PreparedJob, PowError> {
+            self.0.prepare(job)
+        }
+        fn digest(&self, job: &PreparedJob, nonce: &Nonce) -> Digest {
+            self.0.digest(job, nonce)
+        }
+    }
+
+    #[test]
+    fn default_search_finds_what_the_batched_search_finds() {
+        let batched = V5Engine::new();
+        let default = DigestOnly(V5Engine::new());
+        let job = batched.prepare(&params(5, 16)).unwrap();
+        let target = Target::from_difficulty(nockpool_core::Difficulty::new(3).unwrap());
+        let range = NonceRange {
+            prefix: 4,
+            lane: 1,
+            start: u128::from(nockpool_core::P) - 5, // crosses a limb carry
+            count: 37,
+        };
+        let run = |engine: &dyn PowEngine, range: NonceRange, stop: bool| {
+            let mut found = Vec::new();
+            let tried = engine.search(
+                &job,
+                range,
+                &target,
+                &AtomicBool::new(stop),
+                &mut |n, d| found.push((n, d)),
+            );
+            (tried, found)
+        };
+        let (tried, found) = run(&default, range, false);
+        assert_eq!((tried, &found), (37, &run(&batched, range, false).1));
+        assert!(!found.is_empty() && found.len() < 37);
+        assert_eq!(run(&default, range, true), (0, Vec::new()));
+        let bad_lane = NonceRange {
+            lane: nockpool_core::P,
+            ..range
+        };
+        assert_eq!(run(&default, bad_lane, false), (0, Vec::new()));
     }
 
     #[test]

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant, SystemTime};
 use nockpool_core::proto::{
     self, miner_status, work_order, NoticeKind, RejectReason, SubmitAck, WorkOrder, WorkResult,
 };
-use nockpool_core::{Difficulty, Digest, JobParams, MiningShare, Nonce, Target, P};
+use nockpool_core::{
+    format_hashrate, Difficulty, Digest, JobParams, MiningShare, Nonce, Target, P,
+};
 use nockpool_pow::{PowEngine, PreparedJob};
 use tokio::sync::{broadcast, mpsc, watch, Notify};
 use tonic::Status;
@@ -1453,19 +1455,6 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// `1.23 MH/s`-style text.
-pub(crate) fn format_hashrate(h: f64) -> String {
-    let units = ["H/s", "kH/s", "MH/s", "GH/s", "TH/s", "PH/s"];
-    // Also turns -0.0 (an empty sum) and NaN into 0.
-    let mut v = if h > 0.0 { h } else { 0.0 };
-    let mut i = 0;
-    while v >= 1000.0 && i + 1 < units.len() {
-        v /= 1000.0;
-        i += 1;
-    }
-    format!("{v:.2} {}", units[i])
-}
-
 /// The Hello, if `msg` is one.
 pub(crate) fn as_hello(msg: proto::MinerStatus) -> Option<proto::Hello> {
     match msg.kind {
@@ -1477,12 +1466,6 @@ pub(crate) fn as_hello(msg: proto::MinerStatus) -> Option<proto::Hello> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn hashrate_text() {
-        assert_eq!(format_hashrate(0.0), "0.00 H/s");
-        assert_eq!(format_hashrate(1_234_567.0), "1.23 MH/s");
-    }
 
     #[test]
     fn token_compare() {

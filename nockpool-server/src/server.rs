@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use nockpool_core::proto::mining_pool_server::MiningPoolServer;
-use nockpool_core::{MiningShare, PubkeyHash};
+use nockpool_core::{Backoff, MiningShare, PubkeyHash};
 use nockpool_pow::{PowEngine, V5Engine};
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc};
@@ -393,7 +393,7 @@ impl PoolServer {
 /// someone else's address would be wasted).
 async fn follow_templates(pool: Arc<Pool>, backend: Arc<dyn ChainBackend>, mining_set: bool) {
     let mut stop = pool.shutdown_signal();
-    let mut retry = Backoff::new();
+    let mut retry = Backoff::new(BACKEND_RETRY_MIN, BACKEND_RETRY_MAX);
     if !mining_set {
         loop {
             let set = tokio::select! {
@@ -408,7 +408,7 @@ async fn follow_templates(pool: Arc<Pool>, backend: Arc<dyn ChainBackend>, minin
                 Ok(Err(e)) => format!("the backend refused the mining address: {e}"),
                 Err(_) => "the backend did not answer setting the mining address".to_owned(),
             };
-            if !retry.pause(&problem, &mut stop).await {
+            if !pause(&mut retry, &problem, &mut stop).await {
                 return;
             }
         }
@@ -423,13 +423,13 @@ async fn follow_templates(pool: Arc<Pool>, backend: Arc<dyn ChainBackend>, minin
             Ok(rx) => rx,
             Err(e) => {
                 let problem = format!("no block templates from the chain ({e})");
-                if !retry.pause(&problem, &mut stop).await {
+                if !pause(&mut retry, &problem, &mut stop).await {
                     return;
                 }
                 continue;
             }
         };
-        retry = Backoff::new();
+        retry.reset();
         loop {
             let template = templates.borrow_and_update().clone();
             if let Some(template) = template {
@@ -446,31 +446,23 @@ async fn follow_templates(pool: Arc<Pool>, backend: Arc<dyn ChainBackend>, minin
     }
 }
 
-/// Exponential backoff (1 s doubling to 30 s) for calls to the backend.
-struct Backoff {
-    delay: Duration,
-}
+/// Retries of calls to the backend: from about 1 s, doubling up to 30 s.
+const BACKEND_RETRY_MIN: Duration = Duration::from_secs(1);
+const BACKEND_RETRY_MAX: Duration = Duration::from_secs(30);
+/// Retries of a found block's submission: from about 1 s, doubling up to 60 s.
+const SUBMIT_RETRY_MAX: Duration = Duration::from_secs(60);
 
-impl Backoff {
-    fn new() -> Backoff {
-        Backoff {
-            delay: Duration::from_secs(1),
-        }
-    }
-
-    /// Logs `problem`, waits the current delay and doubles it; false if the pool is stopping.
-    async fn pause(
-        &mut self,
-        problem: &str,
-        stop: &mut tokio::sync::watch::Receiver<bool>,
-    ) -> bool {
-        let delay = self.delay;
-        self.delay = (self.delay * 2).min(Duration::from_secs(30));
-        tracing::warn!("{problem}; retrying in {delay:?}");
-        tokio::select! {
-            () = tokio::time::sleep(delay) => true,
-            () = stopped(stop) => false,
-        }
+/// Logs `problem` and waits out `retry`'s next delay; false if the pool is stopping meanwhile.
+async fn pause(
+    retry: &mut Backoff,
+    problem: &str,
+    stop: &mut tokio::sync::watch::Receiver<bool>,
+) -> bool {
+    let delay = retry.next_delay();
+    tracing::warn!("{problem}; retrying in {delay:?}");
+    tokio::select! {
+        () = tokio::time::sleep(delay) => true,
+        () = stopped(stop) => false,
     }
 }
 
@@ -532,7 +524,7 @@ async fn submit_blocks(
 }
 
 async fn submit_one(pool: Arc<Pool>, backend: Arc<dyn ChainBackend>, mut record: BlockRecord) {
-    let mut delay = Duration::from_secs(1);
+    let mut retry = Backoff::new(BACKEND_RETRY_MIN, SUBMIT_RETRY_MAX);
     let height = record.block.template.height;
     loop {
         record.attempts += 1;
@@ -551,6 +543,7 @@ async fn submit_one(pool: Arc<Pool>, backend: Arc<dyn ChainBackend>, mut record:
                 return;
             }
             Err(e) => {
+                let delay = retry.next_delay();
                 tracing::warn!(
                     "submitting found block #{} (height {height}) failed (attempt {}): {e}; \
                      retrying in {delay:?}",
@@ -569,7 +562,6 @@ async fn submit_one(pool: Arc<Pool>, backend: Arc<dyn ChainBackend>, mut record:
                     return;
                 }
                 tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(60));
             }
         }
     }

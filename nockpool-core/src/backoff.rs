@@ -1,14 +1,16 @@
+//! [`Backoff`]: the one retry schedule of nockpool (feature `backoff`) — miners reconnecting to
+//! a pool, the pool retrying its chain backend and block submissions, the node backend
+//! reconnecting to its node, the node supervisor restarting it.
+
 use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-/// Default smallest reconnect delay.
-pub const DEFAULT_BACKOFF_MIN: Duration = Duration::from_millis(100);
-/// Default largest reconnect delay.
-pub const DEFAULT_BACKOFF_MAX: Duration = Duration::from_secs(30);
-
-/// Exponential backoff with jitter for reconnect attempts.
+/// Exponential backoff with jitter for retries.
+///
+/// Callers wait [`next_delay`](Backoff::next_delay) between attempts (on their own clock) and
+/// [`reset`](Backoff::reset) after a success.
 ///
 /// The n-th delay after a [`reset`](Backoff::reset) is drawn uniformly from
 /// `[c/2, c]` where `c = min(min · 2ⁿ, max)` ("equal jitter"): the ceiling doubles from `min`
@@ -76,8 +78,8 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn schedule_doubles_with_jitter_caps_and_resets() {
-        let min = DEFAULT_BACKOFF_MIN;
-        let max = DEFAULT_BACKOFF_MAX;
+        let min = Duration::from_millis(100);
+        let max = Duration::from_secs(30);
         let mut backoff = Backoff::with_seed(min, max, 7);
         let mut ceilings = Vec::new();
         let start = Instant::now();
@@ -110,7 +112,8 @@ mod tests {
         // Two hundred miners losing the same pool do not all come back in the same instant.
         let delays: std::collections::BTreeSet<Duration> = (0..200)
             .map(|seed| {
-                let mut b = Backoff::with_seed(DEFAULT_BACKOFF_MIN, DEFAULT_BACKOFF_MAX, seed);
+                let mut b =
+                    Backoff::with_seed(Duration::from_millis(100), Duration::from_secs(30), seed);
                 b.next_delay();
                 b.next_delay()
             })
