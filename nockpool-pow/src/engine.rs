@@ -373,13 +373,9 @@ mod tests {
         };
         let run = |engine: &dyn PowEngine, range: NonceRange, stop: bool| {
             let mut found = Vec::new();
-            let tried = engine.search(
-                &job,
-                range,
-                &target,
-                &AtomicBool::new(stop),
-                &mut |n, d| found.push((n, d)),
-            );
+            let tried = engine.search(&job, range, &target, &AtomicBool::new(stop), &mut |n, d| {
+                found.push((n, d))
+            });
             (tried, found)
         };
         let (tried, found) = run(&default, range, false);

@@ -243,10 +243,18 @@ pub(crate) fn from_mont(x: V8) -> V8 {
 /// The CPU must support the features [`available`] checks.
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vbmi")]
 pub(crate) unsafe fn permute8_canonical(states: &mut [[u64; STATE_SIZE]; WIDTH]) {
-    let mut s = load(states).map(to_mont);
+    // Plain loops, not `array::map`: a closure passed to a generic function is compiled
+    // without this function's target features, so nothing in it would be inlined.
+    let mut s = load(states);
+    for word in s.iter_mut() {
+        *word = to_mont(*word);
+    }
     // SAFETY: this function's features are the ones `permute_lanes` needs.
     unsafe { permute_lanes(&mut s) };
-    store(&s.map(from_mont), states);
+    for word in s.iter_mut() {
+        *word = from_mont(*word);
+    }
+    store(&s, states);
 }
 
 /// The permutation on 8 transposed states, out of line: the v5 pipeline calls it 34 times per

@@ -240,8 +240,10 @@ fn permute_vectors(a: __m512i, b: __m512i) -> (__m512i, __m512i) {
         let load = |words: &[u64]| _mm512_loadu_si512(words.as_ptr().cast());
         let mut a = a;
         let mut b = split(b);
-        let broadcast: [__m512i; 8] =
-            std::array::from_fn(|j| _mm512_loadu_si512(BROADCAST[j].as_ptr().cast()));
+        let mut broadcast = [_mm512_setzero_si512(); 8];
+        for (index, words) in broadcast.iter_mut().zip(&BROADCAST) {
+            *index = _mm512_loadu_si512(words.as_ptr().cast());
+        }
         for round in 0..NUM_ROUNDS {
             // S-box: the lookup on words 0..4 (canonical a), x^7 on everything else.
             let looked = split(V8(a).lookup().0);
