@@ -16,8 +16,10 @@ help:
 	@echo "make lint         fmt --check, clippy -D warnings, doc (warnings denied)"
 	@echo "make bench        criterion benches (see benches/BENCHES.md)"
 
+# Exactly the three operator binaries (the load generator is in nockpool-benches, the test
+# programs in nockpool-testkit).
 release:
-	$(CARGO) build --release -p nockpool-bins
+	$(CARGO) build --release -p nockpool-bins --bin pool-server --bin miner --bin nockchain-wallet
 
 pool-server:
 	$(CARGO) build --release -p nockpool-bins --bin pool-server

@@ -21,6 +21,22 @@ use tracing_subscriber::EnvFilter;
 /// The log filter used when neither `-l/--log` nor `RUST_LOG` says otherwise.
 pub const DEFAULT_LOG: &str = "info";
 
+/// The `-l/--log` flag of `pool-server` and `miner`.
+#[derive(Clone, Debug, clap::Args)]
+pub struct LogArgs {
+    /// Log level or filter (error, warn, info, debug, trace, or e.g. info,nockpool_server=debug);
+    /// default RUST_LOG, else info.
+    #[arg(short = 'l', long = "log")]
+    log: Option<String>,
+}
+
+impl LogArgs {
+    /// The filter given, if any (for [`init_tracing`]).
+    pub fn level(&self) -> Option<&str> {
+        self.log.as_deref()
+    }
+}
+
 /// Loads `.env` from the working directory (or a parent), if there is one. Variables already
 /// set in the environment win. A malformed file is reported on stderr and otherwise ignored,
 /// because logging is not set up yet.

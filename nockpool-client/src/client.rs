@@ -22,6 +22,28 @@ pub const DEFAULT_SUBMIT_TIMEOUT: Duration = Duration::from_secs(10);
 const EVENT_CAPACITY: usize = 1024;
 const MAX_WORKER_NAME: usize = 64;
 
+/// Mining threads when none are set: one per CPU core but one (left for the client's own work
+/// and the system), at least 1.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get().saturating_sub(1))
+        .unwrap_or(1)
+        .max(1)
+}
+
+/// The worker name when none is set: this machine's hostname (else `miner`).
+pub fn default_worker_name() -> String {
+    let from_file = ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .find_map(|path| std::fs::read_to_string(path).ok());
+    from_file
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .or_else(|| std::env::var("COMPUTERNAME").ok())
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "miner".to_owned())
+}
+
 /// Everything a running client needs, validated.
 pub(crate) struct Config {
     pub(crate) pools: Vec<PoolAddress>,
@@ -34,6 +56,7 @@ pub(crate) struct Config {
     pub(crate) connect_timeout: Duration,
     pub(crate) primary_probe_interval: Duration,
     pub(crate) submit_timeout: Duration,
+    pub(crate) stats_log_interval: Option<Duration>,
 }
 
 /// State shared between the running client and its handles.
@@ -71,11 +94,12 @@ pub struct PoolClientBuilder {
     worker: Option<String>,
     token: Option<String>,
     engine: Option<Arc<dyn PowEngine>>,
-    threads: usize,
+    threads: Option<usize>,
     backoff: (Duration, Duration),
     connect_timeout: Duration,
     primary_probe_interval: Duration,
     submit_timeout: Duration,
+    stats_log_interval: Option<Duration>,
 }
 
 impl PoolClientBuilder {
@@ -96,8 +120,8 @@ impl PoolClientBuilder {
         self
     }
 
-    /// The worker name the pool shows for this miner (default `"worker"`; the stock `miner`
-    /// binary uses the hostname).
+    /// The worker name the pool shows for this miner (default [`default_worker_name`]: the
+    /// hostname).
     pub fn worker(mut self, worker: impl Into<String>) -> Self {
         self.worker = Some(worker.into());
         self
@@ -121,9 +145,9 @@ impl PoolClientBuilder {
         self
     }
 
-    /// Mining threads (default 1).
+    /// Mining threads (default [`default_threads`]: CPU cores − 1, at least 1).
     pub fn threads(mut self, threads: usize) -> Self {
-        self.threads = threads;
+        self.threads = Some(threads);
         self
     }
 
@@ -152,6 +176,13 @@ impl PoolClientBuilder {
         self
     }
 
+    /// While running, log the stats line (`hashrate … accepted N, rejected N …`, see
+    /// [`ClientStats`]'s `Display`) at info level every `interval` (default: never).
+    pub fn stats_log_interval(mut self, interval: Duration) -> Self {
+        self.stats_log_interval = Some(interval);
+        self
+    }
+
     /// Validates the settings.
     pub fn build(self) -> Result<PoolClient, ClientError> {
         if self.pools.is_empty() {
@@ -162,7 +193,7 @@ impl PoolClientBuilder {
             .iter()
             .map(|p| p.parse::<PoolAddress>())
             .collect::<Result<Vec<_>, _>>()?;
-        let worker = self.worker.unwrap_or_else(|| "worker".to_owned());
+        let worker = self.worker.unwrap_or_else(default_worker_name);
         if worker.trim().is_empty()
             || worker.chars().count() > MAX_WORKER_NAME
             || worker.chars().any(char::is_control)
@@ -178,7 +209,8 @@ impl PoolClientBuilder {
                 AsciiMetadataValue::try_from(t.as_str()).map_err(|_| ClientError::InvalidToken)?,
             ),
         };
-        if self.threads == 0 {
+        let threads = self.threads.unwrap_or_else(default_threads);
+        if threads == 0 {
             return Err(ClientError::ZeroThreads);
         }
         let (min, max) = self.backoff;
@@ -189,6 +221,10 @@ impl PoolClientBuilder {
             ("connect timeout", self.connect_timeout),
             ("primary probe interval", self.primary_probe_interval),
             ("submit timeout", self.submit_timeout),
+            (
+                "stats log interval",
+                self.stats_log_interval.unwrap_or(Duration::MAX),
+            ),
         ] {
             if value.is_zero() {
                 return Err(ClientError::ZeroDuration(name));
@@ -201,12 +237,13 @@ impl PoolClientBuilder {
                 worker,
                 token,
                 engine,
-                threads: self.threads,
+                threads,
                 backoff_min: min,
                 backoff_max: max,
                 connect_timeout: self.connect_timeout,
                 primary_probe_interval: self.primary_probe_interval,
                 submit_timeout: self.submit_timeout,
+                stats_log_interval: self.stats_log_interval,
             }),
             shared: Arc::new(Shared::new()),
         })
@@ -243,11 +280,12 @@ impl PoolClient {
             worker: None,
             token: None,
             engine: None,
-            threads: 1,
+            threads: None,
             backoff: (DEFAULT_BACKOFF_MIN, DEFAULT_BACKOFF_MAX),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             primary_probe_interval: DEFAULT_PRIMARY_PROBE_INTERVAL,
             submit_timeout: DEFAULT_SUBMIT_TIMEOUT,
+            stats_log_interval: None,
         }
     }
 
@@ -261,6 +299,16 @@ impl PoolClient {
     /// The configured pools, primary first.
     pub fn pools(&self) -> &[PoolAddress] {
         &self.config.pools
+    }
+
+    /// The worker name the pool will show.
+    pub fn worker(&self) -> &str {
+        &self.config.worker
+    }
+
+    /// How many mining threads the engine runs on.
+    pub fn threads(&self) -> usize {
+        self.config.threads
     }
 
     /// Mines until `shutdown` completes, then stops the engine threads (giving in-flight
@@ -346,5 +394,20 @@ mod tests {
             ..ClientStats::default()
         };
         assert_eq!(client.handle().stats(), fresh);
+        // The defaults the stock miner relies on.
+        assert_eq!(client.threads(), default_threads());
+        assert_eq!(client.worker(), default_worker_name());
+        assert!(matches!(
+            ok().stats_log_interval(Duration::ZERO).build(),
+            Err(ClientError::ZeroDuration("stats log interval"))
+        ));
+    }
+
+    #[test]
+    fn defaults_are_sane() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(default_threads(), cores.saturating_sub(1).max(1));
+        let name = default_worker_name();
+        assert!(!name.is_empty() && name.trim() == name);
     }
 }

@@ -10,7 +10,9 @@
 //! every share's fate; [`ClientEvent`]s let an embedding program follow along.
 //!
 //! # Layout
-//! - `client` — [`PoolClient`], [`PoolClientBuilder`], [`ClientHandle`].
+//! - `client` — [`PoolClient`], [`PoolClientBuilder`], [`ClientHandle`]; the defaults
+//!   [`default_threads`] (cores − 1) and [`default_worker_name`] (the hostname).
+//! - `cli` (feature `cli`) — `MinerArgs`: the stock `miner`'s flags, for `#[command(flatten)]`.
 //! - `runner` (private) — the connect / session / submit loop.
 //! - `queue` (private) — the lossless submission queue.
 //! - `address` — [`PoolAddress`]: what an operator types → `http://host:port`.
@@ -20,7 +22,20 @@
 //! - `stats` — [`ClientStats`], [`ClientEvent`].
 //! - `error` — [`ClientError`].
 //!
-//! # Example
+//! # Examples
+//! Building checks every setting up front and fills in the library's defaults:
+//! ```
+//! use nockpool_client::{default_threads, PoolClient};
+//!
+//! let client = PoolClient::builder().pools(["192.168.1.100"]).build()?;
+//! assert_eq!(client.pools()[0].to_string(), "http://192.168.1.100:7777");
+//! assert_eq!(client.threads(), default_threads()); // CPU cores - 1
+//! assert_eq!(client.handle().stats().accepted, 0);
+//! assert!(PoolClient::builder().build().is_err()); // no pool
+//! # Ok::<(), nockpool_client::ClientError>(())
+//! ```
+//!
+//! Mining until ctrl-c, with a backup pool:
 //! ```no_run
 //! use nockpool_client::PoolClient;
 //! use nockpool_pow::V5Engine;
@@ -45,6 +60,8 @@
 //! ```
 
 mod address;
+#[cfg(feature = "cli")]
+mod cli;
 mod client;
 mod error;
 mod hashrate;
@@ -53,9 +70,12 @@ mod runner;
 mod stats;
 
 pub use address::{PoolAddress, DEFAULT_POOL_PORT};
+#[cfg(feature = "cli")]
+pub use cli::MinerArgs;
 pub use client::{
-    ClientHandle, PoolClient, PoolClientBuilder, DEFAULT_BACKOFF_MAX, DEFAULT_BACKOFF_MIN,
-    DEFAULT_CONNECT_TIMEOUT, DEFAULT_PRIMARY_PROBE_INTERVAL, DEFAULT_SUBMIT_TIMEOUT,
+    default_threads, default_worker_name, ClientHandle, PoolClient, PoolClientBuilder,
+    DEFAULT_BACKOFF_MAX, DEFAULT_BACKOFF_MIN, DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_PRIMARY_PROBE_INTERVAL, DEFAULT_SUBMIT_TIMEOUT,
 };
 pub use error::ClientError;
 pub use nockpool_core::proto::{NoticeKind, RejectReason};

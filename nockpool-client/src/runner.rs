@@ -109,6 +109,9 @@ where
         move || counter.hashes(),
         Arc::clone(&shared),
     ));
+    let stats_logger = config
+        .stats_log_interval
+        .map(|every| tokio::spawn(log_stats(every, Arc::clone(&shared))));
     let mut runner = Runner {
         backoff: Backoff::new(config.backoff_min, config.backoff_max),
         config,
@@ -126,11 +129,25 @@ where
     drop(runner);
     miner.pause();
     sampler.abort();
+    if let Some(logger) = stats_logger {
+        logger.abort();
+    }
     // Let the threads finish their current range so the final hash count is exact.
     let idle = Arc::clone(&miner);
     let _ = tokio::task::spawn_blocking(move || idle.wait_idle(STOP_WAIT)).await;
     shared.stats().total_hashes = miner.hashes();
     Ok(())
+}
+
+/// Logs the stats line every `every` (the first after one interval).
+async fn log_stats(every: Duration, shared: Arc<Shared>) {
+    let mut tick = tokio::time::interval_at(Instant::now() + every, every);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let line = shared.stats().to_string();
+        info!("{line}");
+    }
 }
 
 /// Samples the engine's hash counter into the 1 min / 5 min windows.

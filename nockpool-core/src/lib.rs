@@ -2,17 +2,29 @@
 //!
 //! Every other nockpool crate speaks in these types: field-element tuples
 //! ([`Digest`], [`Nonce`]), the proof-of-work number line ([`Target`],
-//! [`Difficulty`], [`U320`]) and the per-job parameters ([`JobParams`]).
-//! Nothing here hashes; the kernel lives in `nockpool-pow`.
+//! [`Difficulty`], [`U320`]), jobs and shares ([`JobParams`], [`Job`], [`Share`]) and the
+//! chain a pool mines ([`ChainBackend`]). Nothing here hashes; the kernel lives in
+//! `nockpool-pow`, which builds this crate without its default features, so no gRPC or async
+//! stack reaches the kernel.
 //!
 //! # Layout
-//! - `address` — [`PubkeyHash`] (v1 address) and [`MiningShare`] (`ADDR[:SHARE]`).
+//! - `address` — [`PubkeyHash`] (v1 address), [`MiningShare`] (`ADDR[:SHARE]`), digests in
+//!   base58 ([`Digest::to_base58`]).
 //! - `felt` — the Goldilocks prime [`P`], [`Digest`], [`Nonce`], canonical checks.
 //! - `target` — [`U320`], [`Target`], [`Difficulty`]: digest ↔ number, target ↔ `[%bn]`
 //!   limbs, difficulty ↔ target, work.
-//! - `job` — [`JobParams`], [`NonceRange`] and the shared nonce layout.
+//! - `job` — [`JobParams`], [`NonceRange`] and the shared nonce layout; [`Job`] (what a miner
+//!   receives) and [`Share`] (what it submits).
+//! - `hashrate` — [`format_hashrate`], the one way hashrates are written.
 //! - [`noun`] — Nock nouns and Nockchain's `jam`/`cue` (what the node's gRPC API carries).
-//! - [`proto`] — the miner ↔ pool gRPC protocol generated from `proto/nockpool/v1/pool.proto`.
+//! - `chain` (feature `chain`, default) — [`ChainBackend`] and its types: [`BlockTemplate`],
+//!   [`TemplateStream`], [`FoundBlock`], [`BlockOutcome`], [`ChainStatus`], [`ChainError`].
+//! - [`proto`] and `wire` (feature `proto`, default) — the miner ↔ pool gRPC protocol generated
+//!   from `proto/nockpool/v1/pool.proto`, its conversions (`Job::try_from(&proto::Job)`,
+//!   `proto::WorkResult::from(&Share)`, …) and [`TOKEN_METADATA_KEY`].
+//! - `backoff` (feature `backoff`, default) — [`Backoff`], the one retry schedule.
+//! - `storage` (feature `storage`) — `open_db`, the one way a data dir's redb database is
+//!   opened.
 //!
 //! # Example
 //! ```

@@ -21,6 +21,8 @@
 //! - `supervisor` — [`NodeSupervisor`]: runs the node as a child process (`--node-cmd`).
 //! - `balance` — [`NoteQuery`], [`Balance`], [`Note`], [`NodeApi`], [`format_nock`].
 //! - `error` — [`NodeError`].
+//! - `cli` (feature `cli`) — `NodeArgs`: the stock `pool-server`'s node-backend flags, for
+//!   `#[command(flatten)]`.
 //!
 //! # Example
 //! ```
@@ -46,6 +48,8 @@
 //! ```
 
 mod balance;
+#[cfg(feature = "cli")]
+mod cli;
 mod client;
 mod error;
 mod node;
@@ -56,6 +60,8 @@ mod store;
 mod supervisor;
 
 pub use balance::{format_nock, Balance, NodeApi, Note, NoteQuery, NICKS_PER_NOCK};
+#[cfg(feature = "cli")]
+pub use cli::NodeArgs;
 pub use client::{NodeClient, DEFAULT_NODE_GRPC};
 pub use error::NodeError;
 pub use node::{NockchainNode, NockchainNodeBuilder, NATIVE_PROOF_VERSION};

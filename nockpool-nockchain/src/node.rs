@@ -58,6 +58,7 @@ pub struct NockchainNodeBuilder {
     backoff_max: Duration,
     v0_passthrough: bool,
     max_concurrent_proofs: usize,
+    supervise: Option<String>,
 }
 
 impl std::fmt::Debug for NockchainNodeBuilder {
@@ -86,6 +87,7 @@ impl Default for NockchainNodeBuilder {
             backoff_max: Duration::from_secs(30),
             v0_passthrough: true,
             max_concurrent_proofs: 2,
+            supervise: None,
         }
     }
 }
@@ -165,6 +167,15 @@ impl NockchainNodeBuilder {
         self
     }
 
+    /// Also runs the node itself: `command` (a shell command line, e.g. `nockchain --bind …`)
+    /// under a [`NodeSupervisor`](crate::NodeSupervisor) started by [`build`](Self::build) and
+    /// stopped by [`NockchainNode::shutdown`] (`--node-cmd`). Without it, the backend connects
+    /// to a node run by someone else.
+    pub fn supervise(mut self, command: impl Into<String>) -> Self {
+        self.supervise = Some(command.into());
+        self
+    }
+
     /// Validates the configuration, opens the block store and starts the mining loop (call
     /// inside a Tokio runtime). The loop connects in the background; see
     /// [`NockchainNode::wait_ready`].
@@ -214,10 +225,17 @@ impl NockchainNodeBuilder {
             proof_slots: tokio::sync::Semaphore::new(self.max_concurrent_proofs),
             config: self,
         });
+        // Last, once nothing can fail: a node started here is stopped by `shutdown`.
+        let supervisor = inner
+            .config
+            .supervise
+            .clone()
+            .map(crate::NodeSupervisor::spawn);
         let task = tokio::spawn(mining_loop(inner.clone()));
         Ok(NockchainNode {
             inner,
             task: Mutex::new(Some(task)),
+            supervisor: Mutex::new(supervisor),
         })
     }
 }
@@ -241,6 +259,7 @@ impl NockchainNodeBuilder {
 pub struct NockchainNode {
     inner: Arc<Inner>,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    supervisor: Mutex<Option<crate::NodeSupervisor>>,
 }
 
 impl std::fmt::Debug for NockchainNode {
@@ -400,12 +419,22 @@ impl NockchainNode {
         }
     }
 
-    /// Stops the mining loop (the node keeps running; mining stays enabled on it).
+    /// Stops the mining loop, and the node too if this backend started it
+    /// ([`NockchainNodeBuilder::supervise`]); a node run by someone else keeps running, with
+    /// mining still enabled on it.
     pub async fn shutdown(&self) {
         self.inner.stop.send_replace(true);
         let task = self.task.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(task) = task {
             let _ = task.await;
+        }
+        let supervisor = self
+            .supervisor
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(supervisor) = supervisor {
+            supervisor.stop().await;
         }
     }
 }

@@ -41,7 +41,7 @@ pub enum SupervisorEvent {
 pub struct NodeSupervisor {
     stop: watch::Sender<bool>,
     events: broadcast::Sender<SupervisorEvent>,
-    task: JoinHandle<()>,
+    task: Option<JoinHandle<()>>,
 }
 
 /// Settings of a [`NodeSupervisor`].
@@ -82,7 +82,11 @@ impl NodeSupervisor {
             grace,
         };
         let task = tokio::spawn(supervise(settings, stop_rx, events.clone()));
-        NodeSupervisor { stop, events, task }
+        NodeSupervisor {
+            stop,
+            events,
+            task: Some(task),
+        }
     }
 
     /// Subscribes to what happens to the node process.
@@ -91,9 +95,19 @@ impl NodeSupervisor {
     }
 
     /// Stops the node cleanly (SIGTERM, then SIGKILL after the grace period) and waits.
-    pub async fn stop(self) {
+    pub async fn stop(mut self) {
         self.stop.send_replace(true);
-        let _ = self.task.await;
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for NodeSupervisor {
+    /// Dropped without [`stop`](NodeSupervisor::stop), it still stops the node cleanly, in the
+    /// background (while the runtime lives).
+    fn drop(&mut self) {
+        self.stop.send_replace(true);
     }
 }
 

@@ -1,12 +1,12 @@
 //! `nockpool-server`: the pool server of a Nockchain mining farm, as a library.
 //!
 //! A [`PoolServer`] takes block templates from a [`ChainBackend`] (the embedded, **simulated**
-//! development chain [`Devnet`], or a Nockchain node through `nockpool-nockchain`), pushes jobs to every miner the moment a
-//! template arrives (gRPC, `proto/nockpool/v1/pool.proto`), gives each connection its own nonce
-//! prefix, re-checks every share with the same [`PowEngine`](nockpool_pow::PowEngine) digest,
-//! runs vardiff per connection, keeps per-worker accounting, and persists every found block
-//! before acknowledging it, then submits it to the backend asynchronously (retrying on errors,
-//! also across restarts).
+//! development chain [`Devnet`], or a Nockchain node through `nockpool-nockchain`), pushes jobs
+//! to every miner the moment a template arrives (gRPC, `proto/nockpool/v1/pool.proto`), gives
+//! each connection its own nonce prefix, re-checks every share with the same
+//! [`PowEngine`](nockpool_pow::PowEngine) digest, runs vardiff per connection, keeps per-worker
+//! accounting, and persists every found block before acknowledging it, then submits it to the
+//! backend asynchronously (retrying on errors, also across restarts).
 //!
 //! # Layout
 //! - `server` — [`PoolServer`], [`PoolServerBuilder`], [`PoolHandle`]: configuration, the run
@@ -21,6 +21,8 @@
 //! - `events` — [`PoolEvent`], [`PoolSnapshot`], [`WorkerSnapshot`], [`JobSnapshot`].
 //! - [`ChainBackend`] and its types live in `nockpool-core` and are re-exported here.
 //! - `devnet` — [`Devnet`]: the embedded development chain (simulated; `<data dir>/devnet.redb`).
+//! - `cli` (feature `cli`) — `ServerArgs`, `DevnetArgs`: the stock `pool-server`'s flags, for
+//!   `#[command(flatten)]`; `devnet_payees`: the development payee of a devnet run.
 //!
 //! # Protocol behaviour (what a miner can rely on)
 //! - A Subscribe stream must open with a `Hello` (within [`Limits::hello_timeout`], else
@@ -47,7 +49,28 @@
 //!   does not read its stream (queue of [`Limits::outbound_queue`] full) is dropped with
 //!   `RESOURCE_EXHAUSTED`.
 //!
-//! # Example
+//! # Examples
+//! A pool on an in-memory devnet, built (settings checked) and looked at before it runs:
+//! ```
+//! use nockpool_core::PubkeyHash;
+//! use nockpool_server::{Devnet, PoolServer};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let devnet = Devnet::builder().initial_difficulty(1_000).open()?; // no data dir: in memory
+//! let server = PoolServer::builder()
+//!     .listen("127.0.0.1:0".parse()?)
+//!     .backend(devnet.clone())
+//!     .mining_address("9yPePjfWAdUnzaQKyxcRXKRa5PpUzKKEwtpECBZsUYt9Jd7egSDEWoV".parse::<PubkeyHash>()?)
+//!     .build()?;
+//! let snapshot = server.handle().snapshot();
+//! assert_eq!((snapshot.connections, snapshot.blocks_found), (0, 0));
+//! assert_eq!(devnet.current_template().map(|t| t.height), Some(1));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Serving until ctrl-c, following what happens:
 //! ```no_run
 //! use nockpool_server::{Devnet, PoolServer};
 //!
@@ -72,6 +95,8 @@
 //! # }
 //! ```
 
+#[cfg(feature = "cli")]
+mod cli;
 mod devnet;
 mod error;
 mod events;
@@ -82,6 +107,8 @@ mod service;
 mod store;
 mod vardiff;
 
+#[cfg(feature = "cli")]
+pub use cli::{devnet_payees, DevnetArgs, ServerArgs};
 pub use devnet::{Devnet, DevnetBlock, DevnetBuilder, DevnetMiner, DEVNET_DB_FILE};
 pub use error::ServerError;
 pub use events::{JobSnapshot, PoolEvent, PoolSnapshot, WorkerSnapshot};

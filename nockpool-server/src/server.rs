@@ -485,7 +485,7 @@ async fn maintain(pool: Arc<Pool>, backend: Arc<dyn ChainBackend>) {
                 {
                     pool.set_chain_status(status);
                 }
-                if ticks % 2 == 0 {
+                if ticks.is_multiple_of(2) {
                     let p = pool.clone();
                     let _ = tokio::task::spawn_blocking(move || p.flush_workers()).await;
                 }

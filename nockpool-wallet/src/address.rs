@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use nockpool_core::PubkeyHash;
+use nockpool_core::{CoreError, MiningShare, PubkeyHash};
 
 use crate::curve::{PublicKey, PUBLIC_KEY_BASE58_CHARS};
 use crate::WalletError;
@@ -94,12 +94,43 @@ pub fn parse_mining_address(text: &str) -> Result<PubkeyHash, WalletError> {
     Address::parse(text).map(|a| a.pubkey_hash())
 }
 
+/// `ADDR[:SHARE]` (what `--pubkey` / `MINING_PUBKEY` take) with [`parse_mining_address`] for
+/// the address, so a v0 public key is converted too.
+pub fn parse_mining_share(text: &str) -> Result<MiningShare, WalletError> {
+    /// Lets core's one reading of `:SHARE` report its errors as the wallet's.
+    struct ShareError(WalletError);
+    impl From<CoreError> for ShareError {
+        fn from(e: CoreError) -> ShareError {
+            ShareError(WalletError::InvalidAddress(match e {
+                CoreError::InvalidAddress(why) => why,
+                other => other.to_string(),
+            }))
+        }
+    }
+    MiningShare::parse_with(text, |address| {
+        parse_mining_address(address).map_err(ShareError)
+    })
+    .map_err(|ShareError(e)| e)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
 
     const PKH: &str = "9yPePjfWAdUnzaQKyxcRXKRa5PpUzKKEwtpECBZsUYt9Jd7egSDEWoV";
+
+    #[test]
+    fn mining_shares_take_either_address_form() {
+        let share = parse_mining_share(&format!("{PKH}:3")).unwrap();
+        assert_eq!((share.address.to_string().as_str(), share.share), (PKH, 3));
+        assert_eq!(parse_mining_share(PKH).unwrap().share, 1);
+        assert!(matches!(
+            parse_mining_share(&format!("{PKH}:0")),
+            Err(WalletError::InvalidAddress(why)) if why.contains("at least 1")
+        ));
+        assert!(parse_mining_share("nope:2").is_err());
+    }
 
     #[test]
     fn truncated_and_malformed_addresses_are_refused() {

@@ -14,11 +14,14 @@
 //!   `zprv…`/`zpub…` text, [`KeyVersion`].
 //! - `mnemonic` — [`SeedPhrase`]: keygen (OS entropy → Argon2d → 24 words), phrase → seed.
 //! - `master` — [`MasterKey`]: a phrase (or zprv) and its master key, as keygen/import make it.
-//! - `address` — [`Address`] (v0 or v1), [`parse_mining_address`] for `MINING_PUBKEY`.
+//! - `address` — [`Address`] (v0 or v1), [`parse_mining_address`] / [`parse_mining_share`] for
+//!   `MINING_PUBKEY` (`ADDR[:SHARE]`).
 //! - `names` — v1 note first-names of a pkh ([`simple_first_name`], [`coinbase_first_name`];
 //!   derived from Nockchain's sources, not yet pinned by an upstream vector).
-//! - balances: [`NodeClient`], [`NoteQuery`], [`Balance`] come from `nockpool-nockchain` (the
-//!   one client of a node's gRPC APIs) and are re-exported here.
+//! - `notes` — [`NoteSelection`]: which node queries find an address's notes (v0 by key when it
+//!   is known, v1 by first-names); [`fetch_balances`] asks a node. [`NodeClient`],
+//!   [`NoteQuery`], [`Balance`] come from `nockpool-nockchain` (the one client of a node's gRPC
+//!   APIs) and are re-exported here.
 //! - `keystore` — [`Keystore`]: the key file (`0600`) the `nockchain-wallet` binary keeps.
 //! - `report` — [`keygen_report`] (the keygen text) and [`set_env_mining_pubkey`] (`.env`).
 //!
@@ -48,10 +51,11 @@ mod keystore;
 mod master;
 mod mnemonic;
 mod names;
+mod notes;
 mod report;
 mod scalar;
 
-pub use address::{parse_mining_address, Address, MIN_PKH_CHARS};
+pub use address::{parse_mining_address, parse_mining_share, Address, MIN_PKH_CHARS};
 pub use curve::{PublicKey, PUBLIC_KEY_BASE58_CHARS, PUBLIC_KEY_BYTES};
 pub use error::WalletError;
 pub use keys::{ExtendedPrivateKey, ExtendedPublicKey, KeyPath, KeyVersion, SecretKey, HARDENED};
@@ -66,4 +70,5 @@ pub use nockpool_nockchain::{
     format_nock, Balance, NodeApi, NodeClient, Note, NoteQuery,
     DEFAULT_NODE_GRPC as DEFAULT_PRIVATE_GRPC, NICKS_PER_NOCK,
 };
+pub use notes::{fetch_balances, NoteSelection};
 pub use report::{keygen_report, set_env_mining_pubkey, EnvUpdate};

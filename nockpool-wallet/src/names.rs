@@ -116,7 +116,7 @@ mod tests {
     /// `verify-merk-proof` (`ztd/three.hoon`): walk from `leaf` at `axis` up to the root.
     fn merkle_root(mut node: Digest, mut axis: u64, path: &[Digest]) -> Digest {
         for sibling in path {
-            node = if axis % 2 == 0 {
+            node = if axis.is_multiple_of(2) {
                 hash_ten(&node, sibling)
             } else {
                 hash_ten(sibling, &node)

@@ -5,12 +5,13 @@
 //! miner 192.168.1.100 10.0.0.2:7000    # primary, then backup (failover in order)
 //! miner -t 15 -l debug --worker rack3-node17 --token "$POOL_TOKEN" http://pool.lan:7777
 //! ```
-
-use std::time::Duration;
+//!
+//! The flags live in `nockpool_client::MinerArgs`; this file parses them and runs the client.
 
 use anyhow::Context;
 use clap::Parser;
-use nockpool_client::PoolClient;
+use nockpool_bins::LogArgs;
+use nockpool_client::MinerArgs;
 use nockpool_pow::V5Engine;
 use tracing::info;
 
@@ -21,86 +22,34 @@ use tracing::info;
     version,
     about = "Mine Nockchain for a nockpool pool server (real hashrate in the log)"
 )]
-struct Args {
-    /// Pool address(es): IP, IP:port (default port 7777), host\[:port\] or http:// URL.
-    /// Several are tried in order (failover); the miner returns to the first when it is back.
-    #[arg(required = true, env = "POOL_ADDRESS", value_delimiter = ',')]
-    pools: Vec<String>,
-
-    /// Mining threads (default: CPU cores - 1, at least 1).
-    #[arg(short = 't', long, env = "MINER_THREADS")]
-    threads: Option<usize>,
-
-    /// Log level or filter (error, warn, info, debug, trace); default RUST_LOG, else info.
-    #[arg(short = 'l', long = "log")]
-    log: Option<String>,
-
-    /// Worker name shown by the pool (default: this machine's hostname).
-    #[arg(long, env = "WORKER_NAME")]
-    worker: Option<String>,
-
-    /// Farm token, if the pool requires one.
-    #[arg(long, env = "POOL_TOKEN", hide_env_values = true)]
-    token: Option<String>,
-
-    /// Seconds between hashrate/share summary lines in the log.
-    #[arg(long, env = "MINER_REPORT_SECS", default_value_t = 30)]
-    report_secs: u64,
-}
-
-fn default_threads() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get().saturating_sub(1))
-        .unwrap_or(1)
-        .max(1)
-}
-
-fn hostname() -> String {
-    let from_file = ["/proc/sys/kernel/hostname", "/etc/hostname"]
-        .iter()
-        .find_map(|path| std::fs::read_to_string(path).ok());
-    from_file
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .or_else(|| std::env::var("COMPUTERNAME").ok())
-        .map(|name| name.trim().to_owned())
-        .filter(|name| !name.is_empty())
-        .unwrap_or_else(|| "miner".to_owned())
+struct Cli {
+    #[command(flatten)]
+    miner: MinerArgs,
+    #[command(flatten)]
+    log: LogArgs,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     nockpool_bins::load_dotenv();
-    let args = Args::parse();
-    nockpool_bins::init_tracing(args.log.as_deref())?;
+    let cli = Cli::parse();
+    nockpool_bins::init_tracing(cli.log.level())?;
 
-    let threads = args.threads.unwrap_or_else(default_threads);
-    let worker = args.worker.unwrap_or_else(hostname);
-    let client = PoolClient::builder()
-        .pools(&args.pools)
-        .worker(&worker)
-        .token(args.token)
+    let client = cli
+        .miner
+        .builder()
         .engine(V5Engine::new())
-        .threads(threads)
         .build()
         .context("bad miner settings")?;
     let pools: Vec<String> = client.pools().iter().map(|p| p.to_string()).collect();
     info!(
-        "miner {worker} starting: {threads} threads, pools {}",
+        "miner {} starting: {} threads, pools {}",
+        client.worker(),
+        client.threads(),
         pools.join(" then ")
     );
-
-    let handle = client.handle();
-    let every = Duration::from_secs(args.report_secs.max(1));
-    let reporter = tokio::spawn(async move {
-        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-        loop {
-            tick.tick().await;
-            info!("{}", handle.stats());
-        }
-    });
     let summary = client.handle();
     client.run(nockpool_bins::shutdown_signal()).await?;
-    reporter.abort();
     let stats = summary.stats();
     info!(
         "miner stopped after {} hashes: {}",
@@ -116,29 +65,11 @@ mod tests {
 
     #[test]
     fn flags_parse_as_documented() {
-        Args::command().debug_assert();
-        let args = Args::try_parse_from([
-            "miner",
-            "192.168.1.100",
-            "10.0.0.2:7000",
-            "-t",
-            "3",
-            "-l",
-            "debug",
-            "--worker",
-            "rack3-node17",
-        ])
-        .unwrap();
-        assert_eq!(args.pools, ["192.168.1.100", "10.0.0.2:7000"]);
-        assert_eq!(args.threads, Some(3));
-        assert_eq!(args.log.as_deref(), Some("debug"));
-        assert_eq!(args.worker.as_deref(), Some("rack3-node17"));
-        assert_eq!(args.report_secs, 30);
-    }
-
-    #[test]
-    fn defaults_are_sane() {
-        assert!(default_threads() >= 1);
-        assert!(!hostname().is_empty());
+        Cli::command().debug_assert();
+        let cli =
+            Cli::try_parse_from(["miner", "192.168.1.100", "-t", "3", "-l", "debug"]).unwrap();
+        assert_eq!(cli.miner.pools, ["192.168.1.100"]);
+        assert_eq!(cli.miner.threads, Some(3));
+        assert_eq!(cli.log.level(), Some("debug"));
     }
 }

@@ -10,9 +10,9 @@ use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use nockpool_core::Digest;
 use nockpool_wallet::{
-    coinbase_first_name, format_nock, keygen_report, set_env_mining_pubkey, simple_first_name,
-    Address, Balance, EnvUpdate, KeyVersion, Keystore, MasterKey, NodeApi, NodeClient, NoteQuery,
-    SeedPhrase, COINBASE_TIMELOCK_MIN, DEFAULT_PRIVATE_GRPC, HARDENED,
+    fetch_balances, format_nock, keygen_report, set_env_mining_pubkey, Address, Balance, EnvUpdate,
+    KeyVersion, Keystore, MasterKey, NodeApi, NoteQuery, NoteSelection, SeedPhrase,
+    COINBASE_TIMELOCK_MIN, DEFAULT_PRIVATE_GRPC, HARDENED,
 };
 
 #[derive(Parser)]
@@ -285,41 +285,36 @@ fn run_notes(
     list: bool,
 ) -> anyhow::Result<()> {
     let address = Address::parse(address)?;
-    let mut queries = Vec::new();
-    if let Address::V0(key) = address {
-        queries.push(NoteQuery::Pubkey(key.to_base58()));
-    } else if let Ok(Some(master)) = keystore(keystore_path).and_then(|s| Ok(s.active()?)) {
-        // A pkh does not reveal the public key; if it is this wallet's key, its legacy (v0)
-        // notes can still be found by public key.
-        if master.public_key().pubkey_hash() == address.pubkey_hash() {
-            queries.push(NoteQuery::Pubkey(master.public_key().to_base58()));
-        }
-    }
-    let pkh = address.pubkey_hash();
+    // A pkh does not reveal its public key; if it is this wallet's key, its legacy (v0) notes
+    // can still be found by public key.
+    let own_key = keystore(keystore_path)
+        .and_then(|s| Ok(s.active()?))
+        .ok()
+        .flatten()
+        .map(|master| master.public_key());
+    let first_names = node
+        .first_names
+        .iter()
+        .map(|first| {
+            Digest::from_base58(first)
+                .with_context(|| format!("--first-name {first:?} is not a base58 hash"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    // v1 notes are found by the first-names of the address's simple lock and of its coinbase
+    // lock (timelock of `--coinbase-timelock` blocks, 100 on mainnet).
+    let timelock = (!node.v0_only).then_some(node.coinbase_timelock);
+    let selection = NoteSelection::for_address(&address, own_key.as_ref(), timelock, &first_names);
     if node.v0_only {
         println!(
             "NOTE: --v0-only: v1 notes (every coinbase since the v1 cut-over) are not listed{}.",
-            if queries.is_empty() {
+            if selection.v0.is_none() {
                 " and this v1 address is not this wallet's key, so its v0 notes are unknown too"
             } else {
                 ""
             }
         );
-    } else {
-        // v1 notes are found by the first-names of the address's simple lock and of its
-        // coinbase lock (timelock of `--coinbase-timelock` blocks, 100 on mainnet).
-        queries.push(NoteQuery::FirstName(simple_first_name(&pkh)));
-        queries.push(NoteQuery::FirstName(coinbase_first_name(
-            &pkh,
-            node.coinbase_timelock,
-        )));
     }
-    for first in &node.first_names {
-        queries.push(NoteQuery::FirstName(
-            Digest::from_base58(first)
-                .with_context(|| format!("--first-name {first:?} is not a base58 hash"))?,
-        ));
-    }
+    let queries = selection.queries();
     if queries.is_empty() {
         return Ok(());
     }
@@ -330,16 +325,8 @@ fn run_notes(
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let balances: Vec<(NoteQuery, Balance)> = runtime.block_on(async {
-        let client =
-            NodeClient::connect(&node.nockchain_grpc, std::time::Duration::from_secs(10)).await?;
-        let mut out = Vec::new();
-        for query in queries {
-            let balance = client.balance(&query, api).await?;
-            out.push((query, balance));
-        }
-        Ok::<_, anyhow::Error>(out)
-    })?;
+    let balances: Vec<(NoteQuery, Balance)> =
+        runtime.block_on(fetch_balances(&node.nockchain_grpc, api, &queries))?;
     let mut total: u128 = 0;
     let mut count = 0;
     for (query, balance) in &balances {
