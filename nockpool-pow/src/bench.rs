@@ -1,5 +1,6 @@
-//! The miner's benchmark mode: version-5 nonce attempts per second for every kernel this CPU
-//! supports, on 1…N threads, through the same [`PowEngine::search`] loop the miner runs.
+//! The miner's benchmark mode (`miner --bench`): version-5 nonce attempts per second for every
+//! kernel this CPU supports, on 1, 2, 4, … up to N threads, through the same
+//! [`PowEngine::search`] loop the miner runs.
 //!
 //! This is the number a farm compares machines and builds by. It measures wall-clock rates, so
 //! other load on the machine lowers them; [`BenchReport`] records the CPU it ran on.
@@ -48,16 +49,21 @@ impl Default for BenchConfig {
 }
 
 impl BenchConfig {
-    /// Every supported kernel on 1…N threads (N = the CPUs available to this process), one
-    /// second per point, `pow_len` 64.
+    /// Every supported kernel on 1, 2, 4, … threads up to N (N = the CPUs available to this
+    /// process, always included), one second per point, `pow_len` 64.
     pub fn new() -> BenchConfig {
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         BenchConfig {
             kernels: Kernel::supported(),
-            threads: (1..=cpus).collect(),
+            threads: doubling_up_to(cpus),
             duration: Duration::from_secs(1),
             pow_len: 64,
         }
+    }
+
+    /// Measure on 1, 2, 4, … threads up to `max` (always included; at least 1).
+    pub fn up_to_threads(self, max: usize) -> BenchConfig {
+        self.threads(doubling_up_to(max.max(1)))
     }
 
     /// Measure these kernels.
@@ -196,6 +202,15 @@ impl fmt::Display for BenchReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.to_text())
     }
+}
+
+/// `[1, 2, 4, …, max]`: doubling, with `max` itself last.
+fn doubling_up_to(max: usize) -> Vec<usize> {
+    let mut counts: Vec<usize> = std::iter::successors(Some(1usize), |n| n.checked_mul(2))
+        .take_while(|&n| n < max)
+        .collect();
+    counts.push(max);
+    counts
 }
 
 /// `812 /s`, `117.3 k/s`, `1.21 M/s`.
@@ -384,6 +399,15 @@ mod tests {
         assert_eq!(json["results"][1]["nonces"], 3_000_000);
         assert_eq!(json["results"][0]["nonces_per_sec"], 2000.0);
         assert_eq!(report.best(2).map(|r| r.nonces), Some(3_000_000));
+    }
+
+    #[test]
+    fn thread_counts_double_up_to_the_maximum() {
+        assert_eq!(doubling_up_to(1), [1]);
+        assert_eq!(doubling_up_to(2), [1, 2]);
+        assert_eq!(doubling_up_to(6), [1, 2, 4, 6]);
+        assert_eq!(doubling_up_to(16), [1, 2, 4, 8, 16]);
+        assert_eq!(BenchConfig::new().up_to_threads(0).threads, [1]);
     }
 
     #[test]
