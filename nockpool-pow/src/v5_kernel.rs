@@ -199,7 +199,7 @@ pub(crate) fn digest_many_with(
 }
 
 /// The most lanes a kernel batches.
-const MAX_WIDTH: usize = 16;
+const MAX_WIDTH: usize = 8;
 
 /// `V::WIDTH` nonces through [`digest_lanes`], appended to `out` in order.
 #[inline(always)]

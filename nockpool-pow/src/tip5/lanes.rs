@@ -45,7 +45,7 @@ macro_rules! each16 {
 /// Operations the permutation needs on a group of lanes. Every method is `#[inline(always)]`
 /// in implementations so the generic code specialises into straight-line SIMD.
 pub(crate) trait Lanes: Copy {
-    /// Number of lanes (at most 16).
+    /// Number of lanes (at most 8).
     const WIDTH: usize;
     /// Lanes from the first `WIDTH` words of `words`.
     ///
