@@ -104,17 +104,12 @@ pub(crate) struct SubmissionStore {
 
 impl SubmissionStore {
     pub(crate) fn open(dir: Option<&Path>) -> Result<SubmissionStore, ChainError> {
-        let db = nockpool_core::open_db(dir, NODE_DB_FILE)
-            .map_err(storage("open the node block store"))?;
-        let txn = db
-            .begin_write()
-            .map_err(storage("begin a node block store transaction"))?;
-        txn.open_table(SUBMISSIONS)
-            .map_err(storage("open a node block store table"))?;
-        txn.open_table(POKES)
-            .map_err(storage("open a node block store table"))?;
-        txn.commit()
-            .map_err(storage("commit to the node block store"))?;
+        let db = nockpool_core::open_db(dir, NODE_DB_FILE, |txn| {
+            txn.open_table(SUBMISSIONS)?;
+            txn.open_table(POKES)?;
+            Ok(())
+        })
+        .map_err(storage("open the node block store"))?;
         Ok(SubmissionStore { db: Mutex::new(db) })
     }
 

@@ -228,8 +228,12 @@ impl DevnetBuilder {
                 reason: "it must be above zero".into(),
             });
         }
-        let db = nockpool_core::open_db(self.data_dir.as_deref(), DEVNET_DB_FILE)
-            .map_err(|e| ChainError::storage("open the devnet database", e))?;
+        let db = nockpool_core::open_db(self.data_dir.as_deref(), DEVNET_DB_FILE, |txn| {
+            txn.open_table(BLOCKS)?;
+            txn.open_table(TEMPLATES)?;
+            Ok(())
+        })
+        .map_err(|e| ChainError::storage("open the devnet database", e))?;
         let tip = load_tip(&db)?;
         let difficulty = tip
             .as_ref()
@@ -279,9 +283,6 @@ fn storage(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> ChainError
 }
 
 fn load_tip(db: &Database) -> Result<Option<DevnetBlock>, ChainError> {
-    let txn = db.begin_write().map_err(storage)?;
-    txn.open_table(BLOCKS).map_err(storage)?;
-    txn.commit().map_err(storage)?;
     let txn = db.begin_read().map_err(storage)?;
     let table = txn.open_table(BLOCKS).map_err(storage)?;
     let Some((_, value)) = table.last().map_err(storage)? else {
@@ -293,9 +294,6 @@ fn load_tip(db: &Database) -> Result<Option<DevnetBlock>, ChainError> {
 }
 
 fn load_templates(db: &Database) -> Result<Vec<KnownTemplate>, ChainError> {
-    let txn = db.begin_write().map_err(storage)?;
-    txn.open_table(TEMPLATES).map_err(storage)?;
-    txn.commit().map_err(storage)?;
     let txn = db.begin_read().map_err(storage)?;
     let table = txn.open_table(TEMPLATES).map_err(storage)?;
     let mut out = Vec::new();

@@ -203,20 +203,13 @@ fn storage<E: Into<Box<dyn std::error::Error + Send + Sync>>>(
 impl Store {
     /// Opens (or creates) `data_dir/pool.redb`; with no data dir, an in-memory database.
     pub(crate) fn open(data_dir: Option<&Path>) -> Result<Store, ServerError> {
-        let db = nockpool_core::open_db(data_dir, POOL_DB_FILE)
-            .map_err(storage("open the pool database"))?;
-        // Create the tables so that readers never see "table does not exist".
-        let txn = db
-            .begin_write()
-            .map_err(storage("begin a pool database transaction"))?;
-        txn.open_table(BLOCKS)
-            .map_err(storage("open a pool database table"))?;
-        txn.open_table(WORKERS)
-            .map_err(storage("open a pool database table"))?;
-        txn.open_table(TEMPLATES)
-            .map_err(storage("open a pool database table"))?;
-        txn.commit()
-            .map_err(storage("create the pool database tables"))?;
+        let db = nockpool_core::open_db(data_dir, POOL_DB_FILE, |txn| {
+            txn.open_table(BLOCKS)?;
+            txn.open_table(WORKERS)?;
+            txn.open_table(TEMPLATES)?;
+            Ok(())
+        })
+        .map_err(storage("open the pool database"))?;
         Ok(Store {
             db: Mutex::new(Some(db)),
         })
