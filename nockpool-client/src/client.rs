@@ -82,6 +82,14 @@ impl Shared {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// A copy of the stats with the hashing kernel filled in: what the handle returns and the
+    /// periodic status line prints.
+    pub(crate) fn snapshot(&self) -> ClientStats {
+        let mut stats = self.stats().clone();
+        stats.kernel = nockpool_pow::kernel::current().name();
+        stats
+    }
+
     /// Publishes an event (nobody listening is fine).
     pub(crate) fn emit(&self, event: ClientEvent) {
         let _ = self.events.send(event);
@@ -330,9 +338,7 @@ pub struct ClientHandle {
 impl ClientHandle {
     /// A snapshot of the counters, the connection state and the hashing kernel.
     pub fn stats(&self) -> ClientStats {
-        let mut stats = self.shared.stats().clone();
-        stats.kernel = nockpool_pow::kernel::current().name();
-        stats
+        self.shared.snapshot()
     }
 
     /// Events from now on (a lagging receiver skips the oldest; stats never do).
