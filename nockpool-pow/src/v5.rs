@@ -350,6 +350,22 @@ mod tests {
                 expected
             );
             assert_eq!(job.digest(&nonce).to_limbs(), expected);
+            // Every kernel: its single-state path, and a full batch (9 copies: one SIMD group
+            // of up to 8 plus the remainder path).
+            for kernel in Kernel::ALL {
+                if !kernel.is_supported() {
+                    eprintln!("NOTICE: the {kernel} kernel cannot run on this CPU; not tested");
+                    continue;
+                }
+                assert_eq!(
+                    job.digest_with(kernel, &nonce).to_limbs(),
+                    expected,
+                    "{kernel}"
+                );
+                let mut out = Vec::new();
+                job.digest_limbs_into_with(kernel, &[*nonce.limbs(); 9], &mut out);
+                assert_eq!(out, [expected; 9], "{kernel} batched");
+            }
         }
         // The product hash is hash-noun-varlen of the product list.
         let case = &cases[0];

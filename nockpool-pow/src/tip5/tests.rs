@@ -53,6 +53,31 @@ fn permutation_vectors() {
     for (state, case) in batch.iter().zip(cases) {
         assert_eq!(state, &u64_array::<16>(&case["out"]));
     }
+    // Every kernel, batched (a batch of 8 fills the AVX-512 lanes, the rest takes the
+    // remainder path) and single, on the vectors themselves.
+    let inputs: Vec<[u64; 16]> = cases.iter().map(|c| u64_array(&c["in"])).collect();
+    let outputs: Vec<[u64; 16]> = cases.iter().map(|c| u64_array(&c["out"])).collect();
+    let raw_in: Vec<[u64; 16]> = cases.iter().map(|c| u64_array(&c["raw_in"])).collect();
+    let raw_out: Vec<[u64; 16]> = cases.iter().map(|c| u64_array(&c["raw_out"])).collect();
+    for kernel in Kernel::ALL {
+        if !kernel.is_supported() {
+            eprintln!("NOTICE: the {kernel} kernel cannot run on this CPU; not tested");
+            continue;
+        }
+        let mut batch: Vec<[u64; 16]> = inputs.iter().chain(&inputs).copied().collect();
+        permute_canonical_many_with(kernel, &mut batch);
+        let want: Vec<[u64; 16]> = outputs.iter().chain(&outputs).copied().collect();
+        assert_eq!(batch, want, "{kernel}");
+        let mut raw_batch: Vec<[u64; 16]> = raw_in.iter().chain(&raw_in).copied().collect();
+        permute_mont_many_with(kernel, &mut raw_batch);
+        let want: Vec<[u64; 16]> = raw_out.iter().chain(&raw_out).copied().collect();
+        assert_eq!(raw_batch, want, "{kernel} raw");
+        for (i, case_in) in raw_in.iter().enumerate() {
+            let mut raw = *case_in;
+            permute_mont_with(kernel, &mut raw);
+            assert_eq!(raw, raw_out[i], "{kernel} single");
+        }
+    }
 }
 
 #[test]
