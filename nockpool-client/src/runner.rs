@@ -13,7 +13,7 @@ use nockpool_core::proto::{
     miner_status, work_order, Hello, MinerStatus, NoticeKind, RejectReason, Status, SubmitAck,
     Welcome, WorkOrder, WorkResult,
 };
-use nockpool_core::{Digest, Job, JobParams, Share, Target, TOKEN_METADATA_KEY};
+use nockpool_core::{Digest, Job, Share, Target, TOKEN_METADATA_KEY};
 use nockpool_pow::{CpuMiner, FoundShare, MiningJob};
 use tokio::sync::mpsc;
 use tokio::time::{sleep, sleep_until, timeout, Instant, MissedTickBehavior};
@@ -121,7 +121,6 @@ where
         jobs: VecDeque::new(),
         queue: SubmissionQueue::default(),
         next_job_seq: 0,
-        current_work: None,
         next_submission_id: 0,
         last_connection_id: 0,
     };
@@ -175,8 +174,6 @@ struct Runner {
     queue: SubmissionQueue,
     backoff: Backoff,
     next_job_seq: u64,
-    /// The sequence number and puzzle of what the engine mines now.
-    current_work: Option<(u64, (JobParams, u64))>,
     next_submission_id: u64,
     last_connection_id: u64,
 }
@@ -226,8 +223,8 @@ impl Runner {
         }
     }
 
-    /// Stops the engine threads. `current_work` is kept: if the same puzzle comes back (same
-    /// prefix), the threads continue where they stopped instead of repeating nonces.
+    /// Stops the engine threads. If the same puzzle comes back (same prefix), the threads
+    /// continue where they stopped instead of repeating nonces.
     fn pause_engine(&mut self) {
         self.miner.pause();
     }
@@ -258,7 +255,8 @@ impl Runner {
     }
 
     async fn connect(&mut self, pool: usize) -> Result<Session, String> {
-        open_session(&self.config, pool, self.last_connection_id).await
+        let hashrate = measured_hashrate(&self.shared);
+        open_session(&self.config, pool, self.last_connection_id, hashrate).await
     }
 
     async fn run_session<F: Future<Output = ()>>(
@@ -331,6 +329,7 @@ impl Runner {
                         Arc::clone(&self.config),
                         session.pool,
                         connection_id,
+                        measured_hashrate(&self.shared),
                     )));
                 }
                 better = async { probe.as_mut().expect("guarded by is_some").await }, if probe.is_some() => {
@@ -471,20 +470,13 @@ impl Runner {
                 return;
             }
         };
-        // Same puzzle and prefix (e.g. a new share target for the same template): keep the
-        // sequence number so the engine threads continue their counters instead of repeating
-        // nonces they already tried.
-        let work = (*prepared.params(), job.nonce_prefix);
-        let seq = match self.current_work {
-            Some((seq, current)) if current == work => seq,
-            _ => {
-                self.next_job_seq += 1;
-                self.next_job_seq
-            }
-        };
-        self.current_work = Some((seq, work));
+        // Every job gets its own sequence number, also one that differs from the last only in
+        // its share target: a share is always submitted for the job it was found for (the
+        // pool credits it at that job's difficulty). On the same puzzle and prefix the engine
+        // threads continue their counters by themselves, so no nonce is tried twice.
+        self.next_job_seq += 1;
+        let seq = self.next_job_seq;
         let commitment = prepared.params().commitment;
-        self.jobs.retain(|j| j.seq != seq);
         self.miner.set_job(MiningJob {
             job_seq: seq,
             prepared,
@@ -755,6 +747,7 @@ async fn open_session(
     config: &Config,
     pool: usize,
     previous_connection_id: u64,
+    hashrate: f64,
 ) -> Result<Session, String> {
     let channel = endpoint(config.pools[pool].uri(), config.connect_timeout)
         .connect()
@@ -768,6 +761,7 @@ async fn open_session(
             client_version: format!("nockpool-client/{}", env!("CARGO_PKG_VERSION")),
             threads: u32::try_from(config.threads).unwrap_or(u32::MAX),
             previous_connection_id,
+            hashrate,
         })),
     };
     up.try_send(hello)
@@ -804,6 +798,16 @@ async fn open_session(
     })
 }
 
+/// The hashrate to state in a Hello: the last minute's, else the last five minutes' (0 before
+/// the engine has run), so a pool starts the connection at the right difficulty.
+fn measured_hashrate(shared: &Shared) -> f64 {
+    let stats = shared.stats();
+    [stats.hashrate_1m, stats.hashrate_5m]
+        .into_iter()
+        .find(|h| h.is_finite() && *h > 0.0)
+        .unwrap_or(0.0)
+}
+
 /// A request carrying the farm token, if one is configured.
 fn with_token<T>(config: &Config, message: T) -> Request<T> {
     let mut request = Request::new(message);
@@ -822,9 +826,10 @@ async fn probe_better_pools(
     config: Arc<Config>,
     below: usize,
     previous_connection_id: u64,
+    hashrate: f64,
 ) -> Option<Session> {
     for pool in 0..below {
-        match open_session(&config, pool, previous_connection_id).await {
+        match open_session(&config, pool, previous_connection_id, hashrate).await {
             Ok(session) => return Some(session),
             Err(error) => {
                 debug!(pool = %config.pools[pool], %error, "better pool still unavailable")

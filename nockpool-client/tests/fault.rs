@@ -68,6 +68,69 @@ impl PowEngine for Limited {
     }
 }
 
+/// A V5 engine that finds one share, then holds it (the mining thread waits) until the test
+/// opens the gate: a share found "just before" something the test then does.
+struct Gated {
+    inner: V5Engine,
+    gate: Gate,
+    taken: AtomicBool,
+}
+
+#[derive(Clone, Default)]
+struct Gate(Arc<GateState>);
+
+#[derive(Default)]
+struct GateState {
+    open: Mutex<bool>,
+    opened: std::sync::Condvar,
+    holding: tokio::sync::Notify,
+}
+
+impl Gate {
+    /// Resolves once the engine holds its share.
+    async fn holding(&self) {
+        self.0.holding.notified().await;
+    }
+
+    fn open(&self) {
+        *self.0.open.lock().unwrap() = true;
+        self.0.opened.notify_all();
+    }
+
+    fn wait(&self) {
+        self.0.holding.notify_one();
+        let mut open = self.0.open.lock().unwrap();
+        while !*open {
+            open = self.0.opened.wait(open).unwrap();
+        }
+    }
+}
+
+impl PowEngine for Gated {
+    fn prepare(&self, job: &JobParams) -> Result<PreparedJob, PowError> {
+        self.inner.prepare(job)
+    }
+    fn digest(&self, job: &PreparedJob, nonce: &Nonce) -> Digest {
+        self.inner.digest(job, nonce)
+    }
+    fn search(
+        &self,
+        job: &PreparedJob,
+        range: NonceRange,
+        target: &Target,
+        stop: &AtomicBool,
+        found: &mut dyn FnMut(Nonce, Digest),
+    ) -> u64 {
+        self.inner
+            .search(job, range, target, stop, &mut |nonce, digest| {
+                if !self.taken.swap(true, Ordering::SeqCst) {
+                    self.gate.wait();
+                    found(nonce, digest)
+                }
+            })
+    }
+}
+
 /// What the fake pool saw.
 #[derive(Debug, Clone)]
 enum Seen {
@@ -220,13 +283,14 @@ fn reject(reason: RejectReason) -> Answer {
 }
 
 struct Running {
+    pool: Arc<FakePool>,
     seen: broadcast::Receiver<Seen>,
     handle: ClientHandle,
     stop_client: oneshot::Sender<()>,
     client: tokio::task::JoinHandle<()>,
 }
 
-async fn start(engine: Limited, jobs: Jobs, judge: Judge) -> Running {
+async fn start(engine: impl PowEngine, jobs: Jobs, judge: Judge) -> Running {
     let (seen_tx, seen) = broadcast::channel(1024);
     let pool = Arc::new(FakePool {
         next_connection: AtomicU64::new(0),
@@ -240,7 +304,7 @@ async fn start(engine: Limited, jobs: Jobs, judge: Judge) -> Running {
     let address = listener.local_addr().unwrap();
     tokio::spawn(
         tonic::transport::Server::builder()
-            .add_service(MiningPoolServer::from_arc(pool))
+            .add_service(MiningPoolServer::from_arc(pool.clone()))
             .serve_with_incoming(TcpListenerStream::new(listener)),
     );
     let client = PoolClient::builder()
@@ -263,6 +327,7 @@ async fn start(engine: Limited, jobs: Jobs, judge: Judge) -> Running {
             .unwrap();
     });
     Running {
+        pool,
         seen,
         handle,
         stop_client,
@@ -512,4 +577,115 @@ async fn client_shuts_down_promptly_with_no_pool_reachable() {
     let stats = handle.stats();
     assert_eq!(stats.sessions, 0);
     assert!(stats.connected_pool.is_none());
+}
+
+/// Issue 10, item 5: when the pool raises the difficulty, a share found just before (for the
+/// job at the old difficulty) is still submitted for that job, not for the new one it would
+/// not meet.
+#[tokio::test]
+async fn a_share_found_before_a_difficulty_change_is_submitted_for_its_own_job() {
+    // Shares are easy on job "d"; "d.1" is the same puzzle at a difficulty no share meets.
+    let jobs: Jobs = Box::new(|conn| vec![job("d", 5, conn, Target::MAX, hard())]);
+    let judge: Judge = Box::new(|_, work| {
+        if work.job_id == "d" {
+            accept(false)
+        } else {
+            reject(RejectReason::LowDifficulty)
+        }
+    });
+    let gate = Gate::default();
+    let engine = Gated {
+        inner: V5Engine::new(),
+        gate: gate.clone(),
+        taken: AtomicBool::new(false),
+    };
+    let mut running = start(engine, jobs, judge).await;
+    let mut events = running.handle.events();
+    // The engine has found a share for "d" and holds it; now the pool raises the difficulty.
+    gate.holding().await;
+    let raised = [
+        order(work_order::Kind::SetDifficulty(
+            nockpool_core::proto::SetDifficulty {
+                difficulty: u64::MAX,
+            },
+        )),
+        order(work_order::Kind::Job(Job {
+            job_id: "d.1".into(),
+            commitment: vec![5, 2, 3, 4, 5],
+            share_target: hard().value().to_le_bytes().to_vec(),
+            network_target: hard().value().to_le_bytes().to_vec(),
+            height: 5,
+            pow_version: 5,
+            pow_len: 64,
+            clean_jobs: false,
+            nonce_prefix: 1,
+            share_difficulty: u64::MAX,
+        })),
+    ];
+    {
+        let streams = running.pool.streams.lock().unwrap();
+        for order in raised {
+            streams[&1].try_send(Ok(order)).unwrap();
+        }
+    }
+    timeout(WAIT, async {
+        loop {
+            if let Ok(nockpool_client::ClientEvent::NewJob { job_id, .. }) = events.recv().await {
+                if job_id == "d.1" {
+                    return;
+                }
+            }
+        }
+    })
+    .await
+    .expect("the client never took the new job");
+    // The client mines "d.1" now; the share it found for "d" arrives only after that.
+    gate.open();
+    let work = next_seen(&mut running.seen, |s| match s {
+        Seen::Submit { work, .. } => Some(work),
+        _ => None,
+    })
+    .await;
+    assert_eq!(work.job_id, "d", "submitted for a job it was not found for");
+    let stats = stats_until(&running.handle, |s| s.accepted == 1).await;
+    assert_eq!(stats.rejected_total(), 0);
+    stop(running).await;
+}
+
+/// Issue 10, item 6: after a reconnect the Hello states the hashrate the miner measured, so
+/// the pool (restarted, say) can start it at the right difficulty at once.
+#[tokio::test]
+async fn a_reconnect_hello_states_the_measured_hashrate() {
+    let jobs: Jobs = Box::new(|conn| vec![job("m", 3, conn, hard(), hard())]);
+    let judge: Judge = Box::new(|_, _| accept(false));
+    let mut running = start(Limited::new(0), jobs, judge).await;
+    let first = next_seen(&mut running.seen, |s| match s {
+        Seen::Hello { hello, .. } => Some(hello),
+        _ => None,
+    })
+    .await;
+    assert_eq!(
+        first.hashrate, 0.0,
+        "nothing measured before the first connection"
+    );
+    // Once the miner reports a measured rate, the pool goes away.
+    let reported = next_seen(&mut running.seen, |s| match s {
+        Seen::Status { status } if status.hashrate_1m > 0.0 => Some(status.hashrate_1m),
+        _ => None,
+    })
+    .await;
+    running.pool.streams.lock().unwrap().clear();
+    let again = next_seen(&mut running.seen, |s| match s {
+        Seen::Hello { hello, .. } => Some(hello),
+        _ => None,
+    })
+    .await;
+    assert!(again.hashrate > 0.0, "{again:?}");
+    // The same measurement source as the status reports (the window moved on a little).
+    assert!(
+        (again.hashrate / reported - 1.0).abs() < 0.5,
+        "hello {} vs status {reported}",
+        again.hashrate
+    );
+    stop(running).await;
 }

@@ -8,6 +8,15 @@
 //! `nockchain-wallet` reads balances through the same [`NodeClient`]. Facts about the node are
 //! in `../shared/spec/nockchain-node.md` and `nockchain-prover.md`.
 //!
+//! # One node, one payout key
+//! A Nockchain node keeps a single coinbase split and a single mining switch for everyone who
+//! mines through it. Every miner sharing a node (another pool, upstream's `zk-pow-mine`) must
+//! use the same payout key: the last key set wins for all of them. [`NockchainNode`] never
+//! turns mining off on the node (not at shutdown either; that would stop the others), and when
+//! it sets a key the node was not paying already, it hands out no work until the node builds a
+//! candidate on the next block (the candidate the node holds keeps the key it was built with),
+//! saying so in the log and in [`ChainStatus::warnings`](nockpool_core::ChainStatus).
+//!
 //! # Layout
 //! - [`proto`] — the node's gRPC API (`proto/nockchain/…`), compiled once, here.
 //! - `client` — [`NodeClient`]: peek, poke and the effect stream of `NockAppService`, balances
@@ -20,6 +29,8 @@
 //! - `prover` — [`BlockProver`], [`CommandProver`], [`ProofRequest`], [`ProofOutcome`].
 //! - `supervisor` — [`NodeSupervisor`]: runs the node as a child process (`--node-cmd`).
 //! - `balance` — [`NoteQuery`], [`Balance`], [`Note`], [`NodeApi`], [`format_nock`].
+//! - `block_id` — [`possible_block_ids`]: a block's id recomputed from its proof (to tell our
+//!   block's `%liar-block-id` from a peer's).
 //! - `error` — [`NodeError`].
 //! - `cli` (feature `cli`) — `NodeArgs`: the stock `pool-server`'s node-backend flags, for
 //!   `#[command(flatten)]`.
@@ -48,6 +59,7 @@
 //! ```
 
 mod balance;
+mod block_id;
 #[cfg(feature = "cli")]
 mod cli;
 mod client;
@@ -60,6 +72,7 @@ mod store;
 mod supervisor;
 
 pub use balance::{format_nock, Balance, NodeApi, Note, NoteQuery, NICKS_PER_NOCK};
+pub use block_id::possible_block_ids;
 #[cfg(feature = "cli")]
 pub use cli::NodeArgs;
 pub use client::{NodeClient, DEFAULT_NODE_GRPC};

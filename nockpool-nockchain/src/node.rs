@@ -2,11 +2,27 @@
 //! private gRPC API (`nockchain.private.v1.NockAppService`, `nockchain-node.md` §2–§3).
 //!
 //! The mining loop, per connection: `Peek [%heavy ~]` (alive?) → `WatchEffects` (the probe:
-//! a 2025 node without it is refused before it is sent anything) → validated
-//! `set-mining-key-advanced` poke → `enable-mining %.y` poke → every `%mine-zk` effect becomes
-//! the newest [`BlockTemplate`]. A lost connection is retried with backoff and the whole
-//! sequence redone. Found blocks are persisted, proved by a [`BlockProver`], checked, poked as
-//! `[%command %pow %dumb-zkpow …]` and confirmed through effects and peeks.
+//! a 2025 node without it is refused before it is sent anything) → `Peek [%heavy-summary ~]`
+//! (whose keys does the node pay now?) → validated `set-mining-key-advanced` poke →
+//! `enable-mining %.y` poke → every `%mine-zk` effect becomes the newest [`BlockTemplate`].
+//! A lost connection is retried with backoff and the whole sequence redone. Found blocks are
+//! persisted, proved by a [`BlockProver`], checked, poked as `[%command %pow %dumb-zkpow …]`
+//! and confirmed through effects and peeks.
+//!
+//! # The mining key is node-wide
+//! The node keeps one coinbase split and one mining flag for everyone who mines through it, and
+//! a key poke only stores the new split: the candidate the node already holds keeps the split
+//! it was built with until the node builds a candidate on a new tip (upstream `inner.hoon`
+//! `++do-set-mining-key-advanced`, `lib/miner.hoon` `++heard-new-block`). So when the node paid
+//! other keys before our poke, the pool hands out no work until the first candidate on a new
+//! tip, and says so in the log and in its status. Every miner sharing a node must use the same
+//! payout key, and the pool never sends `enable-mining %.n` (it would stop the others).
+//!
+//! # Telling our refused block from a peer's
+//! The node emits `%liar-block-id` for any bad block it hears. The pool recomputes the ids its
+//! block may have ([`possible_block_ids`](crate::possible_block_ids); the exact %5 rule is
+//! unconfirmed, see there) and takes a refusal as its own only on a match; otherwise it keeps
+//! waiting for the page at its height.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -23,6 +39,7 @@ use nockpool_core::{
 use tokio::sync::{broadcast, watch};
 
 use crate::nouns::{self, Candidate, Effect};
+use crate::possible_block_ids;
 use crate::store::{self, Stage, Submission, SubmissionStore};
 use crate::{BlockProver, NodeClient, NodeError, ProofOutcome, ProofRequest, DEFAULT_NODE_GRPC};
 
@@ -42,6 +59,13 @@ const PROOF_ATTEMPTS: u32 = 2;
 
 /// Poke attempts per found block while the node is unreachable (then the pool server retries).
 const POKE_ATTEMPTS: u32 = 5;
+
+/// Messages on the effect stream that do not decode, with none that does, before the pool
+/// calls it a layout mismatch (a real effect is never empty and always a jam).
+const LAYOUT_SUSPECT_AFTER: u64 = 3;
+
+/// How often a repeated problem is logged again (the status carries it all along).
+const LOG_AGAIN_AFTER: Duration = Duration::from_secs(600);
 
 /// Builds a [`NockchainNode`].
 #[derive(Clone)]
@@ -287,13 +311,51 @@ struct State {
     candidate_version: Option<u64>,
     warnings: Vec<String>,
     malformed_effects: u64,
+    /// Set while the node's candidates may predate our mining key.
+    key_gate: Option<KeyGate>,
+    /// What this connection's effect stream delivered.
+    stream: StreamCounts,
+    throttle: Throttle,
+}
+
+/// Candidates are held back until one arrives on a tip other than `tip`.
+#[derive(Clone, Debug, Default)]
+struct KeyGate {
+    /// The tip when our key was set (`None`: not read yet; the first read sets it).
+    tip: Option<Digest>,
+}
+
+/// Per-connection counts of the effect stream, to notice a proto layout mismatch.
+#[derive(Clone, Debug, Default)]
+struct StreamCounts {
+    decoded: u64,
+    undecodable: u64,
+}
+
+/// Logs a repeated problem at most once per [`LOG_AGAIN_AFTER`] per key.
+#[derive(Default)]
+struct Throttle {
+    last: std::collections::HashMap<String, Instant>,
+}
+
+impl Throttle {
+    /// Whether a line about `key` may be logged at `now` (and records it if so).
+    fn allow(&mut self, key: &str, now: Instant) -> bool {
+        match self.last.get(key) {
+            Some(at) if now.saturating_duration_since(*at) < LOG_AGAIN_AFTER => false,
+            _ => {
+                self.last.insert(key.to_string(), now);
+                true
+            }
+        }
+    }
 }
 
 /// Events the mining loop passes to block submissions.
 #[derive(Clone, Debug)]
 enum Signal {
     Candidate(Digest),
-    Liar(String),
+    Liar { id: Option<Digest>, reason: String },
     Seen,
 }
 
@@ -336,20 +398,45 @@ impl Inner {
         Ok(self.client.poke(tag, payload, timeout).await?)
     }
 
-    /// The tip's height from `[%heaviest-chain ~]` → `[page-number block-id]`.
+    /// The tip's height from `[%heaviest-chain ~]` → `[page-number block-id]`. That peek
+    /// answers `[~ ~]` on some kernels whenever the node has heard a block above its heaviest
+    /// chain (all through a sync, upstream fe4f5870 `inner.hoon`), so then the tip's own page
+    /// (`[%heaviest-block ~]`) is read instead; `None` only if neither answers.
     async fn tip_height(&self) -> Result<Option<u64>, ChainError> {
-        let Some(value) = self.peek(&nouns::peek_heaviest_chain()).await? else {
-            return Ok(None);
+        let height = match self.peek(&nouns::peek_heaviest_chain()).await? {
+            Some(value) => {
+                value
+                    .head()
+                    .and_then(Noun::as_u64)
+                    .ok_or_else(|| ChainError::Protocol {
+                        operation: "peek [%heaviest-chain ~]".into(),
+                        reason: format!("no page number in {value}"),
+                    })?
+            }
+            None => match self.peek(&nouns::peek_heaviest_block()).await? {
+                Some(page) => match nouns::summarize_page(&page) {
+                    Some(summary) => summary.height,
+                    None => return Ok(None),
+                },
+                None => return Ok(None),
+            },
         };
-        let height = value
-            .head()
-            .and_then(Noun::as_u64)
-            .ok_or_else(|| ChainError::Protocol {
-                operation: "peek [%heaviest-chain ~]".into(),
-                reason: format!("no page number in {value}"),
-            })?;
         self.state().tip_height = Some(height);
         Ok(Some(height))
+    }
+
+    /// The tip's block id (`[%heavy ~]`).
+    async fn tip_id(&self) -> Result<Option<Digest>, ChainError> {
+        Ok(self
+            .peek(&nouns::peek_heavy())
+            .await?
+            .and_then(|v| nouns::heavy_block_id(&v)))
+    }
+
+    /// Whether a repeated problem named `key` may be logged now (at most once per
+    /// [`LOG_AGAIN_AFTER`]; the status shows it all along).
+    fn throttled(&self, key: &str) -> bool {
+        self.state().throttle.allow(key, Instant::now())
     }
 
     fn stopped(&self) -> bool {
@@ -512,6 +599,12 @@ async fn run_session(inner: &Arc<Inner>) -> SessionEnd {
     };
     inner.probe.send_replace(Probe::Ready);
     inner.set_warning("node: ", None);
+    {
+        let mut state = inner.state();
+        state.stream = StreamCounts::default();
+        state.key_gate = None;
+    }
+    inner.set_warning("key: ", None);
     // 3. Mining key (validated; never a poke that makes the node exit), then 4. enable.
     let mut shares_rx = inner.shares.subscribe();
     let shares = loop {
@@ -531,7 +624,7 @@ async fn run_session(inner: &Arc<Inner>) -> SessionEnd {
     if let Err(e) = inner
         .poke(
             "enable",
-            jam(&nouns::enable_mining_poke(true)),
+            jam(&nouns::enable_mining_poke()),
             inner.config.request_timeout,
         )
         .await
@@ -541,11 +634,7 @@ async fn run_session(inner: &Arc<Inner>) -> SessionEnd {
     inner.state().connected = true;
     tracing::info!(
         "Nockchain node at {grpc}: mining key set ({}), mining enabled; waiting for candidates",
-        shares
-            .iter()
-            .map(|s| s.to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
+        describe_shares(&shares)
     );
     if let Ok(Some(h)) = inner.tip_height().await {
         tracing::info!("Nockchain node tip is at height {h}");
@@ -572,20 +661,106 @@ async fn run_session(inner: &Arc<Inner>) -> SessionEnd {
     }
 }
 
+/// Sets the farm's coinbase split on the node. If the node paid other keys until now, its
+/// current candidate still pays them (a key poke does not rebuild it), so candidates are held
+/// back until one arrives on a new tip.
 async fn set_mining_key(inner: &Inner, shares: &[MiningShare]) -> Result<(), ChainError> {
     // Checked again right before the poke: a bad key list makes the node exit.
     nouns::validate_shares(shares).map_err(bad_shares)?;
+    let before = node_keys(inner, shares).await;
     let poke = nouns::set_mining_key_poke(shares, inner.config.v0_passthrough);
     inner
         .poke("setpubkey", jam(&poke), inner.config.request_timeout)
-        .await
+        .await?;
+    let ours = describe_shares(shares);
+    let why = match before {
+        // A hold already in place (keys changed earlier in this connection) stays.
+        NodeKeys::Ours | NodeKeys::None => return Ok(()),
+        NodeKeys::Other(keys) => format!("it paid {keys} until now"),
+        NodeKeys::Unknown(why) => format!("its keys could not be read: {why}"),
+    };
+    // Read after the ack: every candidate the node builds on a later tip pays our keys.
+    let tip = inner.tip_id().await.ok().flatten();
+    let text = format!(
+        "mining key set to {ours} on the node ({why}); the node's current candidate may still \
+         pay the previous key, so no work is handed out until the node builds a candidate on \
+         the next block (tip {}) — expect up to one block interval without jobs",
+        tip.map_or_else(|| "unknown".into(), |t| t.to_base58())
+    );
+    tracing::warn!("{text}");
+    inner.state().key_gate = Some(KeyGate { tip });
+    inner.set_warning("key: ", Some(text));
+    inner.templates.send_replace(None);
+    Ok(())
+}
+
+/// Whose keys the node's coinbase pays, as far as `[%heavy-summary ~]` tells.
+enum NodeKeys {
+    /// Exactly the farm's addresses (the split's weights cannot be read).
+    Ours,
+    /// No v1 keys: the node has built no candidate that pays anyone.
+    None,
+    /// Other keys.
+    Other(String),
+    /// Not known (a peek error, or an answer this pool cannot read).
+    Unknown(String),
+}
+
+async fn node_keys(inner: &Inner, shares: &[MiningShare]) -> NodeKeys {
+    let value = match inner.peek(&nouns::peek_heavy_summary()).await {
+        Ok(Some(value)) => value,
+        Ok(None) => return NodeKeys::Unknown("[%heavy-summary ~] has no answer".into()),
+        Err(e) => return NodeKeys::Unknown(e.to_string()),
+    };
+    let Some(mut keys) = nouns::summary_v1_keys(&value) else {
+        return NodeKeys::Unknown("[%heavy-summary ~] has no v1 key set".into());
+    };
+    if keys.is_empty() {
+        return NodeKeys::None;
+    }
+    let mut ours: Vec<Digest> = shares.iter().map(|s| *s.address.digest()).collect();
+    ours.sort_by_key(|d| d.to_limbs());
+    ours.dedup();
+    keys.sort_by_key(|d| d.to_limbs());
+    keys.dedup();
+    if keys == ours {
+        NodeKeys::Ours
+    } else {
+        NodeKeys::Other(
+            keys.iter()
+                .map(Digest::to_base58)
+                .collect::<Vec<_>>()
+                .join(", "),
+        )
+    }
+}
+
+fn describe_shares(shares: &[MiningShare]) -> String {
+    shares
+        .iter()
+        .map(|s| s.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 async fn handle_effect(inner: &Arc<Inner>, bytes: &[u8]) {
-    let effect = match cue(bytes)
-        .map_err(|e| e.to_string())
-        .and_then(|n| nouns::parse_effect(&n))
+    if bytes.is_empty() {
+        undecodable_effect(inner, "an empty message");
+        return;
+    }
+    let noun = match cue(bytes) {
+        Ok(noun) => noun,
+        Err(e) => {
+            undecodable_effect(inner, &format!("not a jam: {e}"));
+            return;
+        }
+    };
     {
+        let mut state = inner.state();
+        state.stream.decoded += 1;
+    }
+    inner.set_warning("layout: ", None);
+    let effect = match nouns::parse_effect(&noun) {
         Ok(effect) => effect,
         Err(why) => {
             let count = {
@@ -593,7 +768,9 @@ async fn handle_effect(inner: &Arc<Inner>, bytes: &[u8]) {
                 state.malformed_effects += 1;
                 state.malformed_effects
             };
-            tracing::warn!("skipping a malformed effect from the node ({count} so far): {why}");
+            if inner.throttled("malformed") {
+                tracing::warn!("skipping a malformed effect from the node ({count} so far): {why}");
+            }
             return;
         }
     };
@@ -602,57 +779,138 @@ async fn handle_effect(inner: &Arc<Inner>, bytes: &[u8]) {
         Effect::OldCandidate => {
             let why = "the node emits 2025-format %mine candidates; nockpool mines %mine-zk \
                        candidates only (upgrade the node)";
-            tracing::warn!("{why}");
+            if inner.throttled("old-candidate") {
+                tracing::error!("{why}");
+            }
             inner.set_warning("candidates: ", Some(why.into()));
         }
-        Effect::LiarBlock { reason } => {
-            tracing::warn!("the node refused a block: {reason}");
-            let _ = inner.signals.send(Signal::Liar(reason));
+        Effect::LiarBlock { id, reason } => {
+            // Peers' bad blocks are reported too; a submission of ours decides by the id.
+            let id_text = id.map_or_else(|| "with no readable id".into(), |d| d.to_base58());
+            tracing::info!("the node refused block {id_text} ({})", clean(&reason));
+            let _ = inner.signals.send(Signal::Liar { id, reason });
         }
         Effect::SeenBlock { height } => {
             tracing::debug!("the node saw a block at height {height:?}");
             let _ = inner.signals.send(Signal::Seen);
         }
-        Effect::Other(head) => tracing::debug!("ignoring effect %{head}"),
+        Effect::Other(head) if EFFECT_HEADS.contains(&head.as_str()) => {
+            tracing::debug!("ignoring effect %{head}")
+        }
+        Effect::Other(head) => {
+            let head = clean(&head);
+            let why = format!(
+                "the node sends effects nockpool did not subscribe to (%{head}): it ignored \
+                 the head filter, so the field number of `WatchEffectsRequest.head_filter` in \
+                 nockpool's proto (taken from a fork; upstream's .proto was not available) \
+                 likely differs from this node's. Mining still works; the stream carries every \
+                 effect the node makes"
+            );
+            if inner.throttled("filter") {
+                tracing::warn!("{why}");
+            }
+            inner.set_warning("filter: ", Some(why));
+        }
     }
+}
+
+/// A message on the effect stream that is empty or not a jam. Once several arrive and none
+/// decodes, the likeliest cause is a proto layout mismatch: say so, loudly.
+fn undecodable_effect(inner: &Inner, why: &str) {
+    let (count, decoded) = {
+        let mut state = inner.state();
+        state.malformed_effects += 1;
+        state.stream.undecodable += 1;
+        (state.stream.undecodable, state.stream.decoded)
+    };
+    if decoded == 0 && count >= LAYOUT_SUSPECT_AFTER {
+        let text = format!(
+            "the node's effect stream delivered {count} message(s) and none decodes ({why}): \
+             the field number of `EffectMessage.effect` in nockpool's proto (taken from a fork; \
+             upstream's .proto was not available) likely differs from this node's, so nockpool \
+             sees no candidates and hands out no work. Report the node's release to nockpool"
+        );
+        if inner.throttled("layout") {
+            tracing::error!("{text}");
+        }
+        inner.set_warning("layout: ", Some(text));
+    } else if inner.throttled("malformed") {
+        tracing::warn!("skipping an undecodable effect from the node ({count} so far): {why}");
+    }
+}
+
+/// Peer-controlled text made safe for one log line.
+fn clean(text: &str) -> String {
+    text.chars().filter(|c| !c.is_control()).take(64).collect()
+}
+
+/// Why the node's candidates cannot be mined at this proof version.
+fn unsupported_version_text(version: u64) -> String {
+    let cause = if version < NATIVE_PROOF_VERSION {
+        "the chain is below height 147,500, where proof version %5 starts (or the node runs \
+         an older release): nockpool mines %5 only"
+    } else {
+        "a newer proof version than this nockpool knows: upgrade nockpool"
+    };
+    format!(
+        "the node's candidates use proof version %{version}; nockpool can check only \
+         %{NATIVE_PROOF_VERSION} shares natively, so it hands out no work ({cause})"
+    )
 }
 
 async fn new_candidate(inner: &Arc<Inner>, candidate: Candidate) {
     let now = SystemTime::now();
     {
-        let mut recent = inner.recent.lock().unwrap_or_else(|p| p.into_inner());
-        recent.retain(|c| c.commitment != candidate.commitment);
-        recent.push_front(candidate.clone());
-        recent.truncate(RECENT_CANDIDATES);
-    }
-    {
         let mut state = inner.state();
         state.last_candidate_at = Some(now);
         state.candidate_version = Some(candidate.version);
     }
-    inner.current.send_replace(Some(candidate.clone()));
-    let _ = inner.signals.send(Signal::Candidate(candidate.commitment));
     if candidate.version != NATIVE_PROOF_VERSION {
-        let why = format!(
-            "the node's candidate uses proof version %{}; nockpool can check only %{} shares \
-             natively, so it hands out no work until the node moves to %{}",
-            candidate.version, NATIVE_PROOF_VERSION, NATIVE_PROOF_VERSION
-        );
-        tracing::warn!("{why}");
+        let why = unsupported_version_text(candidate.version);
+        if inner.throttled(&format!("version %{}", candidate.version)) {
+            tracing::error!("{why}");
+        }
         inner.set_warning("version: ", Some(why));
-        inner.templates.send_replace(None);
+        publish(inner, &candidate, None);
         return;
     }
     inner.set_warning("version: ", None);
+    if !past_key_gate(inner).await {
+        tracing::info!(
+            "holding back candidate {}: it may pay the node's previous mining key (waiting \
+             for a candidate on the next block)",
+            candidate.commitment
+        );
+        publish(inner, &candidate, None);
+        return;
+    }
     // The effect has no height: the candidate builds on the tip (§3.2 note).
     let height = match inner.tip_height().await {
-        Ok(Some(tip)) => tip + 1,
-        Ok(None) => 0,
+        Ok(Some(tip)) => Some(tip + 1),
+        Ok(None) => {
+            let last = inner.state().tip_height;
+            tracing::warn!(
+                "the node does not report its tip height now (syncing?); using the last known \
+                 tip {last:?}"
+            );
+            last.map(|h| h + 1)
+        }
         Err(e) => {
             tracing::warn!("could not read the tip height for the new candidate: {e}");
-            inner.state().tip_height.map_or(0, |h| h + 1)
+            inner.state().tip_height.map(|h| h + 1)
         }
     };
+    let Some(height) = height else {
+        let why = "the node has not reported its tip height yet (still syncing?); no work is \
+                   handed out until it does, since a found block could not be confirmed";
+        if inner.throttled("height") {
+            tracing::warn!("{why}");
+        }
+        inner.set_warning("height: ", Some(why.into()));
+        publish(inner, &candidate, None);
+        return;
+    };
+    inner.set_warning("height: ", None);
     let template = BlockTemplate {
         commitment: candidate.commitment,
         network_target: candidate.target,
@@ -666,7 +924,56 @@ async fn new_candidate(inner: &Arc<Inner>, candidate: Candidate) {
         template.commitment,
         template.pow_len
     );
-    inner.templates.send_replace(Some(template));
+    publish(inner, &candidate, Some(template));
+}
+
+/// Makes `candidate` the node's current one and hands out `template` (or no work). Only a
+/// candidate handed out is remembered for proving blocks.
+fn publish(inner: &Inner, candidate: &Candidate, template: Option<BlockTemplate>) {
+    if template.is_some() {
+        let mut recent = inner.recent.lock().unwrap_or_else(|p| p.into_inner());
+        recent.retain(|c| c.commitment != candidate.commitment);
+        recent.push_front(candidate.clone());
+        recent.truncate(RECENT_CANDIDATES);
+    }
+    inner.current.send_replace(Some(candidate.clone()));
+    let _ = inner.signals.send(Signal::Candidate(candidate.commitment));
+    inner.templates.send_replace(template);
+}
+
+/// Whether candidates may be handed out: no key hold, or the node's tip has moved since our
+/// key was set (so this candidate was built with it).
+async fn past_key_gate(inner: &Inner) -> bool {
+    let Some(gate) = inner.state().key_gate.clone() else {
+        return true;
+    };
+    let tip = match inner.tip_id().await {
+        Ok(Some(tip)) => tip,
+        Ok(None) => return false,
+        Err(e) => {
+            tracing::warn!("could not read the node's tip to check the candidate's key: {e}");
+            return false;
+        }
+    };
+    match gate.tip {
+        None => {
+            if let Some(gate) = inner.state().key_gate.as_mut() {
+                gate.tip = Some(tip);
+            }
+            false
+        }
+        Some(before) if before == tip => false,
+        Some(_) => {
+            inner.state().key_gate = None;
+            inner.set_warning("key: ", None);
+            tracing::info!(
+                "the node built a candidate on a new block (tip {}): it pays the farm's mining \
+                 key; handing out work again",
+                tip.to_base58()
+            );
+            true
+        }
+    }
 }
 
 #[async_trait]
@@ -813,13 +1120,12 @@ async fn submit(inner: &Arc<Inner>, block: FoundBlock) -> Result<BlockOutcome, C
         let reason = format!("proof version %{} is not supported", block.template.version);
         return finish(inner, &mut record, BlockOutcome::Rejected { reason });
     }
-    let candidate = {
-        let recent = inner.recent.lock().unwrap_or_else(|p| p.into_inner());
-        recent.iter().find(|c| c.commitment == commitment).cloned()
-    };
-    let Some(candidate) = candidate.filter(|_| is_current(inner, &commitment)) else {
-        tracing::info!("the block's candidate was superseded before it could be proved");
-        return finish(inner, &mut record, BlockOutcome::Stale);
+    let Some(candidate) = usable_candidate(inner, &commitment).await? else {
+        // A block poked before (by an earlier run, or an attempt whose answer was lost) may
+        // be on the chain although its candidate is gone: ask the node before labelling it.
+        let poked = matches!(record.stage, Stage::Proved | Stage::Submitted);
+        let outcome = outcome_without_candidate(inner, &record, poked).await?;
+        return finish(inner, &mut record, outcome);
     };
     let request = ProofRequest {
         version: candidate.version,
@@ -842,8 +1148,9 @@ async fn submit(inner: &Arc<Inner>, block: FoundBlock) -> Result<BlockOutcome, C
     let mut retry = Backoff::new(inner.config.backoff_initial, inner.config.backoff_max);
     loop {
         if !is_current(inner, &commitment) {
-            tracing::info!("the block's candidate was superseded before the node took it");
-            return finish(inner, &mut record, BlockOutcome::Stale);
+            // An earlier attempt may have reached the node although its answer was lost.
+            let outcome = outcome_without_candidate(inner, &record, attempt > 0).await?;
+            return finish(inner, &mut record, outcome);
         }
         attempt += 1;
         match inner
@@ -872,6 +1179,80 @@ async fn submit(inner: &Arc<Inner>, block: FoundBlock) -> Result<BlockOutcome, C
     );
     let outcome = confirm(inner, &record, signals).await;
     finish(inner, &mut record, outcome)
+}
+
+/// The candidate of `commitment` if it is the node's current one and was handed out. Right
+/// after a (re)start no candidate is known yet: this waits for the node's first one (up to the
+/// confirm timeout; then `Unavailable`, and the pool server asks again later).
+async fn usable_candidate(
+    inner: &Inner,
+    commitment: &Digest,
+) -> Result<Option<Candidate>, ChainError> {
+    let mut current = inner.current.subscribe();
+    let first = tokio::time::timeout(
+        inner.config.confirm_timeout,
+        current.wait_for(Option::is_some),
+    )
+    .await;
+    match first {
+        Ok(Ok(_)) => {}
+        Ok(Err(_)) => return Err(ChainError::Closed),
+        Err(_) => {
+            return Err(unavailable(
+                "wait for the node's candidate".into(),
+                format!(
+                    "no candidate from the node within {:?}; the block stays pending",
+                    inner.config.confirm_timeout
+                ),
+            ))
+        }
+    }
+    let recent = inner.recent.lock().unwrap_or_else(|p| p.into_inner());
+    Ok(recent
+        .iter()
+        .find(|c| c.commitment == *commitment)
+        .filter(|_| is_current(inner, commitment))
+        .cloned())
+}
+
+/// The outcome of a block whose candidate is no longer the node's. If it `may_be_on_chain`
+/// (it was poked, maybe without an answer), the page at its height says: ours → accepted,
+/// anything else → stale. A peek error is returned, so the block stays pending.
+async fn outcome_without_candidate(
+    inner: &Inner,
+    record: &Submission,
+    may_be_on_chain: bool,
+) -> Result<BlockOutcome, ChainError> {
+    if !may_be_on_chain {
+        tracing::info!("the block's candidate was superseded before it could be submitted");
+        return Ok(BlockOutcome::Stale);
+    }
+    let page = inner.peek(&nouns::peek_heavy_n(record.height)).await?;
+    match page.as_ref().and_then(nouns::summarize_page) {
+        Some(p) if p.nonce == Some(record.nonce) && p.commitment == Some(record.commitment) => {
+            tracing::info!(
+                "the node has the block at height {} (submitted earlier; its answer was lost)",
+                record.height
+            );
+            Ok(BlockOutcome::Accepted {
+                block_id: Some(p.block_id.to_base58()),
+            })
+        }
+        Some(_) => {
+            tracing::info!(
+                "another block holds height {}: the block's candidate was superseded",
+                record.height
+            );
+            Ok(BlockOutcome::Stale)
+        }
+        None => {
+            tracing::info!(
+                "the node has no block of ours at height {} and its candidate is gone",
+                record.height
+            );
+            Ok(BlockOutcome::Stale)
+        }
+    }
 }
 
 /// Runs the prover (retrying retryable failures) and stores its checked poke. The inner
@@ -945,9 +1326,23 @@ async fn prove(
     }
 }
 
+/// The ids our poked block may have (empty if the stored poke cannot be read: then no
+/// `%liar-block-id` is taken as ours, and the page at the height decides).
+fn our_block_ids(inner: &Inner, record: &Submission) -> Vec<Digest> {
+    let poke = match inner.store.poke(&record.key()) {
+        Ok(Some(bytes)) => cue(&bytes).ok(),
+        _ => None,
+    };
+    poke.as_ref()
+        .and_then(nouns::submit_poke_proof)
+        .map(|(proof, commitment)| possible_block_ids(proof, &commitment))
+        .unwrap_or_default()
+}
+
 /// Learns the node's verdict on a poked block (`nockchain-node.md` §3.6): the page at the
-/// block's height carries our nonce → accepted; a `%liar-block-id` → rejected; another block
-/// took the height → stale; nothing at all → the node ignored it.
+/// block's height carries our nonce → accepted; a `%liar-block-id` with one of our block's
+/// possible ids → rejected (the node emits it for peers' blocks too); another block took the
+/// height → stale; nothing at all → the node ignored it.
 async fn confirm(
     inner: &Arc<Inner>,
     record: &Submission,
@@ -955,6 +1350,7 @@ async fn confirm(
 ) -> BlockOutcome {
     let deadline = tokio::time::Instant::now() + inner.config.confirm_timeout;
     let commitment = record.commitment;
+    let ours = our_block_ids(inner, record);
     let mut refused: Option<String> = None;
     let mut moved_on = false;
     loop {
@@ -992,7 +1388,13 @@ async fn confirm(
                     BlockOutcome::Stale
                 };
             }
-            Ok(Ok(Signal::Liar(reason))) => refused = Some(reason),
+            Ok(Ok(Signal::Liar { id, reason })) => match id {
+                Some(id) if ours.contains(&id) => refused = Some(reason),
+                _ => tracing::info!(
+                    "the refused block is not ours (its id matches none of our block's possible \
+                     ids); still waiting for the node's verdict on ours"
+                ),
+            },
             Ok(Ok(Signal::Candidate(c))) if c.to_limbs() != commitment => moved_on = true,
             Ok(Ok(_)) | Ok(Err(broadcast::error::RecvError::Lagged(_))) => {}
             Ok(Err(broadcast::error::RecvError::Closed)) => {
@@ -1001,5 +1403,28 @@ async fn confirm(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_repeated_problem_is_logged_once_per_interval_per_key() {
+        let mut throttle = Throttle::default();
+        let t0 = Instant::now();
+        assert!(throttle.allow("layout", t0));
+        assert!(!throttle.allow("layout", t0 + Duration::from_secs(1)));
+        assert!(throttle.allow("filter", t0 + Duration::from_secs(1)));
+        assert!(!throttle.allow("layout", t0 + LOG_AGAIN_AFTER - Duration::from_secs(1)));
+        assert!(throttle.allow("layout", t0 + LOG_AGAIN_AFTER));
+        assert!(!throttle.allow("layout", t0 + LOG_AGAIN_AFTER));
+    }
+
+    #[test]
+    fn unsupported_versions_name_their_likely_cause() {
+        assert!(unsupported_version_text(3).contains("147,500"));
+        assert!(unsupported_version_text(6).contains("upgrade nockpool"));
     }
 }

@@ -30,6 +30,56 @@ pub(crate) fn peek_heavy_n(height: u64) -> Noun {
     Noun::list([Noun::cord("heavy-n"), Noun::atom(height)])
 }
 
+/// `[%heaviest-block ~]`: the tip's page (with its proof, ≈100 KB).
+pub(crate) fn peek_heaviest_block() -> Noun {
+    Noun::list([Noun::cord("heaviest-block")])
+}
+
+/// `[%heavy-summary ~]`: `[(each (z-set sig) (z-set hash)) (unit page-summary)]`, the node's
+/// current coinbase keys (`%|` and the v1 pkh hashes from the v1 phase on) and the tip's
+/// summary (`inner.hoon` `++peek`, upstream fe4f5870 and 22de1f1a).
+pub(crate) fn peek_heavy_summary() -> Noun {
+    Noun::list([Noun::cord("heavy-summary")])
+}
+
+/// The block id in a `[%heavy ~]` answer `(unit block-id)`.
+pub(crate) fn heavy_block_id(value: &Noun) -> Option<Digest> {
+    match value.as_cell() {
+        Some((tag, id)) if tag.as_u64() == Some(0) => id.as_digest(),
+        _ => None,
+    }
+}
+
+/// The v1 key set in a `[%heavy-summary ~]` answer: the pkh hashes of `[[%| set] summary]`.
+/// `None` for anything else (`%&`: a node below the v1 phase; another shape: another
+/// release), which the caller treats as unknown.
+pub(crate) fn summary_v1_keys(value: &Noun) -> Option<Vec<Digest>> {
+    let (keys, _summary) = value.as_cell()?;
+    let (tag, set) = keys.as_cell()?;
+    if tag.as_u64() != Some(1) {
+        return None;
+    }
+    // A z-set is a treap: ~ or [n l r]. Walk it without recursion.
+    let mut found = Vec::new();
+    let mut stack = vec![set];
+    while let Some(tree) = stack.pop() {
+        if tree.is_atom() {
+            if tree.as_u64() != Some(0) {
+                return None;
+            }
+            continue;
+        }
+        let [node, left, right] = tree.as_tuple()?;
+        found.push(node.as_digest()?);
+        if found.len() > 64 {
+            return None; // the node allows two; anything like this is not a key set
+        }
+        stack.push(right);
+        stack.push(left);
+    }
+    Some(found)
+}
+
 /// What a peek answered: the node's `(unit (unit value))`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PeekAnswer {
@@ -127,12 +177,14 @@ pub(crate) fn set_mining_key_poke(shares: &[MiningShare], with_v0_passthrough: b
     ])
 }
 
-/// `[%command %enable-mining ?]`.
-pub(crate) fn enable_mining_poke(enable: bool) -> Noun {
+/// `[%command %enable-mining %.y]`. There is deliberately no way to build `%.n`: mining is
+/// node-wide, and turning it off would stop every other miner sharing the node (upstream's own
+/// miner stopped sending it for that reason).
+pub(crate) fn enable_mining_poke() -> Noun {
     Noun::tuple([
         Noun::cord("command"),
         Noun::cord("enable-mining"),
-        Noun::loobean(enable),
+        Noun::loobean(true),
     ])
 }
 
@@ -154,8 +206,14 @@ pub(crate) enum Effect {
     Candidate(Candidate),
     /// `[%mine …]`: a candidate in the 2025 format this pool does not mine.
     OldCandidate,
-    /// `[%liar-block-id id reason]`: the node refused a block.
-    LiarBlock { reason: String },
+    /// `[%liar-block-id id reason]`: the node refused a block — any block it heard, a peer's
+    /// included; `id` says which.
+    LiarBlock {
+        /// The refused block's id (`None` if it is not a 5-belt hash).
+        id: Option<Digest>,
+        /// The node's cause term.
+        reason: String,
+    },
     /// `[%seen %block id [~ height]]`: the node accepted (or had already seen) a block.
     SeenBlock { height: Option<u64> },
     /// Anything else we subscribed to but do not act on.
@@ -174,11 +232,14 @@ pub(crate) fn parse_effect(effect: &Noun) -> Result<Effect, String> {
         return Ok(Effect::OldCandidate);
     }
     if head.is_cord("liar-block-id") {
-        let reason = match rest.as_tuple() {
-            Some([_id, reason]) => reason.as_cord().unwrap_or_else(|| reason.to_string()),
-            None => rest.to_string(),
+        let (id, reason) = match rest.as_cell() {
+            Some((id, reason)) => (
+                id.as_digest(),
+                reason.as_cord().unwrap_or_else(|| reason.to_string()),
+            ),
+            None => (None, rest.to_string()),
         };
-        return Ok(Effect::LiarBlock { reason });
+        return Ok(Effect::LiarBlock { id, reason });
     }
     if head.is_cord("seen") {
         if let Some([kind, _id, height]) = rest.as_tuple() {
@@ -247,9 +308,18 @@ pub(crate) fn digest_atom(digest: &Digest) -> Noun {
     Noun::from_le_bytes(&digest.to_u320().to_le_bytes())
 }
 
+/// The proof and commitment of a submit poke `[%command %pow %dumb-zkpow prf dig commit
+/// nonce]` (to recompute the block's id).
+pub(crate) fn submit_poke_proof(poke: &Noun) -> Option<(&Noun, Digest)> {
+    let [_, _, _, prf, _, commit, _] = poke.as_tuple()?;
+    Some((prf, commit.as_digest()?))
+}
+
 /// Checks a prover's submit poke `[%command %pow %dumb-zkpow prf dig commit nonce]` against
 /// what was asked (`nockchain-prover.md` §2.5): commitment, nonce, digest, proof version and
-/// the proof's puzzle object.
+/// the proof's puzzle object, whose product `p` must be the pool's own (for %5, computed from
+/// the commitment and the winning nonce: a prover that evaluated the puzzle with another nonce
+/// — such as the superseded %5 draft's zero nonce — is caught here).
 pub(crate) fn check_submit_poke(
     poke: &Noun,
     version: u64,
@@ -284,7 +354,7 @@ pub(crate) fn check_submit_poke(
         return Err(format!("proof version {prf_version} is not %{version}"));
     }
     let first = objects.head().ok_or("proof has no objects")?;
-    let [tag, p_commit, p_nonce, p_len, _product] = first
+    let [tag, p_commit, p_nonce, p_len, product] = first
         .as_tuple()
         .ok_or("proof object 0 is not [%puzzle commitment nonce len p]")?;
     if !tag.is_cord("puzzle") {
@@ -295,6 +365,28 @@ pub(crate) fn check_submit_poke(
         || p_len.as_u64() != Some(pow_len)
     {
         return Err("proof object 0 is for another commitment, nonce or pow-len".into());
+    }
+    if version == nockpool_pow::v5::VERSION {
+        let job = nockpool_pow::v5::V5Job::new(*commitment, pow_len)
+            .map_err(|e| format!("cannot compute the puzzle product: {e}"))?;
+        let ours = job.trace(nonce).product;
+        let theirs = product
+            .as_list()
+            .ok_or("the puzzle product p in proof object 0 is not a list")?;
+        let same = theirs.len() == ours.len()
+            && theirs
+                .iter()
+                .zip(&ours)
+                .all(|(t, o)| t.as_u64() == Some(o.value()));
+        if !same {
+            return Err(format!(
+                "the puzzle product p in proof object 0 is not the product of this \
+                 commitment and nonce ({} belts; expected {}): the prover evaluated the puzzle \
+                 with other input (a draft or mismatched prover release?)",
+                theirs.len(),
+                ours.len()
+            ));
+        }
     }
     Ok(())
 }
@@ -434,8 +526,9 @@ mod tests {
             hex(&with_v0),
             "01deb1b7b6b630377200dee6cae85adad2dcd2dcce5ad6caf25ac2c8ecc2dcc6cac815c701c00f64c6a0dc8a68b472a4caecd0a8ec72d2e67290dac662c2da8ceac48a8cc4aaf0f486ac648cf0c4728ef0caec94e6e8ac6aac8e7264deb2e86ca6c2d266c8669cd4988cc6e6eaacb0a698f072d0d2d69ac48862c2ceec729a646c6ea8acee66d0ac729a86e09acc8adc8ede6a98b2e8d4946ed4a0f290ce70a68aa4a0d494a486aea8ceb45a0cc0db9c3ca8322835b3ab20b22a37bdb0a8a53cbc3129ac25a9b01a28b82abda5a5a23b3ab8a22121adb9aa2cba1c25b29bb2b329a2a2ab37ab"
         );
+        // `[%command %enable-mining %.y]`, the only enable poke there is.
         assert_eq!(
-            hex(&jam(&enable_mining_poke(true))),
+            hex(&jam(&enable_mining_poke())),
             "01deb1b7b6b630377200cf32b73031b6b296b634b734b7b3"
         );
         assert_eq!(hex(&jam(&peek_heavy())), "011eb4b230bbbc");
@@ -470,6 +563,46 @@ mod tests {
         assert_eq!(c.pow_len, 64);
         assert!(parse_effect(&Noun::atom(3)).is_err());
         assert!(parse_effect(&Noun::tuple([Noun::cord("mine-zk"), Noun::atom(5)])).is_err());
+    }
+
+    #[test]
+    fn liar_effect_keeps_the_refused_blocks_id() {
+        let id = Noun::belts(&[1, 2, 3, 4, 5]);
+        let effect = Noun::tuple([
+            Noun::cord("liar-block-id"),
+            id,
+            Noun::cord("failed-pow-check"),
+        ]);
+        let Effect::LiarBlock { id, reason } = parse_effect(&effect).unwrap() else {
+            panic!("not a liar effect");
+        };
+        assert_eq!(id.map(|d| d.to_limbs()), Some([1, 2, 3, 4, 5]));
+        assert_eq!(reason, "failed-pow-check");
+        let no_id = Noun::tuple([Noun::cord("liar-block-id"), Noun::atom(7), Noun::cord("x")]);
+        assert!(matches!(
+            parse_effect(&no_id).unwrap(),
+            Effect::LiarBlock { id: None, .. }
+        ));
+    }
+
+    #[test]
+    fn heavy_summary_key_sets() {
+        let a = Digest::new([1, 2, 3, 4, 5]).unwrap();
+        let b = Digest::new([6, 7, 8, 9, 10]).unwrap();
+        let node = |d: &Digest, l: Noun, r: Noun| Noun::tuple([Noun::belts(d.limbs()), l, r]);
+        let set = node(&a, Noun::ZERO, node(&b, Noun::ZERO, Noun::ZERO));
+        let answer = |tag: u64, set: Noun| Noun::cell(Noun::cell(Noun::atom(tag), set), Noun::ZERO);
+        assert_eq!(summary_v1_keys(&answer(1, set.clone())), Some(vec![a, b]));
+        assert_eq!(summary_v1_keys(&answer(1, Noun::ZERO)), Some(vec![]));
+        // `%&`: v0 signatures (below the v1 phase) — unknown to the pool.
+        assert_eq!(summary_v1_keys(&answer(0, set)), None);
+        assert_eq!(summary_v1_keys(&answer(1, Noun::atom(3))), None);
+        assert_eq!(summary_v1_keys(&Noun::atom(0)), None);
+        assert_eq!(
+            heavy_block_id(&Noun::unit(Some(Noun::belts(a.limbs())))),
+            Some(a)
+        );
+        assert_eq!(heavy_block_id(&Noun::ZERO), None);
     }
 
     #[test]

@@ -61,6 +61,59 @@ async fn a_good_proof_passes_the_sanity_check() {
         .contains("digest"));
 }
 
+/// Object 0's puzzle product `p` must be the product of the job's commitment and the winning
+/// nonce (`nockchain-prover.md` §2.5): a prover that evaluated the puzzle with a zero nonce
+/// (the superseded %5 draft) is caught before anything reaches the node.
+#[tokio::test]
+async fn a_wrong_puzzle_product_fails_the_sanity_check() {
+    let r = request();
+    let ProofOutcome::Proved(poke) = CommandProver::new(fake_prover("wrong-product"))
+        .prove(&r)
+        .await
+    else {
+        panic!("wrong-product still writes a well-formed poke");
+    };
+    let why = r.check_poke(&poke).unwrap_err();
+    assert!(why.contains("product"), "{why}");
+    // The good proof's product, with one belt changed or one dropped, fails too.
+    let ProofOutcome::Proved(good) = CommandProver::new(fake_prover("ok")).prove(&r).await else {
+        panic!("the fake prover should prove");
+    };
+    r.check_poke(&good).unwrap();
+    let with_product = |edit: &dyn Fn(&mut Vec<Noun>)| {
+        let parts = good.as_tuple::<7>().unwrap();
+        let [version, objects, hashes, read_index] = parts[3].as_tuple().unwrap();
+        let [tag, c, n, len, p] = objects.head().unwrap().as_tuple().unwrap();
+        let mut product: Vec<Noun> = p.as_list().unwrap().into_iter().cloned().collect();
+        edit(&mut product);
+        let object0 = Noun::tuple(
+            [tag, c, n, len]
+                .map(Noun::clone)
+                .into_iter()
+                .chain([Noun::list(product)]),
+        );
+        let proof = Noun::tuple([
+            version.clone(),
+            Noun::cell(object0, objects.tail().unwrap().clone()),
+            hashes.clone(),
+            read_index.clone(),
+        ]);
+        let mut fields: Vec<Noun> = parts.iter().map(|n| (*n).clone()).collect();
+        fields[3] = proof;
+        Noun::tuple(fields)
+    };
+    let same = with_product(&|_| {});
+    r.check_poke(&same).unwrap();
+    let changed = with_product(&|p| p[7] = Noun::atom(p[7].as_u64().unwrap() ^ 1));
+    assert!(r.check_poke(&changed).unwrap_err().contains("product"));
+    let short = with_product(&|p| {
+        p.pop();
+    });
+    assert!(r.check_poke(&short).unwrap_err().contains("product"));
+    let reversed = with_product(&|p| p.reverse());
+    assert!(r.check_poke(&reversed).unwrap_err().contains("product"));
+}
+
 #[tokio::test]
 async fn exit_codes_garbage_and_wrong_output() {
     let r = request();

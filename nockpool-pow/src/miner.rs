@@ -5,7 +5,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use nockpool_core::{Digest, Nonce, NonceRange, Target};
+use nockpool_core::{Digest, JobParams, Nonce, NonceRange, Target};
 
 use crate::{PowEngine, PreparedJob};
 
@@ -15,8 +15,11 @@ const CHUNK: u64 = 4096;
 /// A job for [`CpuMiner`]: a prepared job, the share target, and the connection's nonce prefix.
 #[derive(Clone, Debug)]
 pub struct MiningJob {
-    /// The pool's job sequence number, echoed in every [`FoundShare`]. Setting a job with the
-    /// same `job_seq` (and prefix) again continues each thread's counter instead of restarting.
+    /// The caller's sequence number for the job, echoed in every [`FoundShare`] (give every job
+    /// its own, so each share maps back to the job it was found for). A job for the same puzzle
+    /// (commitment, puzzle length, version) and prefix as the previous one, e.g. the same
+    /// template at a new share target, continues each thread's counter instead of repeating
+    /// nonces; any other job starts the counters at 0.
     pub job_seq: u64,
     /// The engine's prepared job.
     pub prepared: PreparedJob,
@@ -228,9 +231,10 @@ impl Drop for CpuMiner {
     }
 }
 
-/// Per-thread counter position: which job it belongs to and the next counter value.
+/// Per-thread counter position: which puzzle and prefix it belongs to, and the next counter
+/// value.
 struct Cursor {
-    key: Option<(u64, u64)>,
+    key: Option<(JobParams, u64)>,
     counter: u128,
 }
 
@@ -270,7 +274,7 @@ fn worker(shared: &Shared, lane: u64) {
 }
 
 fn mine(shared: &Shared, lane: u64, job: &MiningJob, stop: &AtomicBool, cursor: &mut Cursor) {
-    let key = (job.job_seq, job.nonce_prefix);
+    let key = (*job.prepared.params(), job.nonce_prefix);
     if cursor.key != Some(key) {
         cursor.key = Some(key);
         cursor.counter = 0;
@@ -382,7 +386,7 @@ mod tests {
     }
 
     #[test]
-    fn same_job_seq_continues_counters() {
+    fn the_same_puzzle_continues_counters_another_restarts() {
         let (engine, miner, rx) = setup(1);
         let prepared = job(&engine, [3, 1, 4, 1, 5], 1);
         // Every digest meets the maximum target, so lane 0 reports every counter in order.
@@ -408,12 +412,28 @@ mod tests {
             "continues after the same job_seq"
         );
 
-        miner.set_job(MiningJob::new(6, prepared, Target::MAX, 1));
-        loop {
-            let share = rx.recv_timeout(WAIT).unwrap();
-            if share.job_seq == 6 {
-                assert_eq!(counter(&share.nonce), 0, "a new job_seq restarts");
-                break;
+        // A new job for the same puzzle and prefix (a new share target, say) continues too.
+        miner.pause();
+        assert!(miner.wait_idle(WAIT));
+        let mut last = last + 1;
+        while let Ok(share) = rx.try_recv() {
+            last = counter(&share.nonce);
+        }
+        miner.set_job(MiningJob::new(6, prepared.clone(), Target::MAX, 1));
+        let share = rx.recv_timeout(WAIT).unwrap();
+        assert_eq!(share.job_seq, 6);
+        assert_eq!(counter(&share.nonce), last + 1, "same puzzle, new job_seq");
+
+        // Another puzzle, or another prefix, starts at 0.
+        let other = job(&engine, [2, 7, 1, 8, 2], 1);
+        for (seq, prepared, prefix) in [(7, other, 1), (8, prepared, 2)] {
+            miner.set_job(MiningJob::new(seq, prepared, Target::MAX, prefix));
+            loop {
+                let share = rx.recv_timeout(WAIT).unwrap();
+                if share.job_seq == seq {
+                    assert_eq!(counter(&share.nonce), 0, "job {seq} restarts");
+                    break;
+                }
             }
         }
     }

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use nockpool_core::{ChainError, Digest, MiningShare, PubkeyHash, P};
+use nockpool_core::{ChainError, MiningShare};
 
 use crate::{Devnet, Limits, PoolServer, PoolServerBuilder, VardiffConfig};
 
@@ -114,24 +114,26 @@ impl DevnetArgs {
     }
 }
 
-/// The payees of a devnet run: those given, or else a freshly generated development address
-/// whose key nobody holds (with a loud warning to set `MINING_PUBKEY` before mining anything
-/// real).
-pub fn devnet_payees(payees: Vec<MiningShare>) -> Vec<MiningShare> {
+/// The payees of a devnet run: those given, or else the devnet's development address, whose
+/// key nobody holds: generated once per data dir and kept there (the same after a restart),
+/// with a loud warning to set `MINING_PUBKEY` before mining anything real.
+pub fn devnet_payees(
+    payees: Vec<MiningShare>,
+    devnet: &Devnet,
+) -> Result<Vec<MiningShare>, ChainError> {
     if !payees.is_empty() {
-        return payees;
+        return Ok(payees);
     }
-    let limbs: [u64; 5] = std::array::from_fn(|_| rand::random::<u64>() % P);
-    let dev = PubkeyHash::from_digest(Digest::new(limbs).unwrap_or_default());
+    let dev = devnet.development_address()?;
     tracing::warn!(
         "!!! no MINING_PUBKEY / --pubkey given: paying the devnet's coinbase to a generated \
-         development address {dev} whose key nobody holds. Set MINING_PUBKEY before mining \
-         anything real. !!!"
+         development address {dev} whose key nobody holds (kept in the data dir). Set \
+         MINING_PUBKEY before mining anything real. !!!"
     );
-    vec![MiningShare {
+    Ok(vec![MiningShare {
         address: dev,
         share: 1,
-    }]
+    }])
 }
 
 #[cfg(test)]
@@ -180,11 +182,13 @@ mod tests {
         let given: MiningShare = "9yPePjfWAdUnzaQKyxcRXKRa5PpUzKKEwtpECBZsUYt9Jd7egSDEWoV"
             .parse()
             .unwrap();
-        assert_eq!(devnet_payees(vec![given]), vec![given]);
-        let [dev] = devnet_payees(Vec::new())[..] else {
+        let devnet = Devnet::builder().open().unwrap();
+        assert_eq!(devnet_payees(vec![given], &devnet).unwrap(), vec![given]);
+        let [dev] = devnet_payees(Vec::new(), &devnet).unwrap()[..] else {
             panic!("one development payee expected")
         };
         assert_eq!(dev.share, 1);
         assert_ne!(dev.address, given.address);
+        assert_eq!(devnet.development_address().unwrap(), dev.address);
     }
 }

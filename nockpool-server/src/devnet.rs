@@ -18,12 +18,14 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use nockpool_core::{validate_pow_len, Difficulty, Digest, MiningShare, Nonce, Target};
+use nockpool_core::{validate_pow_len, Difficulty, Digest, MiningShare, Nonce, PubkeyHash, Target};
 use nockpool_pow::tip5;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
+use crate::events::StorageHealth;
+use crate::reopen::{DbFailure, Opener, ReopeningDb};
 use crate::store::{from_unix_ms, unix_ms};
 use crate::{
     BlockOutcome, BlockTemplate, ChainBackend, ChainError, ChainStatus, FoundBlock, TemplateStream,
@@ -33,6 +35,11 @@ const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("devnet_blocks"
 /// Templates on the current tip (cleared when the tip moves), so a block found just before a
 /// restart can still be accepted after it.
 const TEMPLATES: TableDefinition<&str, &[u8]> = TableDefinition::new("devnet_templates");
+
+/// Facts about the chain itself (the generated development address).
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("devnet_meta");
+/// The [`META`] key of the development address.
+const META_DEV_ADDRESS: &str = "development_address";
 
 /// The file name of the devnet's database inside its data dir.
 pub const DEVNET_DB_FILE: &str = "devnet.redb";
@@ -228,13 +235,38 @@ impl DevnetBuilder {
                 reason: "it must be above zero".into(),
             });
         }
-        let db = nockpool_core::open_db(self.data_dir.as_deref(), DEVNET_DB_FILE, |txn| {
-            txn.open_table(BLOCKS)?;
-            txn.open_table(TEMPLATES)?;
-            Ok(())
-        })
-        .map_err(|e| ChainError::storage("open the devnet database", e))?;
-        let tip = load_tip(&db)?;
+        let db = match &self.data_dir {
+            Some(dir) => {
+                let dir = dir.clone();
+                let name = format!("devnet database {}", dir.join(DEVNET_DB_FILE).display());
+                let opener: Opener = Box::new(move || {
+                    nockpool_core::open_db(Some(&dir), DEVNET_DB_FILE, tables)
+                        .map_err(|e| e.to_string())
+                });
+                ReopeningDb::open(name, opener)
+                    .map_err(|e| ChainError::storage("open the devnet database", e))?
+            }
+            None => {
+                let db = nockpool_core::open_db(None, DEVNET_DB_FILE, tables)
+                    .map_err(|e| ChainError::storage("open the devnet database", e))?;
+                ReopeningDb::in_memory("in-memory devnet database".into(), db)
+            }
+        };
+        self.open_on(db)
+    }
+
+    /// Opens the chain on a database `opener` opens (again after every failure): for tests
+    /// with a disk that fails or stalls on demand.
+    #[cfg(test)]
+    fn open_with(self, opener: Opener) -> Result<Devnet, ChainError> {
+        let db = ReopeningDb::open("test devnet database".into(), opener)
+            .map_err(|e| ChainError::storage("open the devnet database", e))?;
+        self.open_on(db)
+    }
+
+    /// Opens the chain on `db` (see [`DevnetBuilder::open`]).
+    fn open_on(self, db: ReopeningDb) -> Result<Devnet, ChainError> {
+        let tip = db.read(load_tip).map_err(failure)?;
         let difficulty = tip
             .as_ref()
             .map_or(self.initial_difficulty, |t| t.next_difficulty)
@@ -243,7 +275,9 @@ impl DevnetBuilder {
             Some(t) => t.block_id,
             None => genesis_id()?,
         };
-        let known = load_templates(&db)?
+        let known = db
+            .read(load_templates)
+            .map_err(failure)?
             .into_iter()
             .filter(|k| k.parent == tip_id.to_limbs())
             .collect();
@@ -257,7 +291,8 @@ impl DevnetBuilder {
             mining_since: tokio::time::Instant::now(),
         };
         let template = chain.next_template(self.pow_len)?;
-        persist_template(&db, chain.known.back())?;
+        db.write(|db| persist_template(db, chain.known.back()))
+            .map_err(failure)?;
         let (tx, _) = watch::channel(Some(template));
         if let Some(tip) = &chain.tip {
             tracing::info!(
@@ -269,7 +304,7 @@ impl DevnetBuilder {
         Ok(Devnet {
             inner: Arc::new(Inner {
                 config: self,
-                db: Mutex::new(Some(db)),
+                db,
                 chain: Mutex::new(chain),
                 templates: tx,
                 competitor_started: AtomicBool::new(false),
@@ -280,6 +315,31 @@ impl DevnetBuilder {
 
 fn storage(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> ChainError {
     ChainError::storage("read or write the devnet database", e)
+}
+
+/// Creates the chain's tables inside `txn`, so that readers never see "table does not exist".
+fn tables(txn: &redb::WriteTransaction) -> Result<(), redb::TableError> {
+    txn.open_table(BLOCKS)?;
+    txn.open_table(TEMPLATES)?;
+    txn.open_table(META)?;
+    Ok(())
+}
+
+/// Creates the tables on a database opened without [`nockpool_core::open_db`] (tests' disks).
+#[cfg(test)]
+fn create_tables(db: &Database) -> Result<(), String> {
+    let txn = db.begin_write().map_err(|e| e.to_string())?;
+    tables(&txn).map_err(|e| e.to_string())?;
+    txn.commit().map_err(|e| e.to_string())
+}
+
+/// The chain's error for a failure of its database.
+fn failure(e: DbFailure<ChainError>) -> ChainError {
+    match e {
+        DbFailure::Failed(e) => e,
+        DbFailure::Closed => ChainError::Closed,
+        other => ChainError::storage("use the devnet database", other.to_string()),
+    }
 }
 
 fn load_tip(db: &Database) -> Result<Option<DevnetBlock>, ChainError> {
@@ -409,7 +469,9 @@ impl Chain {
 
 struct Inner {
     config: DevnetBuilder,
-    db: Mutex<Option<Database>>,
+    /// Written under the `chain` lock, and only from blocking threads (never an async one: a
+    /// slow disk must not stall the pool's miners).
+    db: ReopeningDb,
     chain: Mutex<Chain>,
     templates: watch::Sender<Option<BlockTemplate>>,
     competitor_started: AtomicBool,
@@ -484,18 +546,65 @@ impl Devnet {
 
     /// Every stored block, from height 1 up.
     pub fn blocks(&self) -> Result<Vec<DevnetBlock>, ChainError> {
-        let db = lock(&self.inner.db);
-        let db = db.as_ref().ok_or(ChainError::Closed)?;
-        let txn = db.begin_read().map_err(storage)?;
-        let table = txn.open_table(BLOCKS).map_err(storage)?;
-        let mut out = Vec::new();
-        for entry in table.iter().map_err(storage)? {
-            let (_, value) = entry.map_err(storage)?;
-            let stored: StoredBlock = serde_json::from_slice(value.value())
-                .map_err(|e| ChainError::storage("decode a devnet block", e))?;
-            out.push(stored.into_block()?);
+        self.inner
+            .db
+            .read(|db| {
+                let txn = db.begin_read().map_err(storage)?;
+                let table = txn.open_table(BLOCKS).map_err(storage)?;
+                let mut out = Vec::new();
+                for entry in table.iter().map_err(storage)? {
+                    let (_, value) = entry.map_err(storage)?;
+                    let stored: StoredBlock = serde_json::from_slice(value.value())
+                        .map_err(|e| ChainError::storage("decode a devnet block", e))?;
+                    out.push(stored.into_block()?);
+                }
+                Ok(out)
+            })
+            .map_err(failure)
+    }
+
+    /// The address a farm that names none is paid to: generated once per data dir (nobody
+    /// holds its key) and kept, so it stays the same across restarts. An in-memory devnet
+    /// generates a new one each run.
+    pub fn development_address(&self) -> Result<PubkeyHash, ChainError> {
+        let stored = self
+            .inner
+            .db
+            .read(|db| {
+                let txn = db.begin_read().map_err(storage)?;
+                let table = txn.open_table(META).map_err(storage)?;
+                let value = table.get(META_DEV_ADDRESS).map_err(storage)?;
+                Ok(value.map(|v| v.value().to_vec()))
+            })
+            .map_err(failure)?;
+        if let Some(bytes) = stored {
+            let text = String::from_utf8(bytes)
+                .map_err(|e| ChainError::storage("decode the development address", e))?;
+            return text.parse().map_err(|e| {
+                ChainError::storage("decode the development address", format!("{text:?}: {e}"))
+            });
         }
-        Ok(out)
+        let limbs: [u64; 5] = std::array::from_fn(|_| rand::random::<u64>() % nockpool_core::P);
+        let digest = Digest::new(limbs).map_err(|e| ChainError::Protocol {
+            operation: "generate a development address".into(),
+            reason: e.to_string(),
+        })?;
+        let address = PubkeyHash::from_digest(digest);
+        let text = address.to_string();
+        self.inner
+            .db
+            .write(|db| {
+                let txn = db.begin_write().map_err(storage)?;
+                {
+                    let mut table = txn.open_table(META).map_err(storage)?;
+                    table
+                        .insert(META_DEV_ADDRESS, text.as_bytes())
+                        .map_err(storage)?;
+                }
+                txn.commit().map_err(storage)
+            })
+            .map_err(failure)?;
+        Ok(address)
     }
 
     /// Simulates "another miner found a block" now: appends a block without proof of work and
@@ -533,27 +642,28 @@ impl Devnet {
 
     /// Releases the database file (also done when the last clone is dropped).
     pub fn close(&self) {
-        lock(&self.inner.db).take();
+        self.inner.db.close();
     }
 
     /// Persists `block`, makes it the tip and publishes the next template.
     fn append(&self, chain: &mut Chain, block: DevnetBlock) -> Result<BlockTemplate, ChainError> {
         let bytes = serde_json::to_vec(&StoredBlock::from_block(&block))
             .map_err(|e| ChainError::storage("encode a devnet block", e))?;
-        {
-            let db = lock(&self.inner.db);
-            let db = db.as_ref().ok_or(ChainError::Closed)?;
-            let txn = db.begin_write().map_err(storage)?;
-            {
-                let mut table = txn.open_table(BLOCKS).map_err(storage)?;
-                table
-                    .insert(block.height, bytes.as_slice())
-                    .map_err(storage)?;
-            }
-            // Every template on the old tip is stale now.
-            txn.delete_table(TEMPLATES).map_err(storage)?;
-            txn.commit().map_err(storage)?;
-        }
+        self.inner
+            .db
+            .write(|db| {
+                let txn = db.begin_write().map_err(storage)?;
+                {
+                    let mut table = txn.open_table(BLOCKS).map_err(storage)?;
+                    table
+                        .insert(block.height, bytes.as_slice())
+                        .map_err(storage)?;
+                }
+                // Every template on the old tip is stale now.
+                txn.delete_table(TEMPLATES).map_err(storage)?;
+                txn.commit().map_err(storage)
+            })
+            .map_err(failure)?;
         chain.difficulty = block.next_difficulty.max(1);
         chain.tip = Some(block);
         chain.mining_since = tokio::time::Instant::now();
@@ -564,61 +674,14 @@ impl Devnet {
     }
 
     fn persist_latest(&self, chain: &Chain) -> Result<(), ChainError> {
-        let db = lock(&self.inner.db);
-        let db = db.as_ref().ok_or(ChainError::Closed)?;
-        persist_template(db, chain.known.back())
+        self.inner
+            .db
+            .write(|db| persist_template(db, chain.known.back()))
+            .map_err(failure)
     }
 
-    fn retargeted(&self, chain: &Chain) -> u64 {
-        let cfg = &self.inner.config;
-        if !cfg.retarget {
-            return chain.difficulty;
-        }
-        let actual = chain.mining_since.elapsed().as_secs_f64().max(0.001);
-        let factor = (cfg.block_time.as_secs_f64() / actual)
-            .clamp(1.0 / RETARGET_CLAMP, RETARGET_CLAMP)
-            .sqrt(); // damped: one block time is a very noisy sample
-        let next = (chain.difficulty as f64 * factor).round();
-        let next = if next >= u64::MAX as f64 {
-            u64::MAX
-        } else {
-            next as u64
-        };
-        next.max(cfg.min_difficulty).max(1)
-    }
-
-    fn start_competitor(&self) {
-        let Some(interval) = self.inner.config.competitor_interval else {
-            return;
-        };
-        if self.inner.competitor_started.swap(true, Ordering::SeqCst) {
-            return;
-        }
-        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
-        tokio::spawn(async move {
-            let mut timer =
-                tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
-            loop {
-                timer.tick().await;
-                let Some(inner) = weak.upgrade() else { return };
-                let devnet = Devnet { inner };
-                if let Err(e) = devnet.force_new_template() {
-                    tracing::debug!("devnet competitor stopped: {e}");
-                    return;
-                }
-            }
-        });
-    }
-}
-
-#[async_trait]
-impl ChainBackend for Devnet {
-    async fn templates(&self) -> Result<TemplateStream, ChainError> {
-        self.start_competitor();
-        Ok(self.inner.templates.subscribe())
-    }
-
-    async fn submit_block(&self, block: FoundBlock) -> Result<BlockOutcome, ChainError> {
+    /// [`ChainBackend::submit_block`], on a thread that may block.
+    fn submit_blocking(&self, block: FoundBlock) -> Result<BlockOutcome, ChainError> {
         let mut chain = lock(&self.inner.chain);
         let commitment = block.template.commitment.to_limbs();
         let Some(known) = chain
@@ -672,51 +735,123 @@ impl ChainBackend for Devnet {
             },
         };
         let id = new.block_id.to_base58();
-        tracing::info!(
-            "devnet: block {} accepted at height {} (found by {}); next difficulty {}",
-            id,
-            new.height,
-            block.worker,
-            new.next_difficulty
-        );
+        let (height, next_difficulty) = (new.height, new.next_difficulty);
         self.append(&mut chain, new)?;
+        tracing::info!(
+            "devnet: block {id} accepted at height {height} (found by {}); next difficulty \
+             {next_difficulty}",
+            block.worker,
+        );
         Ok(BlockOutcome::Accepted { block_id: Some(id) })
     }
 
+    fn retargeted(&self, chain: &Chain) -> u64 {
+        let cfg = &self.inner.config;
+        if !cfg.retarget {
+            return chain.difficulty;
+        }
+        let actual = chain.mining_since.elapsed().as_secs_f64().max(0.001);
+        let factor = (cfg.block_time.as_secs_f64() / actual)
+            .clamp(1.0 / RETARGET_CLAMP, RETARGET_CLAMP)
+            .sqrt(); // damped: one block time is a very noisy sample
+        let next = (chain.difficulty as f64 * factor).round();
+        let next = if next >= u64::MAX as f64 {
+            u64::MAX
+        } else {
+            next as u64
+        };
+        next.max(cfg.min_difficulty).max(1)
+    }
+
+    fn start_competitor(&self) {
+        let Some(interval) = self.inner.config.competitor_interval else {
+            return;
+        };
+        if self.inner.competitor_started.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            let mut timer =
+                tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+            loop {
+                timer.tick().await;
+                let Some(inner) = weak.upgrade() else { return };
+                let devnet = Devnet { inner };
+                let added = tokio::task::spawn_blocking(move || devnet.force_new_template())
+                    .await
+                    .unwrap_or_else(|e| Err(ChainError::storage("add a simulated block", e)));
+                if let Err(e) = added {
+                    tracing::debug!("devnet competitor stopped: {e}");
+                    return;
+                }
+            }
+        });
+    }
+}
+
+#[async_trait]
+impl ChainBackend for Devnet {
+    async fn templates(&self) -> Result<TemplateStream, ChainError> {
+        self.start_competitor();
+        Ok(self.inner.templates.subscribe())
+    }
+
+    async fn submit_block(&self, block: FoundBlock) -> Result<BlockOutcome, ChainError> {
+        // Checking is quick, but the append is a durable write: not on an async thread.
+        let devnet = self.clone();
+        tokio::task::spawn_blocking(move || devnet.submit_blocking(block))
+            .await
+            .map_err(|e| ChainError::storage("run the devnet's writer", e))?
+    }
+
     async fn status(&self) -> Result<ChainStatus, ChainError> {
-        let chain = lock(&self.inner.chain);
+        // From the published template, not the chain's lock: a block being written (slowly)
+        // holds that, and the pool asks for the status from an async thread.
+        let template = self.inner.templates.borrow().clone();
+        let mut warnings =
+            vec!["simulated development chain: its blocks are not Nockchain blocks".to_owned()];
+        if let StorageHealth::Failing { error, .. } = self.inner.db.health() {
+            warnings.push(format!(
+                "the devnet database cannot be written ({error}): no block can be added until \
+                 it recovers"
+            ));
+        }
         Ok(ChainStatus {
             backend: "devnet".into(),
-            connected: lock(&self.inner.db).is_some(),
+            connected: true,
             version: Some(concat!("nockpool devnet ", env!("CARGO_PKG_VERSION")).into()),
-            height: Some(chain.height()),
+            height: template.as_ref().map(|t| t.height.saturating_sub(1)),
             synced: true,
             peers: Some(0),
-            last_template_at: chain.template.as_ref().map(|t| t.created_at),
+            last_template_at: template.as_ref().map(|t| t.created_at),
             proofs_in_flight: 0,
-            warnings: vec![
-                "simulated development chain: its blocks are not Nockchain blocks".into(),
-            ],
+            warnings,
         })
     }
 
     async fn set_mining_addresses(&self, shares: &[MiningShare]) -> Result<(), ChainError> {
-        let mut chain = lock(&self.inner.chain);
-        if chain.mining == shares {
-            return Ok(());
-        }
-        chain.mining = shares.to_vec();
-        let template = chain.next_template(self.inner.config.pow_len)?;
-        self.persist_latest(&chain)?;
-        self.inner.templates.send_replace(Some(template));
-        Ok(())
+        let devnet = self.clone();
+        let shares = shares.to_vec();
+        tokio::task::spawn_blocking(move || {
+            let mut chain = lock(&devnet.inner.chain);
+            if chain.mining == shares {
+                return Ok(());
+            }
+            chain.mining = shares;
+            let template = chain.next_template(devnet.inner.config.pow_len)?;
+            devnet.persist_latest(&chain)?;
+            devnet.inner.templates.send_replace(Some(template));
+            Ok(())
+        })
+        .await
+        .map_err(|e| ChainError::storage("run the devnet's writer", e))?
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use nockpool_core::PubkeyHash;
 
     /// A real block for the current template: grinds nonces with the v5 digest.
     fn solve(devnet: &Devnet, worker: &str) -> FoundBlock {
@@ -891,5 +1026,97 @@ mod tests {
             (status.backend.as_str(), status.height),
             ("devnet", Some(0))
         );
+    }
+
+    fn on_test_disk(dir: &std::path::Path, disk: &crate::reopen::testing::TestDisk) -> Devnet {
+        let opener = crate::reopen::testing::test_disk_opener(
+            &dir.join(DEVNET_DB_FILE),
+            disk.clone(),
+            create_tables,
+        );
+        Devnet::builder()
+            .initial_difficulty(4)
+            .retarget(false)
+            .open_with(opener)
+            .unwrap()
+    }
+
+    /// Issue 10, item 3: the append is a durable write; on an async thread a slow disk would
+    /// stall everything else the runtime runs (every miner's stream, in a pool).
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_slow_disk_does_not_stall_the_async_threads() {
+        let dir = tempfile::tempdir().unwrap();
+        let disk = crate::reopen::testing::TestDisk::default();
+        let devnet = on_test_disk(dir.path(), &disk);
+        let block = solve(&devnet, "w");
+        disk.stall();
+        // Bounds the test if the write does block the (only) runtime thread.
+        let watchdog = disk.release_after(Duration::from_secs(10));
+        let submitting = devnet.clone();
+        let submit = tokio::spawn(async move { submitting.submit_block(block).await });
+        disk.stalled().await;
+        // The block's write waits on the disk; the runtime's thread is free meanwhile.
+        let status = devnet.status().await.unwrap();
+        assert!(
+            !disk.timed_out(),
+            "the runtime thread was blocked until the watchdog released the disk"
+        );
+        assert_eq!(status.height, Some(0));
+        disk.release();
+        let outcome = submit.await.unwrap().unwrap();
+        assert!(
+            matches!(outcome, BlockOutcome::Accepted { .. }),
+            "{outcome:?}"
+        );
+        assert_eq!(devnet.height(), 1);
+        watchdog.join().unwrap();
+    }
+
+    /// Issue 10, item 1: after a failed write redb refuses every transaction until it is
+    /// reopened; the devnet reopens it by itself once writes succeed again.
+    #[tokio::test]
+    async fn after_a_failed_append_the_chain_reopens_its_database_and_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let disk = crate::reopen::testing::TestDisk::default();
+        let devnet = on_test_disk(dir.path(), &disk);
+        let block = solve(&devnet, "w");
+        disk.set_full(true);
+        assert!(matches!(
+            devnet.submit_block(block.clone()).await,
+            Err(ChainError::Storage { .. })
+        ));
+        assert_eq!(devnet.height(), 0, "nothing half-added");
+        let status = devnet.status().await.unwrap();
+        assert!(
+            status
+                .warnings
+                .iter()
+                .any(|w| w.contains("cannot be written")),
+            "{status:?}"
+        );
+        disk.set_full(false);
+        let outcome = devnet.submit_block(block).await.unwrap();
+        assert!(
+            matches!(outcome, BlockOutcome::Accepted { .. }),
+            "{outcome:?}"
+        );
+        assert_eq!(devnet.height(), 1);
+        assert_eq!(devnet.status().await.unwrap().warnings.len(), 1);
+        assert_eq!(devnet.blocks().unwrap().len(), 1);
+    }
+
+    /// Issue 10, item 4: a farm that names no address is paid to the same generated address
+    /// after a restart.
+    #[test]
+    fn the_development_address_is_kept_in_the_data_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = |dir: &std::path::Path| Devnet::builder().data_dir(dir).open().unwrap();
+        let first = open(dir.path()).development_address().unwrap();
+        let devnet = open(dir.path());
+        assert_eq!(devnet.development_address().unwrap(), first);
+        assert_eq!(devnet.development_address().unwrap(), first);
+        drop(devnet);
+        let other = tempfile::tempdir().unwrap();
+        assert_ne!(open(other.path()).development_address().unwrap(), first);
     }
 }

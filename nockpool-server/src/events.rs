@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use nockpool_core::proto::RejectReason;
 use nockpool_core::Digest;
+use tokio::sync::broadcast;
 
 use crate::{BlockOutcome, BlockRecord, ChainStatus};
 
@@ -101,6 +102,15 @@ pub enum PoolEvent {
         /// What the chain said.
         outcome: BlockOutcome,
     },
+    /// The pool's database failed (a full disk, an I/O error): found blocks are not
+    /// acknowledged until it recovers (miners keep them and retry); the pool reopens it by
+    /// itself.
+    StorageFailed {
+        /// The error.
+        error: String,
+    },
+    /// Writes to the pool's database succeed again after a failure.
+    StorageRecovered,
     /// Submitting a found block failed; it is retried.
     BlockSubmitFailed {
         /// The pool's sequence number for the block.
@@ -141,6 +151,21 @@ pub struct WorkerSnapshot {
     pub difficulty: Option<u64>,
 }
 
+/// Whether a database of the data dir can be written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StorageHealth {
+    /// The last write succeeded.
+    Ok,
+    /// Writes fail since `since`; the database is reopened by itself once they succeed again.
+    Failing {
+        /// When the first of these failures happened.
+        since: SystemTime,
+        /// The latest error.
+        error: String,
+    },
+}
+
 /// The job currently being mined.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JobSnapshot {
@@ -175,4 +200,29 @@ pub struct PoolSnapshot {
     pub recent_blocks: Vec<BlockRecord>,
     /// The backend's last reported status.
     pub chain: Option<ChainStatus>,
+    /// Whether the pool's database (found blocks, worker totals) can be written.
+    pub storage: StorageHealth,
+}
+
+/// The pool's event channel: every part of the pool emits into it, every [`PoolHandle::events`]
+/// receiver reads from it.
+///
+/// [`PoolHandle::events`]: crate::PoolHandle::events
+#[derive(Clone, Debug)]
+pub(crate) struct EventBus(broadcast::Sender<PoolEvent>);
+
+impl EventBus {
+    /// A channel keeping the last `capacity` events for slow receivers.
+    pub(crate) fn new(capacity: usize) -> EventBus {
+        EventBus(broadcast::channel(capacity).0)
+    }
+
+    pub(crate) fn emit(&self, event: PoolEvent) {
+        // No receivers is fine.
+        let _ = self.0.send(event);
+    }
+
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<PoolEvent> {
+        self.0.subscribe()
+    }
 }

@@ -13,8 +13,12 @@
 //!   loop and graceful shutdown, the background tasks (template follower, block submitter,
 //!   maintenance and the farm summary).
 //! - `service` — the tonic `MiningPool` service: one task per Subscribe stream.
-//! - `pool` — shared state and rules: connections and nonce prefixes, jobs and staleness, share
-//!   checks and their [`RejectReason`](nockpool_core::proto::RejectReason)s, accounting.
+//! - `pool` — the state and rules, one concern per module, each with its own lock:
+//!   `accounting` (worker totals, hashrate estimates) and `jobs` (templates, staleness, the job
+//!   of one connection) at the bottom; `conns` (connections, nonce prefixes, vardiff, the job
+//!   fan-out) and `blocks` (found blocks on record, outcomes) above them; `shares` (every
+//!   share check and its [`RejectReason`](nockpool_core::proto::RejectReason), the one
+//!   crediting path) on top. Its answers are typed; `service` maps them to gRPC.
 //! - `vardiff` — [`Vardiff`], [`VardiffConfig`]: per-connection difficulty (clock passed in).
 //! - `limits` — [`Limits`]: per-connection rate and size limits.
 //! - `store` — the pool's redb database (`<data dir>/pool.redb`): [`BlockRecord`]s, worker totals.
@@ -38,13 +42,20 @@
 //!   difficulty of the job it names. The share target is never harder than the network target.
 //! - `SubmitWork` may name a connection that has since closed (kept for
 //!   [`Limits::closed_connection_retention`]), so shares queued across a reconnect still count.
-//!   Sending the same `(connection_id, submission_id ≠ 0, nonce)` again returns the original
-//!   ack (idempotent retry); the same nonce otherwise is `DUPLICATE`. A `Hello` naming its
-//!   `previous_connection_id` keeps that connection's share difficulty.
+//!   Sending the same `(connection_id, submission_id ≠ 0, nonce)` again returns the answer the
+//!   first one got (idempotent retry; `UNAVAILABLE` while the first is still being recorded);
+//!   the same nonce otherwise is `DUPLICATE`.
+//! - A new connection's share difficulty starts at that of the connection its `Hello` names
+//!   in `previous_connection_id`, else at what the `Hello`'s measured `hashrate` implies, else
+//!   at the worker's last difficulty (kept in the data dir across restarts), else at what its
+//!   `threads` imply.
 //! - A share that meets the network target is acked with `block_candidate = true` only after the
-//!   block is on disk; the finder then gets a `BLOCK_FOUND` notice and later
-//!   `BLOCK_ACCEPTED` / `BLOCK_REJECTED` / `BLOCK_STALE` (on its live connection, or those of the
-//!   same worker name after a reconnect).
+//!   block is on disk; when it cannot be written (a full disk) the answer is `UNAVAILABLE`
+//!   (keep the block and send it again), nothing is credited, and the pool reopens its
+//!   database by itself (its state is in [`PoolSnapshot::storage`]). The finder then gets a
+//!   `BLOCK_FOUND` notice and later `BLOCK_ACCEPTED` / `BLOCK_REJECTED` / `BLOCK_STALE` (on its
+//!   live connection, or those of the same worker name after a reconnect). A block already on
+//!   record is accepted again (credit 0) for its finder and `DUPLICATE` for anyone else.
 //! - On shutdown every miner gets a `SHUTTING_DOWN` notice, then its stream ends. A miner that
 //!   does not read its stream (queue of [`Limits::outbound_queue`] full) is dropped with
 //!   `RESOURCE_EXHAUSTED`.
@@ -102,6 +113,7 @@ mod error;
 mod events;
 mod limits;
 mod pool;
+mod reopen;
 mod server;
 mod service;
 mod store;
@@ -111,7 +123,7 @@ mod vardiff;
 pub use cli::{devnet_payees, DevnetArgs, ServerArgs};
 pub use devnet::{Devnet, DevnetBlock, DevnetBuilder, DevnetMiner, DEVNET_DB_FILE};
 pub use error::ServerError;
-pub use events::{JobSnapshot, PoolEvent, PoolSnapshot, WorkerSnapshot};
+pub use events::{JobSnapshot, PoolEvent, PoolSnapshot, StorageHealth, WorkerSnapshot};
 pub use limits::Limits;
 pub use nockpool_core::{
     BlockOutcome, BlockTemplate, ChainBackend, ChainError, ChainStatus, FoundBlock, TemplateStream,

@@ -15,7 +15,7 @@ use tokio::task::JoinSet;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_stream::StreamExt;
 
-use crate::events::{PoolEvent, PoolSnapshot};
+use crate::events::{EventBus, PoolEvent, PoolSnapshot};
 use crate::limits::Limits;
 use crate::pool::{Pool, PoolConfig};
 use crate::service::{stopped, PoolService};
@@ -188,7 +188,8 @@ impl PoolServerBuilder {
                  restart forgets them"
             );
         }
-        let store = Arc::new(Store::open(self.data_dir.as_deref())?);
+        let events = EventBus::new(1024);
+        let store = Arc::new(Store::open(self.data_dir.as_deref(), events.clone())?);
         let (found_tx, found_rx) = mpsc::unbounded_channel();
         let config = PoolConfig {
             token: self.token,
@@ -202,7 +203,7 @@ impl PoolServerBuilder {
         let engine = self
             .engine
             .unwrap_or_else(|| Arc::new(V5Engine::new()) as Arc<dyn PowEngine>);
-        let pool = Arc::new(Pool::new(config, engine, store, found_tx)?);
+        let pool = Arc::new(Pool::new(config, engine, store, found_tx, events)?);
         Ok(PoolServer {
             pool,
             backend,
@@ -381,7 +382,8 @@ impl PoolServer {
 
         pool.begin_shutdown();
         tasks.shutdown().await;
-        pool.flush_workers();
+        let p = pool.clone();
+        let _ = tokio::task::spawn_blocking(move || p.flush_workers()).await;
         tracing::info!("{}", pool.summary_line());
         pool.store.close();
         result.map_err(ServerError::from)
@@ -485,6 +487,9 @@ async fn maintain(pool: Arc<Pool>, backend: Arc<dyn ChainBackend>) {
                 {
                     pool.set_chain_status(status);
                 }
+                // After a storage failure: reopen as soon as the disk allows.
+                let store = pool.store.clone();
+                let _ = tokio::task::spawn_blocking(move || store.probe()).await;
                 if ticks.is_multiple_of(2) {
                     let p = pool.clone();
                     let _ = tokio::task::spawn_blocking(move || p.flush_workers()).await;

@@ -1,18 +1,23 @@
 //! The tonic `MiningPool` service: one task per Subscribe stream, one check per SubmitWork.
+//!
+//! The transport edge: the pool's typed answers ([`RegisterError`], [`DisconnectReason`],
+//! [`Accepted`], [`SubmitError`]) become protocol messages and gRPC statuses here, and nowhere
+//! else.
 
 use std::pin::Pin;
 use std::sync::Arc;
 
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use nockpool_core::proto::mining_pool_server::MiningPool;
 use nockpool_core::proto::{
-    miner_status, MinerStatus, NoticeKind, SubmitAck, WorkOrder, WorkResult,
+    self, miner_status, work_order, MinerStatus, NoticeKind, RejectReason, SubmitAck, WorkOrder,
+    WorkResult,
 };
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::pool::{as_hello, notice, Pool};
+use crate::pool::{Accepted, DisconnectReason, Pool, RegisterError, Rejection, SubmitError};
 use crate::TOKEN_METADATA_KEY;
 
 pub(crate) struct PoolService {
@@ -27,6 +32,50 @@ fn token<T>(request: &Request<T>) -> Option<Vec<u8>> {
 }
 
 type WorkStream = Pin<Box<dyn Stream<Item = Result<WorkOrder, Status>> + Send + 'static>>;
+
+/// The status a refused registration ends the stream with.
+fn register_status(e: &RegisterError) -> Status {
+    match e {
+        RegisterError::PoolFull { .. } | RegisterError::TooManyFromAddress { .. } => {
+            Status::resource_exhausted(e.to_string())
+        }
+    }
+}
+
+fn accepted_ack(a: Accepted) -> SubmitAck {
+    SubmitAck {
+        accepted: true,
+        reason: RejectReason::Unspecified as i32,
+        message: a.message.into_owned(),
+        block_candidate: a.block_candidate,
+        credited_difficulty: a.credited_difficulty,
+    }
+}
+
+fn rejected_ack(r: Rejection) -> SubmitAck {
+    SubmitAck {
+        accepted: false,
+        reason: r.reason as i32,
+        message: r.message.into_owned(),
+        block_candidate: false,
+        credited_difficulty: 0,
+    }
+}
+
+/// The answer to one SubmitWork. A block that is not on record is never acked: the miner
+/// gets `UNAVAILABLE`, which it retries, keeping the block.
+fn submit_answer(result: Result<Accepted, SubmitError>) -> Result<SubmitAck, Status> {
+    match result {
+        Ok(accepted) => Ok(accepted_ack(accepted)),
+        Err(SubmitError::Rejected(rejection)) => Ok(rejected_ack(rejection)),
+        Err(SubmitError::BlockNotRecorded { error }) => Err(Status::unavailable(format!(
+            "your block could not be recorded ({error}); keep it and send it again"
+        ))),
+        Err(SubmitError::InProgress) => Err(Status::unavailable(
+            "this submission is being recorded right now; send it again for the answer",
+        )),
+    }
+}
 
 #[tonic::async_trait]
 impl MiningPool for PoolService {
@@ -48,8 +97,12 @@ impl MiningPool for PoolService {
         let addr = request.remote_addr();
         let inbound = request.into_inner();
         let (tx, rx) = mpsc::channel(self.pool.config.limits.outbound_queue);
-        tokio::spawn(run_connection(self.pool.clone(), inbound, tx, addr));
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        // Why the stream ends, if it ends in an error: sent after everything queued before it.
+        let (end_tx, end_rx) = oneshot::channel::<Status>();
+        tokio::spawn(run_connection(self.pool.clone(), inbound, tx, end_tx, addr));
+        let end = futures::stream::once(end_rx).filter_map(|end| async move { end.ok().map(Err) });
+        let stream = ReceiverStream::new(rx).map(Ok).chain(end);
+        Ok(Response::new(Box::pin(stream)))
     }
 
     async fn submit_work(
@@ -57,8 +110,8 @@ impl MiningPool for PoolService {
         request: Request<WorkResult>,
     ) -> Result<Response<SubmitAck>, Status> {
         let authorized = self.pool.authorized(token(&request).as_deref());
-        let ack = self.pool.submit(authorized, request.into_inner()).await;
-        Ok(Response::new(ack))
+        let result = self.pool.submit(authorized, &request.into_inner()).await;
+        submit_answer(result).map(Response::new)
     }
 }
 
@@ -69,11 +122,20 @@ pub(crate) async fn stopped(rx: &mut tokio::sync::watch::Receiver<bool>) {
     }
 }
 
+/// The Hello, if `msg` is one.
+fn as_hello(msg: MinerStatus) -> Option<proto::Hello> {
+    match msg.kind {
+        Some(miner_status::Kind::Hello(h)) => Some(h),
+        _ => None,
+    }
+}
+
 /// Serves one Subscribe stream from its Hello to its end.
 async fn run_connection(
     pool: Arc<Pool>,
     mut inbound: Streaming<MinerStatus>,
-    tx: mpsc::Sender<Result<WorkOrder, Status>>,
+    tx: mpsc::Sender<WorkOrder>,
+    end: oneshot::Sender<Status>,
     addr: Option<std::net::SocketAddr>,
 ) {
     let mut shutdown = pool.shutdown_signal();
@@ -87,31 +149,25 @@ async fn run_connection(
         Ok(Ok(None)) => return,
         Ok(Err(status)) => {
             // E.g. a Hello over the message size limit: tell the miner why.
-            let _ = tx.send(Err(status)).await;
+            let _ = end.send(status);
             return;
         }
         Err(_) => {
-            let _ = tx
-                .send(Err(Status::deadline_exceeded(
-                    "no Hello within the time limit",
-                )))
-                .await;
+            let _ = end.send(Status::deadline_exceeded("no Hello within the time limit"));
             return;
         }
     };
     let Some(hello) = hello else {
-        let _ = tx
-            .send(Err(Status::invalid_argument(
-                "the first message of a Subscribe stream must be a Hello",
-            )))
-            .await;
+        let _ = end.send(Status::invalid_argument(
+            "the first message of a Subscribe stream must be a Hello",
+        ));
         return;
     };
     let registered = match pool.register(&hello, addr, tx.clone()) {
         Ok(r) => r,
-        Err(status) => {
-            tracing::warn!(addr = ?addr, "refused a miner: {}", status.message());
-            let _ = tx.send(Err(status)).await;
+        Err(e) => {
+            tracing::warn!(addr = ?addr, "refused a miner: {e}");
+            let _ = end.send(register_status(&e));
             return;
         }
     };
@@ -123,27 +179,62 @@ async fn run_connection(
                     pool.miner_status(id, &status);
                 }
                 Ok(Some(_)) => {} // a repeated Hello or an unknown kind: ignored
-                Ok(None) => break "stream closed by the miner".to_owned(),
-                Err(status) => break format!("stream error: {}", status.message()),
+                Ok(None) => break DisconnectReason::ClosedByMiner,
+                Err(status) => break DisconnectReason::StreamError(status.message().to_owned()),
             },
-            () = registered.kick.notified() => {
-                break "not reading its stream (outbound queue full)".to_owned();
-            }
+            () = registered.kick.notified() => break DisconnectReason::NotReading,
             () = stopped(&mut shutdown) => {
-                let _ = tx.try_send(Ok(notice(
-                    NoticeKind::ShuttingDown,
-                    "the pool is shutting down; reconnect shortly".to_owned(),
-                    0,
-                    None,
-                )));
-                break "pool shutting down".to_owned();
+                let _ = tx.try_send(WorkOrder {
+                    kind: Some(work_order::Kind::Notice(proto::Notice {
+                        kind: NoticeKind::ShuttingDown as i32,
+                        message: "the pool is shutting down; reconnect shortly".to_owned(),
+                        height: 0,
+                        block_digest: Vec::new(),
+                    })),
+                });
+                break DisconnectReason::ShuttingDown;
             }
         }
     };
     pool.deregister(id, &reason);
-    if reason.starts_with("not reading") {
-        let _ = tx.try_send(Err(Status::resource_exhausted(
+    if reason == DisconnectReason::NotReading {
+        let _ = end.send(Status::resource_exhausted(
             "dropped: the miner did not read its job stream",
-        )));
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_block_not_on_record_is_a_retriable_status_never_an_ack() {
+        let not_recorded = submit_answer(Err(SubmitError::BlockNotRecorded {
+            error: "disk full".into(),
+        }));
+        assert_eq!(
+            not_recorded.map_err(|s| s.code()),
+            Err(tonic::Code::Unavailable)
+        );
+        let in_progress = submit_answer(Err(SubmitError::InProgress));
+        assert_eq!(
+            in_progress.map_err(|s| s.code()),
+            Err(tonic::Code::Unavailable)
+        );
+        let ack = submit_answer(Ok(Accepted {
+            credited_difficulty: 3,
+            block_candidate: true,
+            message: "block candidate accepted".into(),
+        }))
+        .unwrap();
+        assert!(ack.accepted && ack.block_candidate && ack.credited_difficulty == 3);
+        let ack = submit_answer(Err(SubmitError::Rejected(Rejection {
+            reason: RejectReason::Duplicate,
+            message: "duplicate share".into(),
+        })))
+        .unwrap();
+        assert!(!ack.accepted && !ack.block_candidate);
+        assert_eq!(ack.reason, RejectReason::Duplicate as i32);
     }
 }

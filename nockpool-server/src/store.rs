@@ -7,18 +7,23 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use nockpool_core::{Digest, Nonce, Target, U320};
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
+use crate::events::{EventBus, PoolEvent, StorageHealth};
+use crate::reopen::{DbFailure, Opener, ReopeningDb};
 use crate::{BlockOutcome, BlockTemplate, FoundBlock, ServerError};
 
 const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("found_blocks");
 const WORKERS: TableDefinition<&str, &[u8]> = TableDefinition::new("workers");
 const TEMPLATES: TableDefinition<u64, &[u8]> = TableDefinition::new("templates");
+/// Small facts about the data dir itself (e.g. when writes last succeeded a probe).
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+/// The key [`Store::probe`] writes.
+const META_PROBE: &str = "probe_unix_ms";
 
 /// Templates kept on disk (the newest ones; older ones are pruned as new ones arrive).
 pub(crate) const TEMPLATES_STORED: usize = 16;
@@ -50,6 +55,10 @@ pub(crate) struct WorkerTotals {
     pub(crate) rejected: BTreeMap<String, u64>,
     pub(crate) blocks_found: u64,
     pub(crate) last_share_unix_ms: Option<u64>,
+    /// The share difficulty its connections had last (a new connection starts there, also
+    /// after a restart of the pool). Absent in data dirs of older builds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) difficulty: Option<u64>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -186,9 +195,10 @@ impl StoredBlock {
 }
 
 /// The pool's database. `close` releases the file so a new server can open the same data dir
-/// in the same process.
+/// in the same process. After a failed write the file is reopened by the next operation (see
+/// [`ReopeningDb`]).
 pub(crate) struct Store {
-    db: Mutex<Option<Database>>,
+    db: ReopeningDb,
 }
 
 fn storage<E: Into<Box<dyn std::error::Error + Send + Sync>>>(
@@ -200,92 +210,156 @@ fn storage<E: Into<Box<dyn std::error::Error + Send + Sync>>>(
     }
 }
 
+/// Creates the pool's tables inside `txn`, so that readers never see "table does not exist".
+fn tables(txn: &redb::WriteTransaction) -> Result<(), redb::TableError> {
+    txn.open_table(BLOCKS)?;
+    txn.open_table(TEMPLATES)?;
+    txn.open_table(WORKERS)?;
+    txn.open_table(META)?;
+    Ok(())
+}
+
+/// Creates the tables on a database opened without [`nockpool_core::open_db`] (tests' disks).
+#[cfg(test)]
+pub(crate) fn create_tables(db: &redb::Database) -> Result<(), String> {
+    let txn = db.begin_write().map_err(|e| e.to_string())?;
+    tables(&txn).map_err(|e| e.to_string())?;
+    txn.commit().map_err(|e| e.to_string())
+}
+
+/// What a failure of the pool's database means, for its log line and status.
+fn failure(e: DbFailure<ServerError>) -> ServerError {
+    match e {
+        DbFailure::Failed(e) => e,
+        other => storage("use the pool database")(other.to_string()),
+    }
+}
+
 impl Store {
     /// Opens (or creates) `data_dir/pool.redb`; with no data dir, an in-memory database.
-    pub(crate) fn open(data_dir: Option<&Path>) -> Result<Store, ServerError> {
-        let db = nockpool_core::open_db(data_dir, POOL_DB_FILE, |txn| {
-            txn.open_table(BLOCKS)?;
-            txn.open_table(WORKERS)?;
-            txn.open_table(TEMPLATES)?;
-            Ok(())
-        })
-        .map_err(storage("open the pool database"))?;
-        Ok(Store {
-            db: Mutex::new(Some(db)),
-        })
+    /// `events` hears when writes start failing and when they recover.
+    pub(crate) fn open(data_dir: Option<&Path>, events: EventBus) -> Result<Store, ServerError> {
+        let create = |db: nockpool_core::CoreError| storage("open the pool database")(db);
+        let db = match data_dir {
+            Some(dir) => {
+                let dir = dir.to_owned();
+                let name = format!("pool database {}", dir.join(POOL_DB_FILE).display());
+                let opener: Opener = Box::new(move || {
+                    nockpool_core::open_db(Some(&dir), POOL_DB_FILE, tables)
+                        .map_err(|e| e.to_string())
+                });
+                ReopeningDb::open(name, opener).map_err(storage("open the pool database"))?
+            }
+            None => {
+                let db = nockpool_core::open_db(None, POOL_DB_FILE, tables).map_err(create)?;
+                ReopeningDb::in_memory("in-memory pool database".into(), db)
+            }
+        };
+        Ok(Store::with_db(db, events))
     }
 
-    fn with_db<T>(
-        &self,
-        f: impl FnOnce(&Database) -> Result<T, ServerError>,
-    ) -> Result<T, ServerError> {
-        let guard = self.db.lock().unwrap_or_else(|p| p.into_inner());
-        match guard.as_ref() {
-            Some(db) => f(db),
-            None => Err(storage("use the pool database")("it is closed")),
-        }
+    /// A store on a database `opener` opens (and opens again after a failure), e.g. through a
+    /// backend that fails on demand.
+    #[cfg(test)]
+    pub(crate) fn open_with(opener: Opener, events: EventBus) -> Result<Store, ServerError> {
+        let db = ReopeningDb::open("test pool database".into(), opener)
+            .map_err(storage("open the pool database"))?;
+        Ok(Store::with_db(db, events))
+    }
+
+    fn with_db(db: ReopeningDb, events: EventBus) -> Store {
+        let db = db.on_change(move |health| {
+            events.emit(match health {
+                StorageHealth::Ok => PoolEvent::StorageRecovered,
+                StorageHealth::Failing { error, .. } => PoolEvent::StorageFailed {
+                    error: error.clone(),
+                },
+            })
+        });
+        Store { db }
+    }
+
+    /// Whether the last write succeeded.
+    pub(crate) fn health(&self) -> StorageHealth {
+        self.db.health()
+    }
+
+    /// While writes fail: reopens the database and tries a small write, so the health recovers
+    /// as soon as the disk does.
+    pub(crate) fn probe(&self) {
+        self.db.probe(|db| {
+            let txn = db.begin_write().map_err(storage("begin"))?;
+            {
+                let mut table = txn.open_table(META).map_err(storage("open table"))?;
+                let now = unix_ms(SystemTime::now()).to_le_bytes();
+                table
+                    .insert(META_PROBE, now.as_slice())
+                    .map_err(storage("write the probe"))?;
+            }
+            txn.commit().map_err(storage("commit the probe"))
+        });
     }
 
     /// Every stored block, oldest first. Records that do not decode are skipped with a warning.
     pub(crate) fn load_blocks(&self) -> Result<Vec<BlockRecord>, ServerError> {
-        self.with_db(|db| {
-            let txn = db.begin_read().map_err(storage("read the pool database"))?;
-            let table = txn
-                .open_table(BLOCKS)
-                .map_err(storage("open a pool database table"))?;
-            let mut out = Vec::new();
-            for entry in table.iter().map_err(storage("read the pool database"))? {
-                let (key, value) = entry.map_err(storage("read the pool database"))?;
-                match serde_json::from_slice::<StoredBlock>(value.value())
-                    .map_err(|e| e.to_string())
-                    .and_then(StoredBlock::into_record)
-                {
-                    Ok(r) => out.push(r),
-                    Err(e) => {
-                        tracing::warn!("skipping unreadable found block #{}: {e}", key.value())
+        self.db
+            .read(|db| {
+                let txn = db.begin_read().map_err(storage("begin read"))?;
+                let table = txn.open_table(BLOCKS).map_err(storage("open table"))?;
+                let mut out = Vec::new();
+                for entry in table.iter().map_err(storage("iterate"))? {
+                    let (key, value) = entry.map_err(storage("read"))?;
+                    match serde_json::from_slice::<StoredBlock>(value.value())
+                        .map_err(|e| e.to_string())
+                        .and_then(StoredBlock::into_record)
+                    {
+                        Ok(r) => out.push(r),
+                        Err(e) => {
+                            tracing::warn!("skipping unreadable found block #{}: {e}", key.value())
+                        }
                     }
                 }
-            }
-            Ok(out)
-        })
+                Ok(out)
+            })
+            .map_err(failure)
     }
 
     /// Writes a block record durably (the call returns after the data is on disk).
     pub(crate) fn put_block(&self, record: &BlockRecord) -> Result<(), ServerError> {
         let bytes = serde_json::to_vec(&StoredBlock::from_record(record))
-            .map_err(storage("encode a found block"))?;
-        self.with_db(|db| {
-            let txn = db
-                .begin_write()
-                .map_err(storage("begin a pool database transaction"))?;
-            {
-                let mut table = txn
-                    .open_table(BLOCKS)
-                    .map_err(storage("open a pool database table"))?;
-                table
-                    .insert(record.id, bytes.as_slice())
-                    .map_err(storage("write a found block"))?;
-            }
-            txn.commit().map_err(storage("commit a found block"))
-        })
+            .map_err(storage("encode block"))?;
+        self.db
+            .write(|db| {
+                let txn = db.begin_write().map_err(storage("begin"))?;
+                {
+                    let mut table = txn.open_table(BLOCKS).map_err(storage("open table"))?;
+                    table
+                        .insert(record.id, bytes.as_slice())
+                        .map_err(storage("insert block"))?;
+                }
+                txn.commit().map_err(storage("commit block"))
+            })
+            .map_err(failure)
     }
 
     pub(crate) fn load_workers(&self) -> Result<Vec<(String, WorkerTotals)>, ServerError> {
-        self.with_db(|db| {
-            let txn = db.begin_read().map_err(storage("read the pool database"))?;
-            let table = txn
-                .open_table(WORKERS)
-                .map_err(storage("open a pool database table"))?;
-            let mut out = Vec::new();
-            for entry in table.iter().map_err(storage("read the pool database"))? {
-                let (key, value) = entry.map_err(storage("read the pool database"))?;
-                match serde_json::from_slice::<WorkerTotals>(value.value()) {
-                    Ok(t) => out.push((key.value().to_owned(), t)),
-                    Err(e) => tracing::warn!("skipping unreadable worker {:?}: {e}", key.value()),
+        self.db
+            .read(|db| {
+                let txn = db.begin_read().map_err(storage("begin read"))?;
+                let table = txn.open_table(WORKERS).map_err(storage("open table"))?;
+                let mut out = Vec::new();
+                for entry in table.iter().map_err(storage("iterate"))? {
+                    let (key, value) = entry.map_err(storage("read"))?;
+                    match serde_json::from_slice::<WorkerTotals>(value.value()) {
+                        Ok(t) => out.push((key.value().to_owned(), t)),
+                        Err(e) => {
+                            tracing::warn!("skipping unreadable worker {:?}: {e}", key.value())
+                        }
+                    }
                 }
-            }
-            Ok(out)
-        })
+                Ok(out)
+            })
+            .map_err(failure)
     }
 
     pub(crate) fn put_workers(
@@ -299,79 +373,76 @@ impl Store {
             .iter()
             .map(|(name, t)| serde_json::to_vec(t).map(|b| (name.as_str(), b)))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(storage("encode worker totals"))?;
-        self.with_db(|db| {
-            let txn = db
-                .begin_write()
-                .map_err(storage("begin a pool database transaction"))?;
-            {
-                let mut table = txn
-                    .open_table(WORKERS)
-                    .map_err(storage("open a pool database table"))?;
-                for (name, bytes) in &encoded {
-                    table
-                        .insert(*name, bytes.as_slice())
-                        .map_err(storage("write worker totals"))?;
+            .map_err(storage("encode worker"))?;
+        self.db
+            .write(|db| {
+                let txn = db.begin_write().map_err(storage("begin"))?;
+                {
+                    let mut table = txn.open_table(WORKERS).map_err(storage("open table"))?;
+                    for (name, bytes) in &encoded {
+                        table
+                            .insert(*name, bytes.as_slice())
+                            .map_err(storage("insert worker"))?;
+                    }
                 }
-            }
-            txn.commit().map_err(storage("commit worker totals"))
-        })
+                txn.commit().map_err(storage("commit workers"))
+            })
+            .map_err(failure)
     }
 
     /// The stored templates, oldest first (unreadable ones are skipped with a warning).
     pub(crate) fn load_templates(&self) -> Result<Vec<BlockTemplate>, ServerError> {
-        self.with_db(|db| {
-            let txn = db.begin_read().map_err(storage("read the pool database"))?;
-            let table = txn
-                .open_table(TEMPLATES)
-                .map_err(storage("open a pool database table"))?;
-            let mut out = Vec::new();
-            for entry in table.iter().map_err(storage("read the pool database"))? {
-                let (key, value) = entry.map_err(storage("read the pool database"))?;
-                match serde_json::from_slice::<StoredTemplate>(value.value())
-                    .map_err(|e| e.to_string())
-                    .and_then(StoredTemplate::into_template)
-                {
-                    Ok(t) => out.push(t),
-                    Err(e) => tracing::warn!("skipping unreadable template #{}: {e}", key.value()),
+        self.db
+            .read(|db| {
+                let txn = db.begin_read().map_err(storage("begin read"))?;
+                let table = txn.open_table(TEMPLATES).map_err(storage("open table"))?;
+                let mut out = Vec::new();
+                for entry in table.iter().map_err(storage("iterate"))? {
+                    let (key, value) = entry.map_err(storage("read"))?;
+                    match serde_json::from_slice::<StoredTemplate>(value.value())
+                        .map_err(|e| e.to_string())
+                        .and_then(StoredTemplate::into_template)
+                    {
+                        Ok(t) => out.push(t),
+                        Err(e) => {
+                            tracing::warn!("skipping unreadable template #{}: {e}", key.value())
+                        }
+                    }
                 }
-            }
-            Ok(out)
-        })
+                Ok(out)
+            })
+            .map_err(failure)
     }
 
     /// Appends a template durably and prunes all but the newest [`TEMPLATES_STORED`].
     pub(crate) fn put_template(&self, template: &BlockTemplate) -> Result<(), ServerError> {
         let bytes = serde_json::to_vec(&StoredTemplate::from_template(template))
-            .map_err(storage("encode a block template"))?;
-        self.with_db(|db| {
-            let txn = db
-                .begin_write()
-                .map_err(storage("begin a pool database transaction"))?;
-            {
-                let mut table = txn
-                    .open_table(TEMPLATES)
-                    .map_err(storage("open a pool database table"))?;
-                let next = table
-                    .last()
-                    .map_err(storage("read the pool database"))?
-                    .map_or(0, |(k, _)| k.value() + 1);
-                table
-                    .insert(next, bytes.as_slice())
-                    .map_err(storage("write a block template"))?;
-                let keep_from = (next + 1).saturating_sub(TEMPLATES_STORED as u64);
-                table
-                    .retain(|k, _| k >= keep_from)
-                    .map_err(storage("prune old block templates"))?;
-            }
-            txn.commit().map_err(storage("commit a block template"))
-        })
+            .map_err(storage("encode template"))?;
+        self.db
+            .write(|db| {
+                let txn = db.begin_write().map_err(storage("begin"))?;
+                {
+                    let mut table = txn.open_table(TEMPLATES).map_err(storage("open table"))?;
+                    let next = table
+                        .last()
+                        .map_err(storage("read"))?
+                        .map_or(0, |(k, _)| k.value() + 1);
+                    table
+                        .insert(next, bytes.as_slice())
+                        .map_err(storage("insert template"))?;
+                    let keep_from = (next + 1).saturating_sub(TEMPLATES_STORED as u64);
+                    table
+                        .retain(|k, _| k >= keep_from)
+                        .map_err(storage("prune templates"))?;
+                }
+                txn.commit().map_err(storage("commit template"))
+            })
+            .map_err(failure)
     }
 
     /// Closes the database file; later writes fail with a storage error.
     pub(crate) fn close(&self) {
-        let mut guard = self.db.lock().unwrap_or_else(|p| p.into_inner());
-        guard.take();
+        self.db.close();
     }
 }
 
@@ -405,7 +476,7 @@ mod tests {
     #[test]
     fn blocks_and_workers_survive_reopen() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(Some(dir.path())).unwrap();
+        let store = Store::open(Some(dir.path()), EventBus::new(16)).unwrap();
         let mut rec = sample(1);
         store.put_block(&rec).unwrap();
         rec.outcome = Some(BlockOutcome::Accepted {
@@ -426,7 +497,7 @@ mod tests {
         store.close();
         assert!(store.put_block(&sample(3)).is_err());
 
-        let store = Store::open(Some(dir.path())).unwrap();
+        let store = Store::open(Some(dir.path()), EventBus::new(16)).unwrap();
         let blocks = store.load_blocks().unwrap();
         assert_eq!(blocks, vec![rec, sample(2)]);
         assert_eq!(
@@ -438,7 +509,7 @@ mod tests {
     #[test]
     fn templates_survive_reopen_and_only_the_newest_are_kept() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(Some(dir.path())).unwrap();
+        let store = Store::open(Some(dir.path()), EventBus::new(16)).unwrap();
         let template = |h: u64| BlockTemplate {
             height: h,
             commitment: Digest::new([h, 2, 3, 4, 5]).unwrap(),
@@ -449,9 +520,40 @@ mod tests {
             store.put_template(&template(h)).unwrap();
         }
         store.close();
-        let store = Store::open(Some(dir.path())).unwrap();
+        let store = Store::open(Some(dir.path()), EventBus::new(16)).unwrap();
         let loaded = store.load_templates().unwrap();
         let expected: Vec<BlockTemplate> = (3..total).map(template).collect();
         assert_eq!(loaded, expected);
+    }
+
+    #[test]
+    fn after_a_failed_write_the_store_reopens_itself_once_the_disk_allows() {
+        use crate::reopen::testing::{test_disk_opener, TestDisk};
+        let dir = tempfile::tempdir().unwrap();
+        let full = TestDisk::default();
+        let events = EventBus::new(16);
+        let mut rx = events.subscribe();
+        let opener = test_disk_opener(&dir.path().join(POOL_DB_FILE), full.clone(), create_tables);
+        let store = Store::open_with(opener, events).unwrap();
+        store.put_block(&sample(1)).unwrap();
+        assert_eq!(store.health(), StorageHealth::Ok);
+
+        full.set_full(true);
+        assert!(store.put_block(&sample(2)).is_err());
+        assert!(matches!(store.health(), StorageHealth::Failing { .. }));
+        assert!(matches!(rx.try_recv(), Ok(PoolEvent::StorageFailed { .. })));
+        // Still full: the reopen (or the write) fails again; nothing half-written appears.
+        assert!(store.put_block(&sample(2)).is_err());
+        store.probe();
+        assert!(matches!(store.health(), StorageHealth::Failing { .. }));
+
+        // Space again: the probe reopens the file and a write succeeds.
+        full.set_full(false);
+        store.probe();
+        assert_eq!(store.health(), StorageHealth::Ok);
+        assert_eq!(rx.try_recv().ok(), Some(PoolEvent::StorageRecovered));
+        store.put_block(&sample(2)).unwrap();
+        let ids: Vec<u64> = store.load_blocks().unwrap().iter().map(|b| b.id).collect();
+        assert_eq!(ids, vec![1, 2]);
     }
 }

@@ -178,6 +178,17 @@ impl Vardiff {
         vd
     }
 
+    /// A fresh state for a miner that measured `hashrate` (hashes per second) before it
+    /// connected: it starts at the difficulty that rate implies at the target share interval
+    /// (clamped to the configured range). `None` for a hashrate that is not a positive finite
+    /// number.
+    pub fn for_hashrate(config: VardiffConfig, hashrate: f64, now: Instant) -> Option<Vardiff> {
+        let start = implied_difficulty(&config, hashrate)?;
+        let mut vd = Vardiff::new(config, now);
+        vd.difficulty = start;
+        Some(vd)
+    }
+
     /// Takes a hashrate the miner reported (hashes per second it really computed): when the
     /// difficulty it implies is more than 4× away from the current one, the difficulty jumps
     /// there at once and a new measuring window starts. Returns the new difficulty when it

@@ -176,3 +176,67 @@ async fn a_big_rig_starts_at_the_difficulty_its_threads_imply_and_a_status_corre
     assert_eq!(snap.workers[0].reported_hashrate, Some(1e8));
     pool.stop().await.unwrap();
 }
+
+/// Issue 10, item 6: a worker's share difficulty survives a pool restart, so a slow miner's
+/// first share after it does not wait for a difficulty made for the default per-thread rate.
+#[tokio::test]
+async fn a_workers_difficulty_survives_a_pool_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = |devnet: &nockpool_server::Devnet| {
+        TestPool::start(
+            builder(devnet, 1)
+                .vardiff(VardiffConfig::default())
+                .data_dir(dir.path()),
+        )
+    };
+    let devnet1 = devnet(Some(dir.path()), NO_BLOCKS);
+    let pool = start(&devnet1).await;
+    let mut miner = RawMiner::connect(&pool.url(), "slow-cpu", None).await;
+    // One thread at the default 300 kH/s estimate.
+    assert_eq!(miner.job.share_difficulty, 3_000_000);
+    // It really does 2 kH/s: 20,000 at the 10 s share interval.
+    let status = nockpool_core::proto::Status {
+        hashrate_1m: 2_000.0,
+        ..Default::default()
+    };
+    miner
+        .up
+        .send(nockpool_core::proto::MinerStatus {
+            kind: Some(nockpool_core::proto::miner_status::Kind::Status(status)),
+        })
+        .await
+        .unwrap();
+    assert_eq!(miner.next_job().await.share_difficulty, 20_000);
+    drop(miner);
+    pool.stop().await.unwrap();
+    drop(devnet1);
+
+    // After the restart its new connection starts where the old one ended.
+    let devnet2 = devnet(Some(dir.path()), NO_BLOCKS);
+    let pool = start(&devnet2).await;
+    let miner = RawMiner::connect(&pool.url(), "slow-cpu", None).await;
+    assert_eq!(miner.job.share_difficulty, 20_000);
+    // Another worker still starts from its threads.
+    let other = RawMiner::connect(&pool.url(), "new-rig", None).await;
+    assert_eq!(other.job.share_difficulty, 3_000_000);
+    pool.stop().await.unwrap();
+}
+
+/// Issue 10, item 6: a miner that states its measured hashrate in its Hello starts at the
+/// difficulty that rate implies, not at what its thread count would at the default rate.
+#[tokio::test]
+async fn a_hello_with_a_measured_hashrate_starts_there() {
+    let devnet = devnet(None, NO_BLOCKS);
+    let pool = TestPool::start(builder(&devnet, 1).vardiff(VardiffConfig::default())).await;
+    let client = MiningPoolClient::connect(pool.url()).await.unwrap();
+    let mut hello = hello("measured");
+    if let Some(nockpool_core::proto::miner_status::Kind::Hello(h)) = &mut hello.kind {
+        h.threads = 8;
+        h.hashrate = 5_000.0;
+    }
+    let miner = RawMiner::connect_full(client, hello, None).await;
+    // 5 kH/s at the 10 s share interval, not 8 threads x 300 kH/s.
+    assert_eq!(miner.job.share_difficulty, 50_000);
+    assert_eq!(pool.handle.snapshot().workers[0].difficulty, Some(50_000));
+    pool.stop().await.unwrap();
+}

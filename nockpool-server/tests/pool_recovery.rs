@@ -207,3 +207,58 @@ async fn a_mere_share_under_an_unknown_connection_job_or_prefix_keeps_its_reason
     assert_eq!(snap.blocks_found, 0);
     pool2.stop().await.unwrap();
 }
+
+/// A retry of a submission is told what the submission was told, also when that was a refusal
+/// because another submission of the same block was recorded first (and never the acceptance
+/// that the first try was about to get before the block turned out to be on record).
+#[tokio::test]
+async fn a_retry_is_told_what_the_first_try_was_told() {
+    let devnet = devnet(None, 4);
+    let pool =
+        TestPool::start(builder(&devnet, 1).stale_grace(std::time::Duration::from_secs(3600)))
+            .await;
+    let mut finder = RawMiner::connect(&pool.url(), "lucky", None).await;
+    let job = finder.job.clone();
+    let network = target_of(&job.network_target);
+    let (first_block, _, counter) = grind(&job, 0, |d| d.meets(&network));
+    let (second_block, _, _) = grind(&job, counter + 1, |d| d.meets(&network));
+
+    // The first block reaches the pool first from another worker (with its commitment), the
+    // second from another connection of the same worker: both are recorded that way.
+    let mut rival = RawMiner::connect(&pool.url(), "rival", None).await;
+    let cid = rival.welcome.connection_id;
+    let ack = rival
+        .submit_raw(resubmission(cid, &job, first_block, 1))
+        .await;
+    assert!(ack.accepted && ack.block_candidate, "{ack:?}");
+    let mut twin = RawMiner::connect(&pool.url(), "lucky", None).await;
+    let cid = twin.welcome.connection_id;
+    let ack = twin
+        .submit_raw(resubmission(cid, &job, second_block, 1))
+        .await;
+    assert!(ack.accepted && ack.block_candidate, "{ack:?}");
+
+    // Then the finder's own submissions of the two, each tried twice.
+    let submit = |nonce: Nonce, submission_id: u64| WorkResult {
+        connection_id: finder.welcome.connection_id,
+        job_id: job.job_id.clone(),
+        nonce: nonce.limbs().to_vec(),
+        submission_id,
+        ..Default::default()
+    };
+    let (to_rival, to_twin) = (submit(first_block, 7), submit(second_block, 8));
+    let first = finder.submit_raw(to_rival.clone()).await;
+    assert_eq!(reason(&first), RejectReason::Duplicate, "{first:?}");
+    assert_eq!(finder.submit_raw(to_rival).await, first);
+    // Recorded for this very worker: accepted again, without a second credit.
+    let first = finder.submit_raw(to_twin.clone()).await;
+    assert!(first.accepted && first.block_candidate, "{first:?}");
+    assert_eq!(first.credited_difficulty, 0);
+    assert_eq!(finder.submit_raw(to_twin).await, first);
+
+    let snap = pool.handle.snapshot();
+    assert_eq!(snap.blocks_found, 2);
+    let lucky = snap.workers.iter().find(|w| w.name == "lucky").unwrap();
+    assert_eq!((lucky.accepted, lucky.blocks_found), (1, 1));
+    pool.stop().await.unwrap();
+}

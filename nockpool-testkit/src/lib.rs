@@ -3,8 +3,9 @@
 //!
 //! # Layout
 //! - `fake_node` — [`FakeNode`]: an in-process fake Nockchain node serving the node's real
-//!   `NockAppService` proto on `127.0.0.1` with a scripted kernel ([`Script`], [`Verdict`]); it
-//!   records what it saw ([`Event`]) and whether a real node would have exited on it.
+//!   `NockAppService` proto on `127.0.0.1` with a scripted kernel ([`Script`], [`Verdict`],
+//!   [`Layout`]); it records what it saw ([`Event`]) and whether a real node would have exited
+//!   on it. A simulation of upstream's behaviour as read in its sources, not a node.
 //! - `pool` — [`TestPool`] (a `PoolServer` on the devnet over real gRPC on `127.0.0.1:0`),
 //!   [`RawMiner`] (a raw-protocol test miner: every message under the test's control),
 //!   [`grind`] / [`share_not_block`] (nonces found with the real v5 digest), [`wait_for`] (an
@@ -33,7 +34,7 @@ mod local;
 mod pool;
 mod programs;
 
-pub use fake_node::{Event, FakeNode, Script, Verdict, PATIENCE};
+pub use fake_node::{Event, FakeNode, Layout, Script, Verdict, PATIENCE};
 pub use local::{v5_thread_hashrate, wait_for_stats, LocalPool};
 pub use pool::{
     builder, devnet, grind, hello, hello_resuming, next_order, share_not_block, target_of,

@@ -150,6 +150,7 @@ pub fn hello_resuming(worker: &str, previous_connection_id: u64) -> MinerStatus 
             client_version: "test".into(),
             threads: 1,
             previous_connection_id,
+            hashrate: 0.0,
         })),
     }
 }

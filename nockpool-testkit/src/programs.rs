@@ -63,7 +63,7 @@ pub fn program_path(name: &str) -> PathBuf {
 }
 
 /// The command line of the fake prover in `mode`: `ok`, `miss` (exit 2), `fail` (exit 1),
-/// `garbage` (exit 0, not a jam), `hang` (never answers) or `wrong-nonce`.
+/// `garbage` (exit 0, not a jam), `hang` (never answers), `wrong-nonce` or `wrong-product`.
 pub fn fake_prover(mode: &str) -> String {
     format!("{} {mode}", program_path("nockpool-fake-prover").display())
 }

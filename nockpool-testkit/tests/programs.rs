@@ -5,6 +5,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 use nockpool_core::noun::{cue, jam, Noun};
+use nockpool_core::{Digest, Nonce};
 use nockpool_testkit::program_path;
 
 fn prove(mode: &str, cause: &Noun) -> (Option<i32>, Vec<u8>) {
@@ -38,6 +39,31 @@ fn fake_prover_follows_the_command_contract() {
     assert!(command.is_cord("command") && pow.is_cord("pow") && variant.is_cord("dumb-zkpow"));
     assert_eq!(commit.as_belts(), Some(commitment));
     assert_eq!(got_nonce.as_belts(), Some(nonce));
+    // Object 0 carries the real puzzle product of this commitment and nonce…
+    let product = |poke: &Noun| -> Vec<u64> {
+        let [_, _, _, prf, _, _, _] = poke.as_tuple().unwrap();
+        let object0 = prf.as_tuple::<4>().unwrap()[1].head().unwrap().clone();
+        let p = object0.as_tuple::<5>().unwrap()[4].clone();
+        p.as_list()
+            .unwrap()
+            .iter()
+            .map(|b| b.as_u64().unwrap())
+            .collect()
+    };
+    let job = nockpool_pow::v5::V5Job::new(Digest::new(commitment).unwrap(), 64).unwrap();
+    let real: Vec<u64> = job
+        .trace(&Nonce::new(nonce).unwrap())
+        .product
+        .iter()
+        .map(|b| b.value())
+        .collect();
+    assert_eq!(product(&poke), real);
+    // … except in `wrong-product` mode, which evaluates the puzzle with a zero nonce.
+    let (code, out) = prove("wrong-product", &cause);
+    assert_eq!(code, Some(0));
+    let wrong = product(&cue(&out).unwrap());
+    assert_eq!(wrong.len(), 64);
+    assert_ne!(wrong, real);
     assert_eq!(prove("miss", &cause).0, Some(2));
     assert_eq!(prove("fail", &cause).0, Some(1));
     let (code, garbage) = prove("garbage", &cause);

@@ -41,4 +41,32 @@ pub enum WalletError {
     /// read.
     #[error("node: {0}")]
     Node(#[from] nockpool_nockchain::NodeError),
+    /// The original guide's `--nockchain-socket`: no Nockchain node serves the wallet over a
+    /// Unix socket any more (upstream replaced it with gRPC on 2025-08-27, nockchain commit
+    /// c4499b26); see [`WalletError::socket_removed`].
+    #[error(
+        "--nockchain-socket {path}: Nockchain nodes no longer serve the wallet over a Unix \
+         socket (upstream removed it on 2025-08-27, nockchain commit c4499b26). Ask the node's \
+         private gRPC API instead: --nockchain-grpc {grpc} (the node's \
+         --bind-private-grpc-port, 5555 by default; or NOCKCHAIN_GRPC in .env), e.g. \
+         `nockchain-wallet list-notes-by-address <address> --nockchain-grpc {grpc}` (the \
+         guide's `list-notes-by-pubkey -p <address>` still works, with --nockchain-grpc)"
+    )]
+    SocketRemoved {
+        /// The socket path given.
+        path: String,
+        /// The replacement: the node's private gRPC API on its default address.
+        grpc: String,
+    },
+}
+
+impl WalletError {
+    /// The answer to `--nockchain-socket <path>`: the socket is gone; use the node's private
+    /// gRPC API ([`DEFAULT_PRIVATE_GRPC`](crate::DEFAULT_PRIVATE_GRPC)).
+    pub fn socket_removed(path: impl Into<String>) -> WalletError {
+        WalletError::SocketRemoved {
+            path: path.into(),
+            grpc: nockpool_nockchain::DEFAULT_NODE_GRPC.into(),
+        }
+    }
 }

@@ -114,6 +114,7 @@ async fn miner(i: u64, args: Arc<Args>, st: Shared, deadline: Instant) -> anyhow
         client_version: "pool-loadtest".into(),
         threads: 1,
         previous_connection_id: 0,
+        hashrate: 0.0,
     };
     up.send(MinerStatus {
         kind: Some(miner_status::Kind::Hello(hello)),

@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use nockpool_core::Digest;
 use nockpool_wallet::{
     fetch_balances, format_nock, keygen_report, set_env_mining_pubkey, Address, Balance, EnvUpdate,
-    KeyVersion, Keystore, MasterKey, NodeApi, NoteQuery, NoteSelection, SeedPhrase,
+    KeyVersion, Keystore, MasterKey, NodeApi, NoteQuery, NoteSelection, SeedPhrase, WalletError,
     COINBASE_TIMELOCK_MIN, DEFAULT_PRIVATE_GRPC, HARDENED,
 };
 
@@ -28,6 +28,11 @@ struct Cli {
     /// Log filter (error, warn, info, debug); secrets are never logged.
     #[arg(short = 'l', long, global = true)]
     log: Option<String>,
+    /// The original guide's node socket. No longer served by any Nockchain node (removed
+    /// upstream in August 2025): given, the wallet names the replacement (--nockchain-grpc,
+    /// the node's private gRPC API) and exits.
+    #[arg(long, global = true, value_name = "PATH")]
+    nockchain_socket: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -152,6 +157,9 @@ fn active(store: &Keystore) -> anyhow::Result<MasterKey> {
 fn main() -> anyhow::Result<()> {
     nockpool_bins::load_dotenv();
     let cli = Cli::parse();
+    if let Some(path) = &cli.nockchain_socket {
+        return Err(WalletError::socket_removed(path.display().to_string()).into());
+    }
     nockpool_bins::init_tracing(Some(cli.log.as_deref().unwrap_or("warn")))?;
     match cli.command {
         Command::Keygen { output_env } => {

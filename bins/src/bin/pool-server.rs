@@ -54,9 +54,11 @@ async fn main() -> anyhow::Result<()> {
     let data_dir = &cli.server.data_dir;
     let (backend, node): (Arc<dyn ChainBackend>, Option<Arc<NockchainNode>>) = match cli.backend {
         Backend::Devnet => {
-            payees = devnet_payees(payees);
             let devnet = cli.server.devnet.open(data_dir);
-            (Arc::new(devnet.context("cannot open the devnet")?), None)
+            let devnet = devnet.context("cannot open the devnet")?;
+            payees = devnet_payees(payees, &devnet)
+                .context("cannot read or keep the devnet's development address")?;
+            (Arc::new(devnet), None)
         }
         Backend::Node => {
             let node = cli.node.start(data_dir, &payees);

@@ -2,17 +2,20 @@
 //! `CommandProver`. It proves nothing: it follows the command contract of
 //! `nockchain-prover.md` §3 (stdin = jam of the cause `[version commit nonce target pow-len]`,
 //! stdout = jam of `[%command %pow %dumb-zkpow prf dig commit nonce]`, exit 0/2/1) with a fake
-//! proof whose only object is `[%puzzle commit nonce pow-len 0]` and the real version-5 digest
-//! of the nonce (`nockpool_pow::v5::digest`), so the pool's sanity checks pass.
+//! proof whose only object is `[%puzzle commit nonce pow-len p]`, `p` being the real puzzle
+//! product of the nonce (`nockpool_pow::v5::V5Job::trace`), and the real version-5 digest of
+//! the nonce (`nockpool_pow::v5::digest`), so the pool's sanity checks pass.
 //!
 //! Usage: `nockpool-fake-prover <mode>`, mode one of `ok`, `miss` (exit 2), `fail` (exit 1),
 //! `garbage` (exit 0 with bytes that are not a jam), `hang` (never answers), `wrong-nonce`
-//! (a well-formed poke for another nonce).
+//! (a well-formed poke for another nonce), `wrong-product` (object 0's product computed with a
+//! zero nonce, as the superseded %5 draft prover did).
 
 use std::io::{Read, Write};
 
 use nockpool_core::noun::{cue, jam, Noun};
-use nockpool_core::Digest;
+use nockpool_core::{Digest, Nonce};
+use nockpool_pow::v5::V5Job;
 
 fn main() {
     let mode = std::env::args().nth(1).unwrap_or_else(|| "ok".into());
@@ -60,12 +63,24 @@ fn main() {
             std::process::exit(1);
         }
     };
+    let product_nonce = if mode == "wrong-product" {
+        [0; 5]
+    } else {
+        nonce_limbs.to_limbs()
+    };
+    let product = match (V5Job::new(commit_limbs, len), Nonce::new(product_nonce)) {
+        (Ok(job), Ok(n)) => job.trace(&n).product,
+        _ => {
+            eprintln!("fake prover: cannot compute the puzzle product");
+            std::process::exit(1);
+        }
+    };
     let object0 = Noun::tuple([
         Noun::cord("puzzle"),
         commit.clone(),
         nonce.clone(),
         pow_len.clone(),
-        Noun::ZERO,
+        Noun::list(product.iter().map(|b| Noun::atom(b.value()))),
     ]);
     let proof = Noun::tuple([
         version.clone(),
