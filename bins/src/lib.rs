@@ -6,6 +6,8 @@
 //! become environment fallbacks for clap), [`init_tracing`] with the `-l/--log` value, then
 //! (`pool-server`, `miner`) [`tune_kernel`], then the library's `run(shutdown_signal())`.
 //!
+//! With the `gpu` feature, `gpu` holds the miner's `--gpu` flags and opens the GPU engines.
+//!
 //! # Example
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
@@ -15,6 +17,9 @@
 //! # Ok(())
 //! # }
 //! ```
+
+#[cfg(feature = "gpu")]
+pub mod gpu;
 
 use anyhow::Context;
 use tracing_subscriber::EnvFilter;

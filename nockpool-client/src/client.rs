@@ -51,6 +51,8 @@ pub(crate) struct Config {
     pub(crate) token: Option<AsciiMetadataValue>,
     pub(crate) engine: Arc<dyn PowEngine>,
     pub(crate) threads: usize,
+    /// Device engines (GPUs), each on a driving thread and a lane of its own.
+    pub(crate) devices: Vec<(String, Arc<dyn PowEngine>)>,
     pub(crate) backoff_min: Duration,
     pub(crate) backoff_max: Duration,
     pub(crate) connect_timeout: Duration,
@@ -103,6 +105,7 @@ pub struct PoolClientBuilder {
     token: Option<String>,
     engine: Option<Arc<dyn PowEngine>>,
     threads: Option<usize>,
+    devices: Vec<(String, Arc<dyn PowEngine>)>,
     backoff: (Duration, Duration),
     connect_timeout: Duration,
     primary_probe_interval: Duration,
@@ -153,9 +156,24 @@ impl PoolClientBuilder {
         self
     }
 
-    /// Mining threads (default [`default_threads`]: CPU cores − 1, at least 1).
+    /// Threads running the CPU engine (default [`default_threads`]: CPU cores − 1, at least 1;
+    /// 0 with at least one [`device`](Self::device) mines on the devices only).
     pub fn threads(mut self, threads: usize) -> Self {
         self.threads = Some(threads);
+        self
+    }
+
+    /// Adds a device engine (e.g. a `nockpool_gpu::GpuEngine`) that mines beside the CPU
+    /// threads: it runs on a driving thread and a nonce lane of its own, and its hashrate is
+    /// reported under `name` in [`ClientStats::engines`](crate::ClientStats::engines).
+    pub fn device(mut self, name: impl Into<String>, engine: impl PowEngine) -> Self {
+        self.devices.push((name.into(), Arc::new(engine)));
+        self
+    }
+
+    /// [`device`](Self::device) with an engine already shared.
+    pub fn device_arc(mut self, name: impl Into<String>, engine: Arc<dyn PowEngine>) -> Self {
+        self.devices.push((name.into(), engine));
         self
     }
 
@@ -218,7 +236,7 @@ impl PoolClientBuilder {
             ),
         };
         let threads = self.threads.unwrap_or_else(default_threads);
-        if threads == 0 {
+        if threads == 0 && self.devices.is_empty() {
             return Err(ClientError::ZeroThreads);
         }
         let (min, max) = self.backoff;
@@ -246,6 +264,7 @@ impl PoolClientBuilder {
                 token,
                 engine,
                 threads,
+                devices: self.devices,
                 backoff_min: min,
                 backoff_max: max,
                 connect_timeout: self.connect_timeout,
@@ -289,6 +308,7 @@ impl PoolClient {
             token: None,
             engine: None,
             threads: None,
+            devices: Vec::new(),
             backoff: (DEFAULT_BACKOFF_MIN, DEFAULT_BACKOFF_MAX),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             primary_probe_interval: DEFAULT_PRIMARY_PROBE_INTERVAL,

@@ -24,8 +24,10 @@ pub enum ClientError {
     /// The farm token cannot travel in gRPC metadata.
     #[error("invalid farm token: use printable ASCII without spaces")]
     InvalidToken,
-    /// Zero mining threads.
-    #[error("threads must be at least 1")]
+    /// Zero mining threads and no device engine: nothing would mine.
+    #[error(
+        "nothing to mine with: threads must be at least 1 unless a device engine (GPU) is added"
+    )]
     ZeroThreads,
     /// The backoff bounds are unusable.
     #[error("invalid backoff: need 0 < min ({min:?}) <= max ({max:?})")]

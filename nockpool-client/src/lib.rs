@@ -1,13 +1,14 @@
 //! `nockpool-client`: the miner side of nockpool.
 //!
 //! A [`PoolClient`] connects to a nockpool pool server over gRPC, runs any
-//! [`PowEngine`](nockpool_pow::PowEngine) on N threads (through `nockpool_pow::CpuMiner`) and
-//! keeps it fed: it switches to each new job the moment it arrives, submits every share the
+//! [`PowEngine`](nockpool_pow::PowEngine) on N threads (through `nockpool_pow::CpuMiner`),
+//! plus any device engines (GPUs, [`PoolClientBuilder::device`]) side by side on lanes of their
+//! own, and keeps them fed: it switches to each new job the moment it arrives, submits every share the
 //! engine finds, reconnects forever with exponential backoff and jitter, fails over to backup
 //! pools in order and returns to the primary when it is back. Found shares go through a queue
 //! that survives reconnects and failover; a block candidate is retried until the pool answers
-//! it. Stats ([`ClientStats`]) report the hashes actually computed (1 min / 5 min averages) and
-//! every share's fate; [`ClientEvent`]s let an embedding program follow along.
+//! it. Stats ([`ClientStats`]) report the hashes actually computed (1 min / 5 min averages,
+//! and per engine in [`ClientStats::engines`]) and every share's fate; [`ClientEvent`]s let an embedding program follow along.
 //!
 //! # Layout
 //! - `client` — [`PoolClient`], [`PoolClientBuilder`], [`ClientHandle`]; the defaults
@@ -63,6 +64,7 @@ mod address;
 #[cfg(feature = "cli")]
 mod cli;
 mod client;
+mod engines;
 mod error;
 mod hashrate;
 mod queue;
@@ -80,4 +82,4 @@ pub use client::{
 pub use error::ClientError;
 pub use nockpool_core::proto::{NoticeKind, RejectReason};
 pub use nockpool_core::{format_hashrate, Backoff};
-pub use stats::{ClientEvent, ClientStats};
+pub use stats::{ClientEvent, ClientStats, EngineRate};

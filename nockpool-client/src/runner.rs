@@ -14,7 +14,7 @@ use nockpool_core::proto::{
     Welcome, WorkOrder, WorkResult,
 };
 use nockpool_core::{Digest, Job, Share, Target, TOKEN_METADATA_KEY};
-use nockpool_pow::{CpuMiner, FoundShare, MiningJob};
+use nockpool_pow::{FoundShare, MiningJob};
 use tokio::sync::mpsc;
 use tokio::time::{sleep, sleep_until, timeout, Instant, MissedTickBehavior};
 use tokio_stream::wrappers::ReceiverStream;
@@ -23,9 +23,10 @@ use tonic::{Code, Request, Response, Streaming};
 use tracing::{debug, info, warn};
 
 use crate::client::{Config, Shared};
+use crate::engines::Engines;
 use crate::hashrate::{HashrateMeter, WINDOW_1M, WINDOW_5M};
 use crate::queue::{Submission, SubmissionQueue};
-use crate::{ClientError, ClientEvent};
+use crate::{ClientError, ClientEvent, EngineRate};
 use nockpool_core::Backoff;
 
 /// How long the pool may take to answer the Hello with a Welcome.
@@ -96,17 +97,13 @@ where
     F: Future<Output = ()> + Send,
 {
     let (found_tx, found_rx) = mpsc::unbounded_channel();
-    let miner = Arc::new(CpuMiner::new(
-        Arc::clone(&config.engine),
-        config.threads,
-        move |found: FoundShare| {
-            // The receiver lives as long as the run; after it, a late share has nowhere to go.
-            let _ = found_tx.send(found);
-        },
-    ));
+    let miner = Arc::new(Engines::start(&config, move |found: FoundShare| {
+        // The receiver lives as long as the run; after it, a late share has nowhere to go.
+        let _ = found_tx.send(found);
+    }));
     let counter = Arc::clone(&miner);
     let sampler = tokio::spawn(sample_hashrate(
-        move || counter.hashes(),
+        move || counter.per_engine(),
         Arc::clone(&shared),
     ));
     let stats_logger = config
@@ -134,7 +131,20 @@ where
     // Let the threads finish their current range so the final hash count is exact.
     let idle = Arc::clone(&miner);
     let _ = tokio::task::spawn_blocking(move || idle.wait_idle(STOP_WAIT)).await;
-    shared.stats().total_hashes = miner.hashes();
+    let per_engine = miner.per_engine();
+    let mut stats = shared.stats();
+    stats.total_hashes = per_engine.iter().map(|(_, h)| h).sum();
+    if stats.engines.len() != per_engine.len() {
+        // Stopped before the first sample.
+        stats.engines = per_engine
+            .iter()
+            .map(|(name, _)| EngineRate::new(name.clone(), 0.0, 0))
+            .collect();
+    }
+    for (rate, (_, hashes)) in stats.engines.iter_mut().zip(per_engine) {
+        rate.total_hashes = hashes;
+    }
+    drop(stats);
     Ok(())
 }
 
@@ -149,26 +159,39 @@ async fn log_stats(every: Duration, shared: Arc<Shared>) {
     }
 }
 
-/// Samples the engine's hash counter into the 1 min / 5 min windows.
-async fn sample_hashrate(hashes: impl Fn() -> u64, shared: Arc<Shared>) {
+/// Samples each engine's hash counter into the 1 min / 5 min windows.
+async fn sample_hashrate(hashes: impl Fn() -> Vec<(String, u64)>, shared: Arc<Shared>) {
     let mut meter = HashrateMeter::default();
+    let mut meters: Vec<HashrateMeter> = Vec::new();
     let mut tick = tokio::time::interval(SAMPLE_INTERVAL);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let total = hashes();
-        meter.record(Instant::now(), total);
+        let now = Instant::now();
+        let engines = hashes();
+        let total = engines.iter().map(|(_, h)| h).sum();
+        meter.record(now, total);
+        meters.resize_with(engines.len(), HashrateMeter::default);
+        let rates = engines
+            .into_iter()
+            .zip(meters.iter_mut())
+            .map(|((name, hashes), meter)| {
+                meter.record(now, hashes);
+                EngineRate::new(name, meter.rate(WINDOW_1M), hashes)
+            })
+            .collect();
         let mut stats = shared.stats();
         stats.total_hashes = total;
         stats.hashrate_1m = meter.rate(WINDOW_1M);
         stats.hashrate_5m = meter.rate(WINDOW_5M);
+        stats.engines = rates;
     }
 }
 
 struct Runner {
     config: Arc<Config>,
     shared: Arc<Shared>,
-    miner: Arc<CpuMiner>,
+    miner: Arc<Engines>,
     found_rx: mpsc::UnboundedReceiver<FoundShare>,
     jobs: VecDeque<JobContext>,
     queue: SubmissionQueue,
@@ -759,7 +782,8 @@ async fn open_session(
         kind: Some(miner_status::Kind::Hello(Hello {
             worker_name: config.worker.clone(),
             client_version: format!("nockpool-client/{}", env!("CARGO_PKG_VERSION")),
-            threads: u32::try_from(config.threads).unwrap_or(u32::MAX),
+            // Each device counts as one worker thread here; vardiff adapts to its real rate.
+            threads: u32::try_from(config.threads + config.devices.len()).unwrap_or(u32::MAX),
             previous_connection_id,
             hashrate,
         })),
@@ -893,28 +917,49 @@ mod tests {
     async fn sampler_averages_real_hashes_over_both_windows_in_paused_time() {
         let shared = Arc::new(Shared::new());
         let hashes = Arc::new(AtomicU64::new(0));
-        let counter = Arc::clone(&hashes);
+        let gpu = Arc::new(AtomicU64::new(0));
+        let (counter, gpu_counter) = (Arc::clone(&hashes), Arc::clone(&gpu));
         let sampler = tokio::spawn(sample_hashrate(
-            move || counter.load(Ordering::SeqCst),
+            move || {
+                vec![
+                    ("cpu".to_string(), counter.load(Ordering::SeqCst)),
+                    ("gpu".to_string(), gpu_counter.load(Ordering::SeqCst)),
+                ]
+            },
             Arc::clone(&shared),
         ));
-        // Two minutes at 1000 H/s, then one idle minute.
-        for _ in 0..120 {
+        // Two minutes at 1000 H/s on the CPU (and 3000 H/s on the "GPU" for the first minute),
+        // then one idle minute.
+        for second in 0..120 {
             hashes.fetch_add(1000, Ordering::SeqCst);
+            if second < 60 {
+                gpu.fetch_add(3000, Ordering::SeqCst);
+            }
             sleep(Duration::from_secs(1)).await;
         }
+        gpu.store(180_000, Ordering::SeqCst);
         let busy = shared.stats().clone();
-        assert!((busy.hashrate_1m - 1000.0).abs() < 20.0, "{busy:?}");
-        assert!((busy.hashrate_5m - 1000.0).abs() < 20.0, "{busy:?}");
+        // Each engine's rate is its own counter's; the total is their sum.
+        assert_eq!(busy.engines.len(), 2);
+        assert_eq!(busy.engines[0].name, "cpu");
+        assert!(
+            (busy.engines[0].hashrate_1m - 1000.0).abs() < 20.0,
+            "{busy:?}"
+        );
+        assert!(busy.engines[1].hashrate_1m < 100.0, "{busy:?}");
+        assert_eq!(busy.engines[1].total_hashes, 180_000);
+        assert!((busy.hashrate_1m - 1000.0).abs() < 60.0, "{busy:?}");
+        assert!((busy.hashrate_5m - 2500.0).abs() < 60.0, "{busy:?}");
         sleep(Duration::from_secs(61)).await;
         let idle = shared.stats().clone();
         assert_eq!(idle.hashrate_1m, 0.0);
-        // 120k hashes over the three minutes of history.
+        // 300k hashes over the three minutes of history (the first sample already saw the
+        // first second's 4k).
         assert!(
-            (idle.hashrate_5m - 120_000.0 / 181.0).abs() < 10.0,
+            (idle.hashrate_5m - 296_000.0 / 180.0).abs() < 10.0,
             "{idle:?}"
         );
-        assert_eq!(idle.total_hashes, 120_000);
+        assert_eq!(idle.total_hashes, 300_000);
         sampler.abort();
     }
 }

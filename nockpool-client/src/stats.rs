@@ -18,6 +18,9 @@ pub struct ClientStats {
     pub hashrate_5m: f64,
     /// Hashes computed since start.
     pub total_hashes: u64,
+    /// Each engine's own share of the work: the CPU threads and every device (GPU), sampled
+    /// from its own counter.
+    pub engines: Vec<EngineRate>,
     /// Shares the engine found (digest met the job's share target).
     pub shares_found: u64,
     /// Submission attempts sent to a pool (retries included).
@@ -59,6 +62,29 @@ pub struct ClientStats {
     pub kernel: &'static str,
 }
 
+/// One engine's hashrate, from the nonces it actually tried.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct EngineRate {
+    /// The engine's name (`cpu (N threads)`, or the name a device was added under).
+    pub name: String,
+    /// Hashes per second over the last minute.
+    pub hashrate_1m: f64,
+    /// Hashes since start.
+    pub total_hashes: u64,
+}
+
+impl EngineRate {
+    /// An engine's figures.
+    pub fn new(name: impl Into<String>, hashrate_1m: f64, total_hashes: u64) -> EngineRate {
+        EngineRate {
+            name: name.into(),
+            hashrate_1m,
+            total_hashes,
+        }
+    }
+}
+
 impl ClientStats {
     /// All rejected shares, whatever the reason.
     pub fn rejected_total(&self) -> u64 {
@@ -76,9 +102,21 @@ impl fmt::Display for ClientStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "hashrate {} (1m) {} (5m), accepted {}, rejected {}",
+            "hashrate {} (1m) {} (5m)",
             format_hashrate(self.hashrate_1m),
             format_hashrate(self.hashrate_5m),
+        )?;
+        if self.engines.len() > 1 {
+            let parts: Vec<String> = self
+                .engines
+                .iter()
+                .map(|e| format!("{} {}", e.name, format_hashrate(e.hashrate_1m)))
+                .collect();
+            write!(f, " [{}]", parts.join(", "))?;
+        }
+        write!(
+            f,
+            ", accepted {}, rejected {}",
             self.accepted,
             self.rejected_total()
         )?;
@@ -254,5 +292,27 @@ mod tests {
         );
         stats.kernel = "avx2";
         assert!(stats.to_string().ends_with("at height 42, kernel avx2"));
+    }
+
+    #[test]
+    fn stats_line_shows_each_engine_when_there_are_several() {
+        let mut stats = ClientStats {
+            hashrate_1m: 12_100_000.0,
+            hashrate_5m: 12_000_000.0,
+            accepted: 4,
+            engines: vec![EngineRate::new("cpu (15 threads)", 1_700_000.0, 1)],
+            ..ClientStats::default()
+        };
+        // One engine: the line is the single-engine line.
+        assert!(stats
+            .to_string()
+            .starts_with("hashrate 12.10 MH/s (1m) 12.00 MH/s (5m), accepted 4, rejected 0"));
+        stats
+            .engines
+            .push(EngineRate::new("GPU 0", 10_400_000.0, 2));
+        assert!(stats.to_string().starts_with(
+            "hashrate 12.10 MH/s (1m) 12.00 MH/s (5m) [cpu (15 threads) 1.70 MH/s, GPU 0 10.40 MH/s], \
+             accepted 4, rejected 0, "
+        ));
     }
 }

@@ -115,9 +115,41 @@ pub struct BenchReport {
     pub selected: Kernel,
     /// Every point, kernel by kernel in the order measured, thread counts ascending.
     pub results: Vec<BenchResult>,
+    /// Other engines the caller measured and appended ([`BenchReport::push_device`]), such as
+    /// GPUs: this crate knows only the CPU kernels.
+    pub devices: Vec<DeviceResult>,
+}
+
+/// One non-CPU engine's measurement (a GPU), appended by the caller.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct DeviceResult {
+    /// The engine's name as the miner shows it, e.g. `gpu0 NVIDIA H100 (Vulkan)`.
+    pub name: String,
+    /// Nonces tried in the timed window.
+    pub nonces: u64,
+    /// Length of the timed window.
+    pub seconds: f64,
+    /// `nonces / seconds`.
+    pub nonces_per_sec: f64,
 }
 
 impl BenchReport {
+    /// Appends a measurement made outside this crate (a GPU engine's own benchmark).
+    pub fn push_device(&mut self, name: impl Into<String>, nonces: u64, seconds: f64) {
+        let nonces_per_sec = if seconds > 0.0 {
+            nonces as f64 / seconds
+        } else {
+            0.0
+        };
+        self.devices.push(DeviceResult {
+            name: name.into(),
+            nonces,
+            seconds,
+            nonces_per_sec,
+        });
+    }
+
     /// The fastest kernel's result on `threads` threads.
     pub fn best(&self, threads: usize) -> Option<&BenchResult> {
         self.results
@@ -169,11 +201,15 @@ impl BenchReport {
             }
             out.push('\n');
         }
+        for d in &self.devices {
+            let _ = writeln!(out, "{}: {}", d.name, format_rate(d.nonces_per_sec));
+        }
         out
     }
 
     /// The report as one JSON object: `{"cpu", "pow_len", "selected", "results": [{"kernel",
-    /// "threads", "nonces", "seconds", "nonces_per_sec"}, …]}`.
+    /// "threads", "nonces", "seconds", "nonces_per_sec"}, …], "devices": [{"name", "nonces",
+    /// "seconds", "nonces_per_sec"}, …]}`.
     pub fn to_json(&self) -> String {
         let mut out = String::from("{");
         let _ = write!(
@@ -191,6 +227,20 @@ impl BenchReport {
                 out,
                 "{{\"kernel\":\"{}\",\"threads\":{},\"nonces\":{},\"seconds\":{:.6},\"nonces_per_sec\":{:.1}}}",
                 r.kernel, r.threads, r.nonces, r.seconds, r.nonces_per_sec
+            );
+        }
+        out.push_str("],\"devices\":[");
+        for (i, d) in self.devices.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let _ = write!(
+                out,
+                "{{\"name\":{},\"nonces\":{},\"seconds\":{:.6},\"nonces_per_sec\":{:.1}}}",
+                json_string(&d.name),
+                d.nonces,
+                d.seconds,
+                d.nonces_per_sec
             );
         }
         out.push_str("]}");
@@ -291,6 +341,7 @@ pub fn run(config: &BenchConfig) -> BenchReport {
         pow_len: config.pow_len,
         selected: kernel::current(),
         results,
+        devices: Vec::new(),
     }
 }
 
@@ -383,8 +434,12 @@ mod tests {
                     nonces_per_sec: 3e6,
                 },
             ],
+            devices: Vec::new(),
         };
+        let mut report = report;
+        report.push_device("gpu0 Test GPU (Vulkan)", 5_000_000, 2.0);
         let text = report.to_text();
+        assert!(text.contains("gpu0 Test GPU (Vulkan): 2.50 M/s"), "{text}");
         assert!(text.contains("1 thread"), "{text}");
         assert!(text.contains("2 threads"), "{text}");
         assert!(text.contains("portable"), "{text}");
@@ -398,6 +453,8 @@ mod tests {
         assert_eq!(json["results"][1]["threads"], 2);
         assert_eq!(json["results"][1]["nonces"], 3_000_000);
         assert_eq!(json["results"][0]["nonces_per_sec"], 2000.0);
+        assert_eq!(json["devices"][0]["name"], "gpu0 Test GPU (Vulkan)");
+        assert_eq!(json["devices"][0]["nonces_per_sec"], 2.5e6);
         assert_eq!(report.best(2).map(|r| r.nonces), Some(3_000_000));
     }
 

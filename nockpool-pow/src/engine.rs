@@ -50,6 +50,14 @@ pub trait PowEngine: Send + Sync + 'static {
         }
         tried
     }
+
+    /// How many nonces one [`search`](PowEngine::search) call should get to run at full speed
+    /// ([`CpuMiner`](crate::CpuMiner) passes ranges of this size; a stop takes effect within
+    /// about one such range). CPU kernels keep the default; a GPU engine asks for several of
+    /// its dispatches.
+    fn search_chunk(&self) -> u64 {
+        4096
+    }
 }
 
 /// A job after [`PowEngine::prepare`]: the job parameters plus an engine-specific payload.

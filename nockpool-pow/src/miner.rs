@@ -9,9 +9,6 @@ use nockpool_core::{Digest, JobParams, Nonce, NonceRange, Target};
 
 use crate::{PowEngine, PreparedJob};
 
-/// Nonces per [`PowEngine::search`] call; the hash counter advances once per call.
-const CHUNK: u64 = 4096;
-
 /// A job for [`CpuMiner`]: a prepared job, the share target, and the connection's nonce prefix.
 #[derive(Clone, Debug)]
 pub struct MiningJob {
@@ -76,6 +73,9 @@ struct Shared {
     changed: Condvar,
     hashes: AtomicU64,
     engine: Arc<dyn PowEngine>,
+    /// Nonces per [`PowEngine::search`] call ([`PowEngine::search_chunk`]); the hash counter
+    /// advances once per call.
+    chunk: u64,
     on_found: Box<OnFound>,
 }
 
@@ -124,6 +124,19 @@ impl CpuMiner {
         threads: usize,
         on_found: impl Fn(FoundShare) + Send + Sync + 'static,
     ) -> CpuMiner {
+        CpuMiner::with_first_lane(engine, threads, 0, on_found)
+    }
+
+    /// Like [`new`](CpuMiner::new), with thread `i` on lane (nonce limb 3) `first_lane + i`:
+    /// several miners share one connection's nonce space when their lanes do not overlap
+    /// (e.g. CPU threads on lanes `0..N` and a GPU on lane `N`).
+    pub fn with_first_lane(
+        engine: Arc<dyn PowEngine>,
+        threads: usize,
+        first_lane: u64,
+        on_found: impl Fn(FoundShare) + Send + Sync + 'static,
+    ) -> CpuMiner {
+        let chunk = engine.search_chunk().max(1);
         let shared = Arc::new(Shared {
             control: Mutex::new(Control {
                 generation: 0,
@@ -135,14 +148,16 @@ impl CpuMiner {
             changed: Condvar::new(),
             hashes: AtomicU64::new(0),
             engine,
+            chunk,
             on_found: Box::new(on_found),
         });
-        let handles = (0..threads)
-            .map(|lane| {
+        let handles = (0..threads as u64)
+            .map(|i| {
                 let shared = Arc::clone(&shared);
+                let lane = first_lane.saturating_add(i);
                 std::thread::Builder::new()
                     .name(format!("nockpool-miner-{lane}"))
-                    .spawn(move || worker(&shared, lane as u64))
+                    .spawn(move || worker(&shared, lane))
                     .expect("spawning a mining thread")
             })
             .collect();
@@ -285,7 +300,7 @@ fn mine(shared: &Shared, lane: u64, job: &MiningJob, stop: &AtomicBool, cursor: 
             prefix: job.nonce_prefix,
             lane,
             start: cursor.counter,
-            count: CHUNK,
+            count: shared.chunk,
         };
         let tried = shared.engine.search(
             &job.prepared,
@@ -331,6 +346,30 @@ mod tests {
     fn job(engine: &V5Engine, commitment: [u64; 5], pow_len: u64) -> PreparedJob {
         let params = JobParams::v5(Digest::new(commitment).unwrap(), pow_len).unwrap();
         engine.prepare(&params).unwrap()
+    }
+
+    #[test]
+    fn lanes_start_at_the_first_lane() {
+        let engine = Arc::new(V5Engine::new());
+        let (tx, rx) = mpsc::channel();
+        let tx = Mutex::new(tx);
+        let miner = CpuMiner::with_first_lane(engine.clone(), 2, 40, move |share| {
+            let _ = tx.lock().unwrap().send(share);
+        });
+        miner.set_job(MiningJob::new(
+            1,
+            job(&engine, [1, 2, 3, 4, 5], 1),
+            Target::MAX,
+            7,
+        ));
+        let mut lanes = std::collections::BTreeSet::new();
+        while lanes.len() < 2 {
+            let share = rx.recv_timeout(WAIT).expect("both threads find shares");
+            assert_eq!(share.nonce.prefix(), 7);
+            lanes.insert(share.nonce.limbs()[3]);
+        }
+        assert_eq!(lanes.into_iter().collect::<Vec<_>>(), [40, 41]);
+        miner.pause();
     }
 
     fn counter(nonce: &Nonce) -> u128 {

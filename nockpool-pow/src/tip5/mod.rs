@@ -56,6 +56,13 @@ pub const STATE_WIDTH: usize = STATE_SIZE;
 pub const RATE_WIDTH: usize = RATE;
 /// Rounds of Nockchain's Tip5 permutation.
 pub const ROUNDS: usize = constants::NUM_ROUNDS;
+/// The split-and-lookup S-box table, `LOOKUP[x] = ((x + 1)^3 - 1) mod 257` (for kernels
+/// outside this crate, e.g. the GPU engine; this crate's kernels use the same table).
+pub const LOOKUP_TABLE: [u8; 256] = constants::LOOKUP;
+/// The first column of the circulant MDS matrix: `t[i] = Σ_j MDS_FIRST_COLUMN[(i - j) mod 16]·s[j]`.
+pub const MDS_FIRST_COLUMN: [u64; STATE_WIDTH] = constants::MDS_COLUMN;
+/// The round constants in Montgomery form (`montify(RC)`, added to the raw state), round-major.
+pub const ROUND_CONSTANTS_MONT: [u64; ROUNDS * STATE_WIDTH] = constants::ROUND_CONSTANTS_MONT;
 
 /// A digest built from limbs the kernel produced (always canonical).
 #[inline]
