@@ -50,6 +50,8 @@ async fn main() -> anyhow::Result<()> {
         Ok(limit) => tracing::info!("open-file limit: {}", limit.now),
         Err(e) => tracing::warn!("could not raise the open-file limit: {e}"),
     }
+    // Share checks hash on this process's fastest kernel.
+    nockpool_bins::tune_kernel();
 
     let mut payees = cli
         .server
