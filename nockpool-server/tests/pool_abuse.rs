@@ -336,11 +336,16 @@ async fn an_invalid_share_flood_bans_its_address_and_others_keep_getting_acks() 
             tokio::spawn(async move {
                 let (mut rejected, mut refused_as_banned) = (0u32, 0u32);
                 for i in 0..400u64 {
+                    // Unknown jobs, and every tenth share a malformed nonce (4 limbs).
+                    let mut nonce = vec![i, lane, 0, 0, prefix];
+                    if i % 10 == 9 {
+                        nonce.pop();
+                    }
                     let ack = client
                         .submit_work(WorkResult {
                             connection_id,
                             job_id: "no-such-job".into(),
-                            nonce: vec![i, lane, 0, 0, prefix],
+                            nonce,
                             ..WorkResult::default()
                         })
                         .await

@@ -663,6 +663,11 @@ impl Conns {
         Some((conn.addr.map(|a| a.ip()), count))
     }
 
+    /// The worker of a connection (live or recently closed).
+    pub(super) fn worker(&self, connection_id: u64) -> Option<Arc<str>> {
+        self.get(connection_id).map(|c| c.worker.clone())
+    }
+
     /// The share difficulty of a live connection (`None` if it is closed or unknown).
     pub(super) fn live_difficulty(&self, connection_id: u64) -> Option<Difficulty> {
         let conn = self.get(connection_id)?;

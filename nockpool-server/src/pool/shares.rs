@@ -241,12 +241,21 @@ impl Shares {
                 "your address is banned for sending too many invalid shares",
             ))));
         }
+        // Malformed submissions count against their connection (and towards its ban) too.
         if req.job_id.len() > MAX_JOB_ID_LEN {
-            return refuse(None, RejectReason::Malformed, "job id too long");
+            let worker = ctx.conns.worker(cid);
+            return refuse(worker.as_ref(), RejectReason::Malformed, "job id too long");
         }
         let nonce = match Nonce::from_slice(&req.nonce) {
             Ok(n) => n,
-            Err(e) => return refuse(None, RejectReason::Malformed, format!("bad nonce: {e}")),
+            Err(e) => {
+                let worker = ctx.conns.worker(cid);
+                return refuse(
+                    worker.as_ref(),
+                    RejectReason::Malformed,
+                    format!("bad nonce: {e}"),
+                );
+            }
         };
         let hit = match ctx.conns.lookup(cid, &req.job_id, &nonce, ctx.jobs, now) {
             Ok(hit) => hit,
