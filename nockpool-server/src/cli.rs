@@ -46,6 +46,14 @@ pub struct ServerArgs {
     /// its thread count (0: always start at --start-difficulty).
     #[arg(long, default_value_t = crate::DEFAULT_PER_THREAD_HASHRATE)]
     pub thread_hashrate: f64,
+    /// Share difficulty every miner mines at, with vardiff off (none: vardiff picks each
+    /// miner's difficulty). 1 makes every nonce a share (load tests).
+    #[arg(long, value_name = "D", value_parser = clap::value_parser!(u64).range(1..))]
+    pub fixed_difficulty: Option<u64>,
+    /// Most miners connected at once (each takes a file descriptor: keep `ulimit -n` above it).
+    #[arg(long, default_value_t = Limits::default().max_connections,
+          value_parser = parse_max_miners)]
+    pub max_miners: usize,
     /// Most miners accepted from one IP address (a farm behind NAT may need more).
     #[arg(long, default_value_t = Limits::default().max_connections_per_ip)]
     pub max_miners_per_ip: usize,
@@ -81,7 +89,7 @@ impl ServerArgs {
     /// builds (which validates). Values the flags cannot mean (a zero interval) are raised
     /// to the smallest that works.
     pub fn builder(&self) -> PoolServerBuilder {
-        PoolServer::builder()
+        let builder = PoolServer::builder()
             .listen(self.address)
             .data_dir(&self.data_dir)
             .token(self.token.clone().filter(|t| !t.is_empty()))
@@ -92,9 +100,27 @@ impl ServerArgs {
                 ..VardiffConfig::default()
             })
             .limits(Limits {
+                max_connections: self.max_miners.max(1),
                 max_connections_per_ip: self.max_miners_per_ip.max(1),
                 ..Limits::default()
-            })
+            });
+        match self.fixed_difficulty {
+            Some(difficulty) => builder.fixed_difficulty(difficulty),
+            None => builder,
+        }
+    }
+}
+
+/// The most miners one pool may be told to hold: far above what one process's descriptors allow
+/// on common systems, so a typo (an extra zero too many) is caught instead of trusted.
+const MAX_MINERS_LIMIT: usize = 1_000_000;
+
+fn parse_max_miners(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if (1..=MAX_MINERS_LIMIT).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "expected a number of miners from 1 to {MAX_MINERS_LIMIT}"
+        )),
     }
 }
 
@@ -175,6 +201,32 @@ mod tests {
         let defaults = Server::try_parse_from(["pool-server"]).unwrap().args;
         assert_eq!(defaults.address, crate::DEFAULT_LISTEN.parse().unwrap());
         assert_eq!(defaults.payee_texts().count(), 0);
+        assert_eq!(defaults.fixed_difficulty, None);
+        assert_eq!(defaults.max_miners, Limits::default().max_connections);
+    }
+
+    #[test]
+    fn fixed_difficulty_and_max_miners_reach_the_builder() {
+        let args = Server::try_parse_from([
+            "pool-server",
+            "--fixed-difficulty",
+            "7",
+            "--max-miners",
+            "12000",
+        ])
+        .unwrap()
+        .args;
+        let builder = args.builder();
+        assert_eq!(builder.fixed_difficulty, Some(7));
+        assert_eq!(builder.limits.max_connections, 12_000);
+        for bad in [
+            ["--fixed-difficulty", "0"],
+            ["--max-miners", "0"],
+            ["--max-miners", "10000000"],
+        ] {
+            let parsed = Server::try_parse_from(["pool-server", bad[0], bad[1]]);
+            assert!(parsed.is_err(), "{bad:?} must be refused");
+        }
     }
 
     #[test]

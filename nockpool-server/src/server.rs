@@ -58,7 +58,8 @@ pub struct PoolServerBuilder {
     data_dir: Option<PathBuf>,
     token: Option<String>,
     vardiff: VardiffConfig,
-    limits: Limits,
+    pub(crate) fixed_difficulty: Option<u64>,
+    pub(crate) limits: Limits,
     stale_grace: Duration,
     summary_interval: Duration,
     status_interval: Duration,
@@ -116,6 +117,15 @@ impl PoolServerBuilder {
         self
     }
 
+    /// Turns vardiff off: every connection mines at share difficulty `difficulty` for its
+    /// whole life (whatever its Hello, status reports or share rate say), overriding the
+    /// difficulty range of [`vardiff`](Self::vardiff). Useful to operators who want a constant
+    /// share target, and to load tests: at difficulty 1 every nonce is a share.
+    pub fn fixed_difficulty(mut self, difficulty: u64) -> Self {
+        self.fixed_difficulty = Some(difficulty);
+        self
+    }
+
     /// Per-connection limits.
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
@@ -142,7 +152,7 @@ impl PoolServerBuilder {
     }
 
     /// Validates the settings and opens the data dir.
-    pub fn build(self) -> Result<PoolServer, ServerError> {
+    pub fn build(mut self) -> Result<PoolServer, ServerError> {
         let backend = self.backend.ok_or_else(|| ServerError::Config {
             setting: "backend",
             reason: "no chain backend: pass .backend(..), e.g. Devnet::builder().open()?".into(),
@@ -173,6 +183,20 @@ impl PoolServerBuilder {
                         .into(),
                 });
             }
+        }
+        if let Some(difficulty) = self.fixed_difficulty {
+            if difficulty == 0 {
+                return Err(ServerError::Config {
+                    setting: "fixed_difficulty",
+                    reason: "it must be at least 1".into(),
+                });
+            }
+            self.vardiff = VardiffConfig {
+                initial_difficulty: difficulty,
+                min_difficulty: difficulty,
+                max_difficulty: difficulty,
+                ..self.vardiff
+            };
         }
         self.vardiff.validate()?;
         self.limits.validate()?;
@@ -271,6 +295,7 @@ impl PoolServer {
             data_dir: None,
             token: None,
             vardiff: VardiffConfig::default(),
+            fixed_difficulty: None,
             limits: Limits::default(),
             stale_grace: Duration::from_secs(3),
             summary_interval: Duration::from_secs(60),
@@ -290,13 +315,11 @@ impl PoolServer {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
-        let listener =
-            TcpListener::bind(self.listen)
-                .await
-                .map_err(|source| ServerError::Bind {
-                    addr: self.listen,
-                    source,
-                })?;
+        let backlog = self.pool.config.limits.accept_backlog;
+        let listener = bind(self.listen, backlog).map_err(|source| ServerError::Bind {
+            addr: self.listen,
+            source,
+        })?;
         self.serve(listener, shutdown).await
     }
 
@@ -388,6 +411,20 @@ impl PoolServer {
         pool.store.close();
         result.map_err(ServerError::from)
     }
+}
+
+/// Binds `addr` with an accept queue of `backlog` connections (the kernel caps it at
+/// `net.core.somaxconn`): a storm of miners reconnecting at once after a pool restart must queue,
+/// not be reset, while the pool accepts them.
+fn bind(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    // As `TcpListener::bind` does: a restarted pool may bind while old connections linger.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(backlog)
 }
 
 /// Follows the backend's templates and turns each new one into a job at once. Until the
