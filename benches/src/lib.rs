@@ -171,6 +171,8 @@ pub struct LoadReport {
     pub server_peak_rss_kib_per_miner: Option<f64>,
     /// The pool process's RSS at the end of the measured phase, KiB.
     pub server_rss_kib: Option<u64>,
+    /// The load tool's own CPU time during the measured phase, s (it shares the machine).
+    pub tool_cpu_steady_s: Option<f64>,
     /// One share's digest (`PowEngine::digest`, what the pool computes per share) timed in
     /// this process before the miners connect, median, µs.
     pub digest_us: Option<f64>,
@@ -201,6 +203,8 @@ pub struct LoadSamples {
     pub server: Option<[ProcStats; 3]>,
     /// Median digest time.
     pub digest: Option<Duration>,
+    /// The load tool's CPU time during the measured phase.
+    pub tool_cpu_steady: Option<Duration>,
 }
 
 impl LoadReport {
@@ -258,6 +262,7 @@ impl LoadReport {
             server_peak_rss_kib: peak,
             server_peak_rss_kib_per_miner: peak_per_miner,
             server_rss_kib: rss,
+            tool_cpu_steady_s: s.tool_cpu_steady.map(|d| d.as_secs_f64()),
             digest_us: s.digest.map(|d| d.as_secs_f64() * 1e6),
         }
     }
@@ -325,9 +330,10 @@ impl LoadReport {
             (
                 "pool CPU run / measured",
                 format!(
-                    "{} / {}",
+                    "{} / {} (the tool, measured: {})",
                     opt(self.server_cpu_s, " s"),
-                    opt(self.server_cpu_steady_s, " s")
+                    opt(self.server_cpu_steady_s, " s"),
+                    opt(self.tool_cpu_steady_s, " s")
                 ),
             ),
             (

@@ -355,16 +355,22 @@ async fn main() -> anyhow::Result<()> {
     // Let the last Welcomes' jobs drain before timing anything.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let server_steady = proc(args.server_pid);
+    let me = Some(std::process::id());
+    let tool_steady = proc(me);
     let started = Instant::now();
     let _ = start_tx.send(Some(started));
     tokio::time::sleep_until((started + Duration::from_secs(args.seconds)).into()).await;
     let server_end = proc(args.server_pid);
+    let tool_end = proc(me);
     let steady = started.elapsed();
 
     let mut samples = LoadSamples {
         miners: args.miners,
         steady,
         digest,
+        tool_cpu_steady: tool_steady
+            .zip(tool_end)
+            .map(|(a, b)| b.cpu.saturating_sub(a.cpu)),
         ..LoadSamples::default()
     };
     let mut jobs: HashMap<String, Vec<Instant>> = HashMap::new();
