@@ -17,7 +17,9 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::pool::{Accepted, DisconnectReason, Pool, RegisterError, Rejection, SubmitError};
+use crate::pool::{
+    Accepted, DisconnectReason, Outbound, Pool, RegisterError, Rejection, SubmitError,
+};
 use crate::TOKEN_METADATA_KEY;
 
 pub(crate) struct PoolService {
@@ -101,7 +103,7 @@ impl MiningPool for PoolService {
         let (end_tx, end_rx) = oneshot::channel::<Status>();
         tokio::spawn(run_connection(self.pool.clone(), inbound, tx, end_tx, addr));
         let end = futures::stream::once(end_rx).filter_map(|end| async move { end.ok().map(Err) });
-        let stream = ReceiverStream::new(rx).map(Ok).chain(end);
+        let stream = ReceiverStream::new(rx).map(|order| Ok(*order)).chain(end);
         Ok(Response::new(Box::pin(stream)))
     }
 
@@ -134,7 +136,7 @@ fn as_hello(msg: MinerStatus) -> Option<proto::Hello> {
 async fn run_connection(
     pool: Arc<Pool>,
     mut inbound: Streaming<MinerStatus>,
-    tx: mpsc::Sender<WorkOrder>,
+    tx: Outbound,
     end: oneshot::Sender<Status>,
     addr: Option<std::net::SocketAddr>,
 ) {
@@ -184,14 +186,14 @@ async fn run_connection(
             },
             () = registered.kick.notified() => break DisconnectReason::NotReading,
             () = stopped(&mut shutdown) => {
-                let _ = tx.try_send(WorkOrder {
+                let _ = tx.try_send(Box::new(WorkOrder {
                     kind: Some(work_order::Kind::Notice(proto::Notice {
                         kind: NoticeKind::ShuttingDown as i32,
                         message: "the pool is shutting down; reconnect shortly".to_owned(),
                         height: 0,
                         block_digest: Vec::new(),
                     })),
-                });
+                }));
                 break DisconnectReason::ShuttingDown;
             }
         }
