@@ -79,6 +79,9 @@ pub struct ProcStats {
     pub peak_rss_kib: u64,
     /// Resident set size now (`VmRSS`), KiB.
     pub rss_kib: u64,
+    /// Time its live threads spent runnable but waiting for a CPU (`/proc/<pid>/task/*/
+    /// schedstat`, second field): CPU time the machine's other work took from it.
+    pub runqueue_wait: Duration,
 }
 
 /// Clock ticks per second in `/proc/<pid>/stat` (`USER_HZ`, fixed at 100 in Linux's ABI).
@@ -89,12 +92,25 @@ impl ProcStats {
     pub fn read(pid: u32) -> std::io::Result<ProcStats> {
         let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-        Self::parse(&status, &stat).ok_or_else(|| {
+        let mut stats = Self::parse(&status, &stat).ok_or_else(|| {
             std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
                 format!("/proc/{pid}: no VmHWM/VmRSS or CPU time"),
             )
-        })
+        })?;
+        for task in std::fs::read_dir(format!("/proc/{pid}/task"))?.flatten() {
+            // A thread that exits meanwhile has no schedstat any more: skip it.
+            if let Ok(text) = std::fs::read_to_string(task.path().join("schedstat")) {
+                stats.runqueue_wait += Self::parse_wait(&text).unwrap_or_default();
+            }
+        }
+        Ok(stats)
+    }
+
+    /// The run-queue wait of one thread's `schedstat` line (`run_ns wait_ns slices`).
+    pub fn parse_wait(schedstat: &str) -> Option<Duration> {
+        let ns = schedstat.split_whitespace().nth(1)?.parse().ok()?;
+        Some(Duration::from_nanos(ns))
     }
 
     /// Parses the text of `/proc/<pid>/status` and `/proc/<pid>/stat` (whose `utime` and
@@ -115,6 +131,7 @@ impl ProcStats {
             cpu: Duration::from_millis((utime + stime) * 1000 / USER_HZ),
             peak_rss_kib: kib("VmHWM:")?,
             rss_kib: kib("VmRSS:")?,
+            runqueue_wait: Duration::ZERO,
         })
     }
 }
@@ -165,6 +182,9 @@ pub struct LoadReport {
     /// `server_cpu_steady_s` per accepted share, µs (includes the fan-out and keep-alives of
     /// that phase).
     pub server_cpu_us_per_ack: Option<f64>,
+    /// Time the pool's threads waited for a CPU while runnable during the measured phase, s
+    /// (high: the machine's other load, not the pool, set the latencies).
+    pub server_runqueue_wait_s: Option<f64>,
     /// The pool process's peak RSS (`VmHWM`) at the end, KiB.
     pub server_peak_rss_kib: Option<u64>,
     /// `server_peak_rss_kib` per connected miner, KiB.
@@ -223,11 +243,17 @@ impl LoadReport {
         let secs = s.steady.as_secs_f64();
         let miners_connected = s.connect.len() as u64;
         let (mut server_cpu_s, mut server_cpu_steady_s, mut per_ack) = (None, None, None);
+        let mut wait = None;
         let (mut peak, mut peak_per_miner, mut rss) = (None, None, None);
         if let Some([start, steady, end]) = s.server {
             server_cpu_s = Some(end.cpu.saturating_sub(start.cpu).as_secs_f64());
             let steady_cpu = end.cpu.saturating_sub(steady.cpu).as_secs_f64();
             server_cpu_steady_s = Some(steady_cpu);
+            wait = Some(
+                end.runqueue_wait
+                    .saturating_sub(steady.runqueue_wait)
+                    .as_secs_f64(),
+            );
             per_ack = (s.accepted > 0).then(|| steady_cpu * 1e6 / s.accepted as f64);
             peak = Some(end.peak_rss_kib);
             peak_per_miner =
@@ -259,6 +285,7 @@ impl LoadReport {
             server_cpu_s,
             server_cpu_steady_s,
             server_cpu_us_per_ack: per_ack,
+            server_runqueue_wait_s: wait,
             server_peak_rss_kib: peak,
             server_peak_rss_kib_per_miner: peak_per_miner,
             server_rss_kib: rss,
@@ -334,6 +361,13 @@ impl LoadReport {
                     opt(self.server_cpu_s, " s"),
                     opt(self.server_cpu_steady_s, " s"),
                     opt(self.tool_cpu_steady_s, " s")
+                ),
+            ),
+            (
+                "pool waiting for a CPU",
+                format!(
+                    "{} (measured phase)",
+                    opt(self.server_runqueue_wait_s, " s")
                 ),
             ),
             (
@@ -427,6 +461,10 @@ mod tests {
         assert_eq!((stats.peak_rss_kib, stats.rss_kib), (123_456, 100_000));
         assert_eq!(ProcStats::parse("VmRSS:\t1 kB\n", stat), None);
         assert_eq!(ProcStats::parse(status, "1 (x) S 2 3"), None);
+        assert_eq!(
+            ProcStats::parse_wait("123 4500000000 7\n"),
+            Some(Duration::from_millis(4500))
+        );
         let me = ProcStats::read(std::process::id()).unwrap();
         assert!(me.peak_rss_kib >= me.rss_kib && me.rss_kib > 0);
     }
@@ -437,6 +475,7 @@ mod tests {
             cpu: d(cpu_ms),
             peak_rss_kib: hwm,
             rss_kib: hwm / 2,
+            runqueue_wait: d(cpu_ms * 2),
         };
         let samples = LoadSamples {
             miners: 4,
@@ -469,6 +508,7 @@ mod tests {
         );
         assert_eq!(report.server_cpu_s, Some(0.8));
         assert_eq!(report.server_cpu_us_per_ack, Some(100_000.0));
+        assert_eq!(report.server_runqueue_wait_s, Some(0.6));
         assert_eq!(report.server_peak_rss_kib, Some(300));
         assert_eq!(report.server_peak_rss_kib_per_miner, Some(100.0));
 
