@@ -10,6 +10,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)
+        // Small per-stream buffers (see src/grpc_codec.rs).
+        .codec_path("crate::proto::PoolCodec")
         .compile_fds(descriptors)?;
     Ok(())
 }

@@ -21,7 +21,8 @@
 //!   [`TemplateStream`], [`FoundBlock`], [`BlockOutcome`], [`ChainStatus`], [`ChainError`].
 //! - [`proto`] and `wire` (feature `proto`, default) — the miner ↔ pool gRPC protocol generated
 //!   from `proto/nockpool/v1/pool.proto`, its conversions (`Job::try_from(&proto::Job)`,
-//!   `proto::WorkResult::from(&Share)`, …) and [`TOKEN_METADATA_KEY`].
+//!   `proto::WorkResult::from(&Share)`, …), [`TOKEN_METADATA_KEY`] and `grpc_codec`, the codec the
+//!   generated client and server use (prost with 1 KiB stream buffers).
 //! - `backoff` (feature `backoff`, default) — [`Backoff`], the one retry schedule.
 //! - `storage` (feature `storage`) — `open_db`, the one way a data dir's redb database is
 //!   opened.
@@ -42,6 +43,8 @@ mod backoff;
 mod chain;
 mod error;
 mod felt;
+#[cfg(feature = "proto")]
+mod grpc_codec;
 mod hashrate;
 mod job;
 pub mod noun;
@@ -58,6 +61,7 @@ mod wire;
 #[allow(missing_docs, unreachable_pub, clippy::all)]
 pub mod proto {
     tonic::include_proto!("nockpool.v1");
+    pub use crate::grpc_codec::{PoolCodec, BUFFER_BYTES};
 }
 
 pub use address::{MiningShare, PubkeyHash, MAX_PKH_CHARS};

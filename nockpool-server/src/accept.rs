@@ -385,15 +385,18 @@ impl Stream for Incoming {
     }
 }
 
-/// Connections the kernel may hold completed but not yet accepted (capped by the system's
-/// `net.core.somaxconn`). The usual 1,024 overflows when a whole farm reconnects at once
-/// (after a pool restart) and the overflow is answered with resets.
-const LISTEN_BACKLOG: u32 = 65_535;
-
 /// Binds `addr` for a pool server, with a listen backlog deep enough for a farm's
-/// reconnection storm. [`PoolServer::run`](crate::PoolServer::run) binds with it; pass its
+/// reconnection storm (tokio's default of 1,024 overflowed into connection resets in a
+/// 2,000-miner storm): [`Limits::accept_backlog`](crate::Limits::accept_backlog) by default.
+/// [`PoolServer::run`](crate::PoolServer::run) binds with the pool's own limit; pass this
 /// listener to [`PoolServer::serve`](crate::PoolServer::serve) to bind yourself.
 pub async fn bind_listener(addr: SocketAddr) -> io::Result<TcpListener> {
+    listen(addr, crate::Limits::default().accept_backlog)
+}
+
+/// Binds `addr` with an accept queue of `backlog` connections (the kernel caps it at
+/// `net.core.somaxconn`).
+pub(crate) fn listen(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
     let socket = match addr {
         SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
         SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
@@ -402,7 +405,7 @@ pub async fn bind_listener(addr: SocketAddr) -> io::Result<TcpListener> {
     #[cfg(unix)]
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
-    socket.listen(LISTEN_BACKLOG)
+    socket.listen(backlog)
 }
 
 /// The process's open-descriptor limit after [`raise_descriptor_limit`].

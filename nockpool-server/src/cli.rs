@@ -47,8 +47,14 @@ pub struct ServerArgs {
     /// its thread count (0: always start at --start-difficulty).
     #[arg(long, default_value_t = crate::DEFAULT_PER_THREAD_HASHRATE)]
     pub thread_hashrate: f64,
-    /// Most miners connected at once.
-    #[arg(long, default_value_t = Limits::default().max_connections, value_parser = at_least_one_usize)]
+    /// Share difficulty every miner mines at, with vardiff off (none: vardiff picks each
+    /// miner's difficulty). 1 makes every nonce a share (load tests).
+    #[arg(long, value_name = "D", value_parser = clap::value_parser!(u64).range(1..))]
+    pub fixed_difficulty: Option<u64>,
+    /// Most miners connected at once (each takes a file descriptor: the pool raises its soft
+    /// limit to the hard one at start; keep the hard limit above this).
+    #[arg(long, default_value_t = Limits::default().max_connections,
+          value_parser = parse_max_miners)]
     pub max_miners: usize,
     /// Most miners accepted from one IP address (a farm behind NAT may need more).
     #[arg(long, default_value_t = Limits::default().max_connections_per_ip, value_parser = at_least_one_usize)]
@@ -142,7 +148,7 @@ impl ServerArgs {
     /// A pool builder with these settings; the caller adds the backend and the payees, then
     /// builds (which validates again).
     pub fn builder(&self) -> PoolServerBuilder {
-        PoolServer::builder()
+        let builder = PoolServer::builder()
             .listen(self.address)
             .data_dir(&self.data_dir)
             .token(self.token.clone())
@@ -152,7 +158,24 @@ impl ServerArgs {
                 per_thread_hashrate: self.thread_hashrate.max(0.0),
                 ..VardiffConfig::default()
             })
-            .limits(self.limits())
+            .limits(self.limits());
+        match self.fixed_difficulty {
+            Some(difficulty) => builder.fixed_difficulty(difficulty),
+            None => builder,
+        }
+    }
+}
+
+/// The most miners one pool may be told to hold: far above what one process's descriptors allow
+/// on common systems, so a typo (an extra zero too many) is caught instead of trusted.
+const MAX_MINERS_LIMIT: usize = 1_000_000;
+
+fn parse_max_miners(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n) if (1..=MAX_MINERS_LIMIT).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "give at least 1 and at most {MAX_MINERS_LIMIT} miners"
+        )),
     }
 }
 
@@ -284,6 +307,8 @@ mod tests {
         let defaults = Server::try_parse_from(["pool-server"]).unwrap().args;
         assert_eq!(defaults.address, crate::DEFAULT_LISTEN.parse().unwrap());
         assert_eq!(defaults.payee_texts().count(), 0);
+        assert_eq!(defaults.fixed_difficulty, None);
+        assert_eq!(defaults.max_miners, Limits::default().max_connections);
         assert_eq!(defaults.limits(), Limits::default());
     }
 
@@ -385,6 +410,30 @@ mod tests {
         assert!(err.contains("without spaces"), "{err}");
         let ok = Server::try_parse_from(["pool-server", "--token", "s3cret"]).unwrap();
         assert_eq!(ok.args.token.as_deref(), Some("s3cret"));
+    }
+
+    #[test]
+    fn fixed_difficulty_and_max_miners_reach_the_builder() {
+        let args = Server::try_parse_from([
+            "pool-server",
+            "--fixed-difficulty",
+            "7",
+            "--max-miners",
+            "12000",
+        ])
+        .unwrap()
+        .args;
+        let builder = args.builder();
+        assert_eq!(builder.fixed_difficulty, Some(7));
+        assert_eq!(builder.limits.max_connections, 12_000);
+        for bad in [
+            ["--fixed-difficulty", "0"],
+            ["--max-miners", "0"],
+            ["--max-miners", "10000000"],
+        ] {
+            let parsed = Server::try_parse_from(["pool-server", bad[0], bad[1]]);
+            assert!(parsed.is_err(), "{bad:?} must be refused");
+        }
     }
 
     #[test]

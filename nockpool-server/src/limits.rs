@@ -9,11 +9,16 @@ use crate::ServerError;
 /// Resource limits of a pool server.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Limits {
-    /// Most simultaneous miner connections (default 4,096); more are refused.
+    /// Most simultaneous miner connections (default 16,384); more are refused. Each takes a
+    /// file descriptor: the process's descriptor limit (`ulimit -n`) must be above it.
     pub max_connections: usize,
     /// Most simultaneous miner connections from one IP address (default 64), so one host
     /// cannot fill the pool.
     pub max_connections_per_ip: usize,
+    /// Connections the kernel queues for the pool to accept (default 4,096; the kernel caps
+    /// it at `net.core.somaxconn`), so a reconnect storm waits instead of being reset. Used by
+    /// `PoolServer::run`, which binds; `serve` takes a listener bound by the caller.
+    pub accept_backlog: u32,
     /// Sustained SubmitWork rate allowed per connection, per second (default 50).
     pub submits_per_second: f64,
     /// Burst of SubmitWork calls allowed above the sustained rate (default 100).
@@ -62,8 +67,9 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_connections: 4096,
+            max_connections: 16_384,
             max_connections_per_ip: 64,
+            accept_backlog: 4096,
             submits_per_second: 50.0,
             submit_burst: 100,
             max_message_bytes: 16 * 1024,
@@ -96,6 +102,9 @@ impl Limits {
                 "limits.max_connections",
                 "max_connections and max_connections_per_ip must be at least 1",
             );
+        }
+        if self.accept_backlog == 0 {
+            return bad("limits.accept_backlog", "it must be at least 1");
         }
         if !(self.submits_per_second > 0.0 && self.submits_per_second.is_finite()) {
             return bad("limits.submits_per_second", "it must be a positive number");
@@ -210,5 +219,26 @@ mod tests {
         assert_eq!(sanitize_worker_name("", 64), "unnamed");
         assert_eq!(sanitize_worker_name("abcdef", 3), "abc…");
         assert_eq!(sanitize_worker_name("a\x1b[31mb", 64), "a?[31mb");
+    }
+
+    #[test]
+    fn defaults_hold_a_large_farm_and_bad_values_are_refused() {
+        let d = Limits::default();
+        // 10,000 miners, 40 behind each of 250 addresses (the load test's storm).
+        assert!(d.max_connections >= 10_000 && d.max_connections_per_ip >= 40);
+        assert!(d.accept_backlog >= 1024);
+        assert!(d.validate().is_ok());
+        for bad in [
+            Limits {
+                max_connections: 0,
+                ..Limits::default()
+            },
+            Limits {
+                accept_backlog: 0,
+                ..Limits::default()
+            },
+        ] {
+            assert!(matches!(bad.validate(), Err(ServerError::Config { .. })));
+        }
     }
 }

@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinSet;
 
-use crate::accept::{bind_listener, AcceptConfig, Incoming};
+use crate::accept::{listen, AcceptConfig, Incoming};
 use crate::events::{EventBus, PoolEvent, PoolSnapshot};
 use crate::limits::Limits;
 use crate::pool::{Pool, PoolConfig};
@@ -57,7 +57,8 @@ pub struct PoolServerBuilder {
     data_dir: Option<PathBuf>,
     token: Option<String>,
     vardiff: VardiffConfig,
-    limits: Limits,
+    pub(crate) fixed_difficulty: Option<u64>,
+    pub(crate) limits: Limits,
     stale_grace: Duration,
     summary_interval: Duration,
     status_interval: Duration,
@@ -115,6 +116,15 @@ impl PoolServerBuilder {
         self
     }
 
+    /// Turns vardiff off: every connection mines at share difficulty `difficulty` for its
+    /// whole life (whatever its Hello, status reports or share rate say), overriding the
+    /// difficulty range of [`vardiff`](Self::vardiff). Useful to operators who want a constant
+    /// share target, and to load tests: at difficulty 1 every nonce is a share.
+    pub fn fixed_difficulty(mut self, difficulty: u64) -> Self {
+        self.fixed_difficulty = Some(difficulty);
+        self
+    }
+
     /// Per-connection limits.
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
@@ -141,7 +151,7 @@ impl PoolServerBuilder {
     }
 
     /// Validates the settings and opens the data dir.
-    pub fn build(self) -> Result<PoolServer, ServerError> {
+    pub fn build(mut self) -> Result<PoolServer, ServerError> {
         let backend = self.backend.ok_or_else(|| ServerError::Config {
             setting: "backend",
             reason: "no chain backend: pass .backend(..), e.g. Devnet::builder().open()?".into(),
@@ -172,6 +182,20 @@ impl PoolServerBuilder {
                         .into(),
                 });
             }
+        }
+        if let Some(difficulty) = self.fixed_difficulty {
+            if difficulty == 0 {
+                return Err(ServerError::Config {
+                    setting: "fixed_difficulty",
+                    reason: "it must be at least 1".into(),
+                });
+            }
+            self.vardiff = VardiffConfig {
+                initial_difficulty: difficulty,
+                min_difficulty: difficulty,
+                max_difficulty: difficulty,
+                ..self.vardiff
+            };
         }
         self.vardiff.validate()?;
         self.limits.validate()?;
@@ -270,6 +294,7 @@ impl PoolServer {
             data_dir: None,
             token: None,
             vardiff: VardiffConfig::default(),
+            fixed_difficulty: None,
             limits: Limits::default(),
             stale_grace: Duration::from_secs(3),
             summary_interval: Duration::from_secs(60),
@@ -289,12 +314,11 @@ impl PoolServer {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
-        let listener = bind_listener(self.listen)
-            .await
-            .map_err(|source| ServerError::Bind {
-                addr: self.listen,
-                source,
-            })?;
+        let backlog = self.pool.config.limits.accept_backlog;
+        let listener = listen(self.listen, backlog).map_err(|source| ServerError::Bind {
+            addr: self.listen,
+            source,
+        })?;
         self.serve(listener, shutdown).await
     }
 

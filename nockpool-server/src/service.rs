@@ -19,7 +19,9 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::accept::{Liveness, PeerInfo};
-use crate::pool::{Accepted, DisconnectReason, Pool, RegisterError, Rejection, SubmitError};
+use crate::pool::{
+    Accepted, DisconnectReason, Outbound, Pool, RegisterError, Rejection, SubmitError,
+};
 use crate::TOKEN_METADATA_KEY;
 
 pub(crate) struct PoolService {
@@ -121,7 +123,7 @@ impl MiningPool for PoolService {
             liveness,
         ));
         let end = futures::stream::once(end_rx).filter_map(|end| async move { end.ok().map(Err) });
-        let stream = ReceiverStream::new(rx).map(Ok).chain(end);
+        let stream = ReceiverStream::new(rx).map(|order| Ok(*order)).chain(end);
         Ok(Response::new(Box::pin(stream)))
     }
 
@@ -176,7 +178,7 @@ fn ended(
 async fn run_connection(
     pool: Arc<Pool>,
     mut inbound: Streaming<MinerStatus>,
-    tx: mpsc::Sender<WorkOrder>,
+    tx: Outbound,
     end: oneshot::Sender<Status>,
     addr: Option<std::net::SocketAddr>,
     liveness: Option<Arc<Liveness>>,
@@ -231,14 +233,14 @@ async fn run_connection(
             },
             reason = registered.kick.kicked() => break reason,
             () = stopped(&mut shutdown) => {
-                let _ = tx.try_send(WorkOrder {
+                let _ = tx.try_send(Box::new(WorkOrder {
                     kind: Some(work_order::Kind::Notice(proto::Notice {
                         kind: NoticeKind::ShuttingDown as i32,
                         message: "the pool is shutting down; reconnect shortly".to_owned(),
                         height: 0,
                         block_digest: Vec::new(),
                     })),
-                });
+                }));
                 break DisconnectReason::ShuttingDown;
             }
         }

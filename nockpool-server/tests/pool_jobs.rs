@@ -240,3 +240,72 @@ async fn a_hello_with_a_measured_hashrate_starts_there() {
     assert_eq!(pool.handle.snapshot().workers[0].difficulty, Some(50_000));
     pool.stop().await.unwrap();
 }
+
+/// Issue 15: `fixed_difficulty` turns vardiff off. Neither the threads a Hello announces, nor
+/// a reported hashrate, nor a burst of shares moves the difficulty; and at difficulty 1 every
+/// nonce of the connection's prefix is a share (what `pool-loadtest` relies on), each still
+/// checked with its full digest.
+#[tokio::test]
+async fn a_fixed_difficulty_holds_whatever_the_miner_says_or_does() {
+    let devnet = devnet(None, NO_BLOCKS);
+    let builder = builder(&devnet, 1)
+        .vardiff(VardiffConfig::default())
+        .fixed_difficulty(1);
+    let mut pool = TestPool::start(builder).await;
+    let client = MiningPoolClient::connect(pool.url()).await.unwrap();
+    let mut hello = hello("rack-1");
+    if let Some(nockpool_core::proto::miner_status::Kind::Hello(h)) = &mut hello.kind {
+        h.threads = 15;
+        h.hashrate = 1e7;
+    }
+    let mut miner = RawMiner::connect_full(client, hello, None).await;
+    assert_eq!(miner.job.share_difficulty, 1);
+    let status = nockpool_core::proto::Status {
+        hashrate_1m: 1e8,
+        ..Default::default()
+    };
+    miner
+        .up
+        .send(nockpool_core::proto::MinerStatus {
+            kind: Some(nockpool_core::proto::miner_status::Kind::Status(status)),
+        })
+        .await
+        .unwrap();
+    let prefix = miner.welcome.nonce_prefix;
+    for counter in 0..12 {
+        let nonce = nockpool_core::Nonce::new([counter, 0, 0, 0, prefix]).unwrap();
+        let ack = miner.submit(nonce).await;
+        assert!(ack.accepted, "nonce {counter}: {ack:?}");
+        assert_eq!(ack.credited_difficulty, 1);
+    }
+    // Had vardiff moved, a SetDifficulty and a re-issued job would be queued before the next
+    // template's job (the stream is ordered).
+    let template = devnet.force_new_template().unwrap();
+    wait_for(
+        &mut pool.events,
+        |e| matches!(e, PoolEvent::JobBroadcast { height, .. } if *height == template.height),
+    )
+    .await;
+    match next_order(&mut miner.stream).await {
+        work_order::Kind::Job(job) => {
+            assert!(job.clean_jobs);
+            assert_eq!(job.share_difficulty, 1);
+        }
+        other => panic!("expected the new template's job, got {other:?}"),
+    }
+    assert_eq!(pool.handle.snapshot().workers[0].difficulty, Some(1));
+    pool.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_fixed_difficulty_of_zero_is_refused() {
+    let devnet = devnet(None, NO_BLOCKS);
+    let err = builder(&devnet, 1).fixed_difficulty(0).build().err();
+    assert!(matches!(
+        err,
+        Some(nockpool_server::ServerError::Config {
+            setting: "fixed_difficulty",
+            ..
+        })
+    ));
+}
