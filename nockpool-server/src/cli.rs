@@ -49,6 +49,13 @@ pub struct ServerArgs {
     /// Most miners accepted from one IP address (a farm behind NAT may need more).
     #[arg(long, default_value_t = Limits::default().max_connections_per_ip)]
     pub max_miners_per_ip: usize,
+    /// Serve miners over TLS with this PEM certificate chain (leaf first); needs --tls-key.
+    /// Plaintext miners are then refused.
+    #[arg(long, env = "POOL_TLS_CERT", value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "POOL_TLS_KEY", value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// The embedded devnet's settings.
     #[command(flatten)]
     pub devnet: DevnetArgs,
@@ -81,7 +88,11 @@ impl ServerArgs {
     /// builds (which validates). Values the flags cannot mean (a zero interval) are raised
     /// to the smallest that works.
     pub fn builder(&self) -> PoolServerBuilder {
-        PoolServer::builder()
+        let builder = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => PoolServer::builder().tls_files(cert, key),
+            _ => PoolServer::builder(),
+        };
+        builder
             .listen(self.address)
             .data_dir(&self.data_dir)
             .token(self.token.clone().filter(|t| !t.is_empty()))
@@ -190,5 +201,19 @@ mod tests {
         assert_eq!(dev.share, 1);
         assert_ne!(dev.address, given.address);
         assert_eq!(devnet.development_address().unwrap(), dev.address);
+    }
+
+    #[test]
+    fn tls_needs_both_the_certificate_and_the_key() {
+        let parse = |flags: &[&str]| {
+            Server::try_parse_from(std::iter::once("pool-server").chain(flags.iter().copied()))
+        };
+        assert!(parse(&["--tls-cert", "cert.pem"]).is_err());
+        assert!(parse(&["--tls-key", "key.pem"]).is_err());
+        let args = parse(&["--tls-cert", "cert.pem", "--tls-key", "key.pem"])
+            .unwrap()
+            .args;
+        assert_eq!(args.tls_cert, Some(PathBuf::from("cert.pem")));
+        assert_eq!(args.tls_key, Some(PathBuf::from("key.pem")));
     }
 }
