@@ -32,6 +32,6 @@ for target in "${targets[@]}"; do
     echo "fuzz target $target failed: see fuzz/logs/$target.log and fuzz/artifacts/$target/" >&2
     exit 1
   fi
-  grep -E '^#[0-9]+ +DONE' "logs/$target.log" | tail -n 1 || true
+  grep -E '^#[0-9]+[[:space:]]+DONE' "logs/$target.log" | tail -n 1 || true
   grep -E '^stat::number_of_executed_units' "logs/$target.log" || true
 done

@@ -12,6 +12,7 @@ regenerated on every run and are not committed (fuzz/.gitignore).
 import hashlib
 import json
 import os
+import shutil
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -125,6 +126,8 @@ def write(target, data):
 
 
 def main():
+    # Start clean: a fuzz run adds what it finds to its own corpus-run/ folder, never here.
+    shutil.rmtree(CORPUS, ignore_errors=True)
     tip5 = json.load(open(os.path.join(SPEC, "tip5-vectors.json")))
     wallet = json.load(open(os.path.join(SPEC, "wallet-vectors.json")))
     prefix = json.load(open(os.path.join(SPEC, "pow-v0-prefix-fixture.json")))
