@@ -323,9 +323,13 @@ impl PoolClientBuilder {
             Some(t) if t.is_empty() || !t.bytes().all(|b| b.is_ascii_graphic()) => {
                 return Err(ClientError::InvalidToken)
             }
-            Some(t) => Some(
-                AsciiMetadataValue::try_from(t.as_str()).map_err(|_| ClientError::InvalidToken)?,
-            ),
+            Some(t) => {
+                let mut value = AsciiMetadataValue::try_from(t.as_str())
+                    .map_err(|_| ClientError::InvalidToken)?;
+                // HPACK never indexes it, and its Debug form is redacted.
+                value.set_sensitive(true);
+                Some(value)
+            }
         };
         let threads = self.threads.unwrap_or_else(default_threads);
         if threads == 0 && self.devices.is_empty() {
