@@ -122,6 +122,7 @@ where
         last_connection_id: 0,
     };
     runner.run(shutdown).await;
+    report_undelivered_blocks(&runner.queue, &shared);
     drop(runner);
     miner.pause();
     sampler.abort();
@@ -146,6 +147,30 @@ where
     }
     drop(stats);
     Ok(())
+}
+
+/// At exit: says loudly which block candidates no pool acknowledged. The queue lives in memory
+/// only, so they are lost with the process; the log keeps what an operator needs to follow up.
+fn report_undelivered_blocks(queue: &SubmissionQueue, shared: &Shared) {
+    let blocks: Vec<&Submission> = queue.blocks().collect();
+    shared.stats().undelivered_blocks = blocks.len();
+    if blocks.is_empty() {
+        return;
+    }
+    tracing::error!(
+        "!!! stopping with {} block candidate(s) NOT delivered to any pool: the miner keeps them \
+         in memory only (not persisted), so they are lost with this process !!!",
+        blocks.len()
+    );
+    for block in blocks {
+        tracing::error!(
+            height = block.height,
+            job_id = ?block.job_id,
+            nonce = ?block.nonce.limbs(),
+            digest = %block.digest.to_base58(),
+            "undelivered block candidate"
+        );
+    }
 }
 
 /// Logs the stats line every `every` (the first after one interval).
