@@ -120,8 +120,7 @@ async fn the_farm_token_is_never_logged() {
     let status = raw
         .subscribe(with_token(ReceiverStream::new(rx), Some(WRONG_TOKEN)))
         .await
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     assert_eq!(status.code(), tonic::Code::Unauthenticated);
     let ack = raw
         .submit_work(with_token(WorkResult::default(), Some(WRONG_TOKEN)))
