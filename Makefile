@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: all release pool-server miner miner-gpu wallet demo test lint bench bench-gpu clean-data help
+.PHONY: all release pool-server miner miner-gpu wallet demo test lint bench bench-gpu fuzz clean-data help
 
 all: release
 
@@ -17,6 +17,7 @@ help:
 	@echo "make lint         fmt --check, clippy -D warnings, doc (warnings denied)"
 	@echo "make bench        criterion benches (see benches/BENCHES.md)"
 	@echo "make bench-gpu    the GPU search on every adapter beside the CPU kernel (BENCHES.md)"
+	@echo "make fuzz         every fuzz target FUZZ_SECONDS (default 60) each (nightly + cargo-fuzz)"
 
 # Exactly the three operator binaries (the load generator is in nockpool-benches, the test
 # programs in nockpool-testkit).
@@ -55,6 +56,13 @@ bench:
 
 bench-gpu:
 	$(CARGO) bench -p nockpool-gpu --bench search
+
+# Coverage-guided fuzzing of every decoder on an untrusted path (fuzz/README.md). Needs the
+# nightly toolchain; installs cargo-fuzz when absent.
+FUZZ_SECONDS ?= 60
+fuzz:
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install --locked cargo-fuzz
+	./fuzz/run.sh $(FUZZ_SECONDS)
 
 clean-data:
 	rm -rf data/demo

@@ -18,7 +18,7 @@ usage: $0 <pool-ip>[:port] [more pools...] [-t THREADS] [-l LEVEL] [-h] [miner f
   -l LEVEL      log level: error, warn, info, debug, trace (default: RUST_LOG or info)
   -h            this help
 
-Environment (or .env): POOL_TOKEN, WORKER_NAME, RUST_LOG.
+Environment (or .env): POOL_TOKEN, POOL_TLS_CA, WORKER_NAME, RUST_LOG.
 USAGE
 }
 
@@ -27,7 +27,7 @@ flags=()
 while [ $# -gt 0 ]; do
   case "$1" in
     -h|--help) usage; exit 0 ;;
-    -t|--threads|-l|--log|--worker|--token|--report-secs)
+    -t|--threads|-l|--log|--worker|--token|--report-secs|--tls-ca)
       if [ $# -lt 2 ]; then echo "error: $1 needs a value" >&2; usage >&2; exit 2; fi
       flags+=("$1" "$2"); shift 2 ;;
     -*) flags+=("$1"); shift ;;

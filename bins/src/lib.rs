@@ -91,32 +91,48 @@ pub fn tune_kernel() -> nockpool_pow::kernel::Tuning {
 
 /// Resolves when the process is asked to stop: ctrl-c (SIGINT) or, on Unix, SIGTERM.
 ///
-/// If a signal handler cannot be installed, that source is ignored (with a warning) rather
-/// than stopping the process at once.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::warn!("cannot listen for ctrl-c: {e}");
-            std::future::pending::<()>().await;
-        }
-    };
+/// The handlers are installed when this is called, not when the future is first polled: call
+/// it before the server listens, so that a signal that comes at once (a supervisor's quick stop
+/// right after "listening") is caught and shuts down gracefully instead of killing the process.
+/// Must be called inside a tokio runtime. If a handler cannot be installed, that source is
+/// ignored (with a warning) rather than stopping the process at once.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let terminate = async {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut sig) => {
-                sig.recv().await;
+    {
+        use tokio::signal::unix::{signal, Signal, SignalKind};
+        let install = |kind: SignalKind, name: &str| -> Option<Signal> {
+            signal(kind)
+                .map_err(|e| tracing::warn!("cannot listen for {name}: {e}"))
+                .ok()
+        };
+        let mut interrupt = install(SignalKind::interrupt(), "ctrl-c (SIGINT)");
+        let mut terminate = install(SignalKind::terminate(), "SIGTERM");
+        async move {
+            tokio::select! {
+                () = wait_for(interrupt.as_mut()) => tracing::info!("ctrl-c received, shutting down"),
+                () = wait_for(terminate.as_mut()) => tracing::info!("SIGTERM received, shutting down"),
             }
-            Err(e) => {
-                tracing::warn!("cannot listen for SIGTERM: {e}");
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        async {
+            if let Err(e) = tokio::signal::ctrl_c().await {
+                tracing::warn!("cannot listen for ctrl-c: {e}");
                 std::future::pending::<()>().await;
             }
+            tracing::info!("ctrl-c received, shutting down");
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!("ctrl-c received, shutting down"),
-        () = terminate => tracing::info!("SIGTERM received, shutting down"),
+    }
+}
+
+/// The next delivery of `signal`; never, without one.
+#[cfg(unix)]
+async fn wait_for(signal: Option<&mut tokio::signal::unix::Signal>) {
+    match signal {
+        Some(signal) => {
+            signal.recv().await;
+        }
+        None => std::future::pending::<()>().await,
     }
 }

@@ -9,21 +9,45 @@ use crate::ClientError;
 /// The TCP port a pool listens on when an address names none.
 pub const DEFAULT_POOL_PORT: u16 = 7777;
 
-/// A pool's gRPC endpoint, normalised to `http://host:port`.
+/// A pool's gRPC endpoint, normalised to `http://host:port` (or `https://host:port`).
 ///
 /// Accepts what an operator types: `192.168.1.100` (port [`DEFAULT_POOL_PORT`]),
 /// `192.168.1.100:7000`, `[::1]:7777`, `pool.lan`, `pool.lan:7000` or a URL
-/// (`http://pool.lan:7777`). TLS (`https://`) is refused: pools run on a trusted LAN and the
-/// farm token travels in clear, as in the original nockpool.
+/// (`http://pool.lan:7777`, `https://pool.lan:7777`). An address without a scheme uses TLS
+/// when the client does (`PoolClientBuilder::tls_ca`); `https://` always does.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct PoolAddress {
     uri: Uri,
+    /// The scheme was typed (`http://` or `https://`), not implied.
+    explicit_scheme: bool,
 }
 
 impl PoolAddress {
-    /// The endpoint as a URI (`http://host:port`).
+    /// The endpoint as a URI (`http://host:port` or `https://host:port`).
     pub fn uri(&self) -> &Uri {
         &self.uri
+    }
+
+    /// Whether the connection to this pool uses TLS (`https://`).
+    pub fn is_tls(&self) -> bool {
+        self.uri.scheme_str() == Some("https")
+    }
+
+    /// Whether the address named its scheme (`http://…` or `https://…`).
+    pub(crate) fn has_explicit_scheme(&self) -> bool {
+        self.explicit_scheme
+    }
+
+    /// The same pool over TLS.
+    pub(crate) fn with_tls(&self) -> PoolAddress {
+        let authority = self.uri.authority().map(|a| a.as_str()).unwrap_or("");
+        let uri = format!("https://{authority}")
+            .parse()
+            .unwrap_or_else(|_| self.uri.clone());
+        PoolAddress {
+            uri,
+            explicit_scheme: self.explicit_scheme,
+        }
     }
 }
 
@@ -31,7 +55,8 @@ impl fmt::Display for PoolAddress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // `Uri`'s Display adds a trailing `/`; operators type (and read) `http://host:port`.
         let authority = self.uri.authority().map(|a| a.as_str()).unwrap_or("");
-        write!(f, "http://{authority}")
+        let scheme = if self.is_tls() { "https" } else { "http" };
+        write!(f, "{scheme}://{authority}")
     }
 }
 
@@ -56,17 +81,15 @@ impl FromStr for PoolAddress {
         if text.is_empty() {
             return Err(invalid(input, "empty"));
         }
-        let authority = if let Some((scheme, rest)) = text.split_once("://") {
-            match scheme.to_ascii_lowercase().as_str() {
-                "http" => {}
-                "https" => {
-                    return Err(invalid(
-                        input,
-                        "TLS is not supported; pools speak plain http:// on the farm LAN",
-                    ))
-                }
+        let mut scheme = "http";
+        let mut explicit_scheme = false;
+        let authority = if let Some((typed, rest)) = text.split_once("://") {
+            scheme = match typed.to_ascii_lowercase().as_str() {
+                "http" => "http",
+                "https" => "https",
                 other => return Err(invalid(input, format!("unknown scheme {other:?}"))),
-            }
+            };
+            explicit_scheme = true;
             let authority = rest.trim_end_matches('/');
             if authority.contains('/') {
                 return Err(invalid(input, "a pool URL has no path"));
@@ -79,7 +102,7 @@ impl FromStr for PoolAddress {
         } else {
             text.to_owned()
         };
-        let uri: Uri = format!("http://{authority}")
+        let uri: Uri = format!("{scheme}://{authority}")
             .parse()
             .map_err(|e| invalid(input, format!("{e}")))?;
         let parsed = uri.authority().ok_or_else(|| invalid(input, "no host"))?;
@@ -89,11 +112,14 @@ impl FromStr for PoolAddress {
         let uri = if parsed.port().is_some() {
             uri
         } else {
-            format!("http://{}:{DEFAULT_POOL_PORT}", parsed.as_str())
+            format!("{scheme}://{}:{DEFAULT_POOL_PORT}", parsed.as_str())
                 .parse()
                 .map_err(|e| invalid(input, format!("{e}")))?
         };
-        Ok(PoolAddress { uri })
+        Ok(PoolAddress {
+            uri,
+            explicit_scheme,
+        })
     }
 }
 
@@ -119,6 +145,20 @@ mod tests {
         assert_eq!(parse("http://pool.lan:7777"), "http://pool.lan:7777");
         assert_eq!(parse("http://pool.lan/"), "http://pool.lan:7777");
         assert_eq!(parse("HTTP://127.0.0.1:1"), "http://127.0.0.1:1");
+        assert_eq!(parse("https://pool.lan"), "https://pool.lan:7777");
+        assert_eq!(parse("HTTPS://127.0.0.1:1/"), "https://127.0.0.1:1");
+    }
+
+    #[test]
+    fn tls_follows_the_scheme() {
+        let bare: PoolAddress = "10.0.0.1".parse().unwrap();
+        assert!(!bare.is_tls() && !bare.has_explicit_scheme());
+        let tls = bare.with_tls();
+        assert!(tls.is_tls());
+        assert_eq!(tls.to_string(), "https://10.0.0.1:7777");
+        assert_eq!(tls.uri().to_string(), "https://10.0.0.1:7777/");
+        let https: PoolAddress = "https://pool.lan".parse().unwrap();
+        assert!(https.is_tls() && https.has_explicit_scheme());
     }
 
     #[test]
@@ -126,7 +166,6 @@ mod tests {
         for bad in [
             "",
             "   ",
-            "https://pool:7777",
             "ftp://x",
             "http://x/path",
             "a b",

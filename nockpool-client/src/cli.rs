@@ -1,6 +1,7 @@
 //! The stock `miner`'s flags (feature `cli`), each with an environment fallback, for a binary
 //! to `#[command(flatten)]`; flags added here reach the binary unchanged.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::{PoolClient, PoolClientBuilder};
@@ -8,7 +9,7 @@ use crate::{PoolClient, PoolClientBuilder};
 /// What the `miner` binary reads from its command line and environment.
 #[derive(Clone, Debug, clap::Args)]
 pub struct MinerArgs {
-    /// Pool address(es): IP, IP:port (default port 7777), host\[:port\] or http:// URL.
+    /// Pool address(es): IP, IP:port (default port 7777), host\[:port\] or http(s):// URL.
     /// Several are tried in order (failover); the miner returns to the first when it is back.
     #[arg(
         required_unless_present = "bench",
@@ -28,6 +29,15 @@ pub struct MinerArgs {
     /// Farm token, if the pool requires one.
     #[arg(long, env = "POOL_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+
+    /// Connect over TLS, trusting this PEM CA certificate (or the pool's self-signed one).
+    #[arg(long, env = "POOL_TLS_CA", value_name = "PEM")]
+    pub tls_ca: Option<PathBuf>,
+
+    /// Connect over TLS, trusting the system's root certificates (a pool whose certificate
+    /// comes from a public CA). Implied by an https:// pool address.
+    #[arg(long, env = "POOL_TLS", conflicts_with = "tls_ca")]
+    pub tls: bool,
 
     /// Seconds between hashrate/share summary lines in the log.
     #[arg(long, env = "MINER_REPORT_SECS", default_value_t = 30)]
@@ -79,6 +89,11 @@ impl MinerArgs {
         }
         if let Some(worker) = &self.worker {
             builder = builder.worker(worker);
+        }
+        if let Some(ca) = &self.tls_ca {
+            builder = builder.tls_ca_file(ca);
+        } else if self.tls {
+            builder = builder.tls_system_roots();
         }
         builder
     }

@@ -1,10 +1,12 @@
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use nockpool_pow::{PowEngine, V5Engine};
 use tokio::sync::broadcast;
 use tonic::metadata::AsciiMetadataValue;
+use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
 
 use crate::{runner, ClientError, ClientEvent, ClientStats, PoolAddress};
 
@@ -59,6 +61,57 @@ pub(crate) struct Config {
     pub(crate) primary_probe_interval: Duration,
     pub(crate) submit_timeout: Duration,
     pub(crate) stats_log_interval: Option<Duration>,
+    /// How pools' certificates are checked, when the pools use TLS (`https://`).
+    pub(crate) tls: Option<ClientTlsConfig>,
+}
+
+/// What a TLS client trusts.
+enum TlsTrust {
+    /// The operating system's root certificates.
+    SystemRoots,
+    /// The CA certificates (PEM) given.
+    CaPem(Vec<u8>),
+    /// The CA certificates in this PEM file.
+    CaFile(PathBuf),
+}
+
+impl TlsTrust {
+    fn config(&self) -> Result<ClientTlsConfig, ClientError> {
+        let pem = match self {
+            TlsTrust::SystemRoots => return Ok(ClientTlsConfig::new().with_native_roots()),
+            TlsTrust::CaPem(pem) => pem.clone(),
+            TlsTrust::CaFile(path) => std::fs::read(path).map_err(|e| {
+                ClientError::Tls(format!("cannot read the CA file {}: {e}", path.display()))
+            })?,
+        };
+        // rustls would skip what it cannot parse and then trust nothing: refuse it here.
+        if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+            return Err(ClientError::Tls(
+                "the CA holds no PEM certificate (-----BEGIN CERTIFICATE-----): give the pool's \
+                 CA certificate (or its self-signed certificate) in PEM"
+                    .into(),
+            ));
+        }
+        Ok(ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem)))
+    }
+}
+
+/// The endpoint of a pool: TLS (checked against `tls`) when its address is `https://`.
+pub(crate) fn pool_endpoint(
+    address: &PoolAddress,
+    tls: Option<&ClientTlsConfig>,
+) -> Result<Endpoint, String> {
+    let endpoint = Endpoint::from(address.uri().clone());
+    match (address.is_tls(), tls) {
+        (false, _) => Ok(endpoint),
+        (true, Some(tls)) => endpoint.tls_config(tls.clone()).map_err(|e| {
+            format!(
+                "TLS setup for {address}: {}",
+                crate::runner::error_chain(&e)
+            )
+        }),
+        (true, None) => Err(format!("{address} needs TLS, which is not configured")),
+    }
 }
 
 /// State shared between the running client and its handles.
@@ -111,6 +164,7 @@ pub struct PoolClientBuilder {
     primary_probe_interval: Duration,
     submit_timeout: Duration,
     stats_log_interval: Option<Duration>,
+    tls: Option<TlsTrust>,
 }
 
 impl PoolClientBuilder {
@@ -209,16 +263,62 @@ impl PoolClientBuilder {
         self
     }
 
+    /// Connect to every pool over TLS, trusting the CA certificate(s) in `pem` (e.g. the
+    /// farm's own CA, or the pool's self-signed certificate). Pools given without a scheme
+    /// use `https://`; one given as `http://` is refused by [`build`](Self::build).
+    pub fn tls_ca_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.tls = Some(TlsTrust::CaPem(pem.into()));
+        self
+    }
+
+    /// [`tls_ca_pem`](Self::tls_ca_pem) with the PEM read from `path` in
+    /// [`build`](Self::build).
+    pub fn tls_ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.tls = Some(TlsTrust::CaFile(path.into()));
+        self
+    }
+
+    /// Connect to every pool over TLS, trusting the operating system's root certificates
+    /// (a pool with a certificate from a public CA). An `https://` pool address does this by
+    /// itself when no CA is given.
+    pub fn tls_system_roots(mut self) -> Self {
+        self.tls = Some(TlsTrust::SystemRoots);
+        self
+    }
+
     /// Validates the settings.
     pub fn build(self) -> Result<PoolClient, ClientError> {
         if self.pools.is_empty() {
             return Err(ClientError::NoPools);
         }
-        let pools = self
+        let mut pools = self
             .pools
             .iter()
             .map(|p| p.parse::<PoolAddress>())
             .collect::<Result<Vec<_>, _>>()?;
+        let trust = match self.tls {
+            Some(trust) => Some(trust),
+            None if pools.iter().any(PoolAddress::is_tls) => Some(TlsTrust::SystemRoots),
+            None => None,
+        };
+        let tls = match trust {
+            None => None,
+            Some(trust) => {
+                for (pool, typed) in pools.iter_mut().zip(&self.pools) {
+                    if !pool.is_tls() && pool.has_explicit_scheme() {
+                        return Err(ClientError::PlaintextWithTls {
+                            address: typed.clone(),
+                        });
+                    }
+                    *pool = pool.with_tls();
+                }
+                let config = trust.config()?;
+                for pool in &pools {
+                    pool_endpoint(pool, Some(&config)).map_err(ClientError::Tls)?;
+                }
+                Some(config)
+            }
+        };
         let worker = self.worker.unwrap_or_else(default_worker_name);
         if worker.trim().is_empty()
             || worker.chars().count() > MAX_WORKER_NAME
@@ -231,9 +331,13 @@ impl PoolClientBuilder {
             Some(t) if t.is_empty() || !t.bytes().all(|b| b.is_ascii_graphic()) => {
                 return Err(ClientError::InvalidToken)
             }
-            Some(t) => Some(
-                AsciiMetadataValue::try_from(t.as_str()).map_err(|_| ClientError::InvalidToken)?,
-            ),
+            Some(t) => {
+                let mut value = AsciiMetadataValue::try_from(t.as_str())
+                    .map_err(|_| ClientError::InvalidToken)?;
+                // HPACK never indexes it, and its Debug form is redacted.
+                value.set_sensitive(true);
+                Some(value)
+            }
         };
         let threads = self.threads.unwrap_or_else(default_threads);
         if threads == 0 && self.devices.is_empty() {
@@ -271,6 +375,7 @@ impl PoolClientBuilder {
                 primary_probe_interval: self.primary_probe_interval,
                 submit_timeout: self.submit_timeout,
                 stats_log_interval: self.stats_log_interval,
+                tls,
             }),
             shared: Arc::new(Shared::new()),
         })
@@ -314,6 +419,7 @@ impl PoolClient {
             primary_probe_interval: DEFAULT_PRIMARY_PROBE_INTERVAL,
             submit_timeout: DEFAULT_SUBMIT_TIMEOUT,
             stats_log_interval: None,
+            tls: None,
         }
     }
 
@@ -380,8 +486,12 @@ mod tests {
             Err(ClientError::NoPools)
         ));
         assert!(matches!(
-            ok().pool("https://x").build(),
+            ok().pool("ftp://x").build(),
             Err(ClientError::InvalidPoolAddress { .. })
+        ));
+        assert!(matches!(
+            ok().pool("http://x").tls_system_roots().build(),
+            Err(ClientError::PlaintextWithTls { .. })
         ));
         assert!(matches!(
             ok().threads(0).build(),

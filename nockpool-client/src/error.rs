@@ -40,4 +40,18 @@ pub enum ClientError {
     /// A duration setting was zero.
     #[error("{0} must be greater than zero")]
     ZeroDuration(&'static str),
+    /// TLS is on (a CA, the system roots or an `https://` pool) but this pool was given as
+    /// `http://`: its connection would be plaintext.
+    #[error(
+        "pool {address} is plaintext (http://) but TLS is on: write it without a scheme or as \
+         https://, or turn TLS off"
+    )]
+    PlaintextWithTls {
+        /// The pool as given.
+        address: String,
+    },
+    /// The TLS settings cannot be used (unreadable CA file, no certificate in it, no system
+    /// roots).
+    #[error("TLS setup: {0}")]
+    Tls(String),
 }

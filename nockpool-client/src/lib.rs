@@ -16,7 +16,7 @@
 //! - `cli` (feature `cli`) — `MinerArgs`: the stock `miner`'s flags, for `#[command(flatten)]`.
 //! - `runner` (private) — the connect / session / submit loop.
 //! - `queue` (private) — the lossless submission queue.
-//! - `address` — [`PoolAddress`]: what an operator types → `http://host:port`.
+//! - `address` — [`PoolAddress`]: what an operator types → `http://host:port` (or `https://`).
 //! - [`Backoff`] (exponential backoff with jitter) and [`format_hashrate`] come from
 //!   `nockpool-core` and are re-exported here.
 //! - `hashrate` (private) — windowed hashrate from the engine's hash counter.

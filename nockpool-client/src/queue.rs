@@ -195,6 +195,11 @@ impl SubmissionQueue {
     pub(crate) fn pending_blocks(&self) -> usize {
         self.entries.values().filter(|s| s.block).count()
     }
+
+    /// The block candidates no pool has acknowledged yet.
+    pub(crate) fn blocks(&self) -> impl Iterator<Item = &Submission> {
+        self.entries.values().filter(|s| s.block)
+    }
 }
 
 #[cfg(test)]

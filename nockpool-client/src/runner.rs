@@ -18,7 +18,7 @@ use nockpool_pow::{FoundShare, MiningJob};
 use tokio::sync::mpsc;
 use tokio::time::{sleep, sleep_until, timeout, Instant, MissedTickBehavior};
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::{Channel, Endpoint, Uri};
+use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Request, Response, Streaming};
 use tracing::{debug, info, warn};
 
@@ -26,7 +26,7 @@ use crate::client::{Config, Shared};
 use crate::engines::Engines;
 use crate::hashrate::{HashrateMeter, WINDOW_1M, WINDOW_5M};
 use crate::queue::{Submission, SubmissionQueue};
-use crate::{ClientError, ClientEvent, EngineRate};
+use crate::{ClientError, ClientEvent, EngineRate, PoolAddress};
 use nockpool_core::Backoff;
 
 /// How long the pool may take to answer the Hello with a Welcome.
@@ -122,6 +122,7 @@ where
         last_connection_id: 0,
     };
     runner.run(shutdown).await;
+    report_undelivered_blocks(&runner.queue, &shared);
     drop(runner);
     miner.pause();
     sampler.abort();
@@ -146,6 +147,30 @@ where
     }
     drop(stats);
     Ok(())
+}
+
+/// At exit: says loudly which block candidates no pool acknowledged. The queue lives in memory
+/// only, so they are lost with the process; the log keeps what an operator needs to follow up.
+fn report_undelivered_blocks(queue: &SubmissionQueue, shared: &Shared) {
+    let blocks: Vec<&Submission> = queue.blocks().collect();
+    shared.stats().undelivered_blocks = blocks.len();
+    if blocks.is_empty() {
+        return;
+    }
+    tracing::error!(
+        "!!! stopping with {} block candidate(s) NOT delivered to any pool: the miner keeps them \
+         in memory only (not persisted), so they are lost with this process !!!",
+        blocks.len()
+    );
+    for block in blocks {
+        tracing::error!(
+            height = block.height,
+            job_id = ?block.job_id,
+            nonce = ?block.nonce.limbs(),
+            digest = %block.digest.to_base58(),
+            "undelivered block candidate"
+        );
+    }
 }
 
 /// Logs the stats line every `every` (the first after one interval).
@@ -772,7 +797,7 @@ async fn open_session(
     previous_connection_id: u64,
     hashrate: f64,
 ) -> Result<Session, String> {
-    let channel = endpoint(config.pools[pool].uri(), config.connect_timeout)
+    let channel = endpoint(&config.pools[pool], config)?
         .connect()
         .await
         .map_err(|e| format!("connect: {}", error_chain(&e)))?;
@@ -795,8 +820,18 @@ async fn open_session(
         .await
         .map_err(|_| "no answer to Subscribe".to_owned())?
         .map_err(|status| {
+            // A TLS pool drops a plaintext HTTP/2 connection without a gRPC answer.
+            let hint = if !config.pools[pool].is_tls()
+                && matches!(
+                    status.code(),
+                    Code::Cancelled | Code::Unavailable | Code::Unknown
+                ) {
+                " (if this pool uses TLS, connect with --tls-ca or an https:// address)"
+            } else {
+                ""
+            };
             format!(
-                "subscribe refused: {status_text}",
+                "subscribe refused: {status_text}{hint}",
                 status_text = status_text(&status)
             )
         })?
@@ -867,13 +902,13 @@ async fn timeout_at<T>(deadline: Instant, future: impl Future<Output = T>) -> Op
     tokio::time::timeout_at(deadline, future).await.ok()
 }
 
-fn endpoint(uri: &Uri, connect_timeout: Duration) -> Endpoint {
-    Endpoint::from(uri.clone())
-        .connect_timeout(connect_timeout)
+fn endpoint(pool: &PoolAddress, config: &Config) -> Result<Endpoint, String> {
+    Ok(crate::client::pool_endpoint(pool, config.tls.as_ref())?
+        .connect_timeout(config.connect_timeout)
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(10))
         .keep_alive_timeout(Duration::from_secs(20))
-        .keep_alive_while_idle(true)
+        .keep_alive_while_idle(true))
 }
 
 /// Decodes a job and the share target to mine at: never harder than the network target, which
@@ -892,7 +927,7 @@ fn status_text(status: &tonic::Status) -> String {
     }
 }
 
-fn error_chain(error: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(inner) = source {

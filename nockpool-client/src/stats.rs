@@ -42,6 +42,9 @@ pub struct ClientStats {
     pub blocks_rejected: u64,
     /// Shares and block candidates waiting for an acknowledgement.
     pub pending_submissions: usize,
+    /// Set when the client stops: block candidates no pool acknowledged. They were kept in
+    /// memory only, so they are lost with the process (each is logged loudly at exit).
+    pub undelivered_blocks: usize,
     /// The pool the client is connected to now.
     pub connected_pool: Option<String>,
     /// The connection id the pool gave this session.

@@ -551,6 +551,27 @@ async fn rejections_are_counted_by_reason_and_status_reports_real_hashrate() {
 }
 
 #[tokio::test]
+async fn a_miner_stops_on_request_with_an_undelivered_block_and_says_so() {
+    // Every digest is a block candidate; the engine finds one; the pool never acknowledges it
+    // (each submission crashes the connection). Asked to stop, the client must stop at once
+    // and report the block it could not deliver (stats, and an error line in the log).
+    let jobs: Jobs = Box::new(|conn| vec![job("u", 3, conn, Target::MAX, Target::MAX)]);
+    let judge: Judge = Box::new(|_, _| Answer::Crash(tonic::Status::unavailable("pool down")));
+    let mut running = start(Limited::new(1), jobs, judge).await;
+    next_seen(&mut running.seen, |s| match s {
+        Seen::Submit { .. } => Some(()),
+        _ => None,
+    })
+    .await;
+    let handle = running.handle.clone();
+    stop(running).await;
+    let stats = handle.stats();
+    assert_eq!(stats.block_candidates, 1);
+    assert_eq!(stats.blocks_found, 0);
+    assert_eq!(stats.undelivered_blocks, 1);
+}
+
+#[tokio::test]
 async fn client_shuts_down_promptly_with_no_pool_reachable() {
     // A port nobody listens on (bound, then released).
     let port = {

@@ -28,9 +28,14 @@ impl PubkeyHash {
 
 impl Digest {
     /// The digest as Nockchain writes hashes, block ids and v1 addresses: base58 of the
-    /// big-endian bytes of `d0 + d1·p + … + d4·p⁴`.
+    /// big-endian bytes of `d0 + d1·p + … + d4·p⁴`. The zero digest (no real hash) is `1`, one
+    /// zero digit, so that every digest's text parses back (found by the `felts` fuzz target).
     pub fn to_base58(&self) -> String {
-        bs58::encode(self.to_u320().to_be_bytes_minimal()).into_string()
+        let bytes = self.to_u320().to_be_bytes_minimal();
+        if bytes.is_empty() {
+            return "1".into();
+        }
+        bs58::encode(bytes).into_string()
     }
 
     /// Parses [`Digest::to_base58`]'s text: base58, at most 55 significant characters
@@ -156,6 +161,15 @@ mod tests {
 
     // The nockchain repo's default MINING_PKH (nockchain-wallet.md §7.2).
     const DEFAULT_PKH: &str = "9yPePjfWAdUnzaQKyxcRXKRa5PpUzKKEwtpECBZsUYt9Jd7egSDEWoV";
+
+    /// Regression (fuzz target `felts`): the zero digest was written as an empty string, which
+    /// `from_base58` refuses.
+    #[test]
+    fn zero_digest_round_trips_through_base58() {
+        let zero = Digest::default();
+        assert_eq!(zero.to_base58(), "1");
+        assert_eq!(Digest::from_base58(&zero.to_base58()), Ok(zero));
+    }
 
     proptest::proptest! {
         #[test]

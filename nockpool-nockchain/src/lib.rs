@@ -64,6 +64,9 @@ mod block_id;
 mod cli;
 mod client;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod node;
 mod nouns;
 pub mod proto;

@@ -7,6 +7,11 @@
 //! its first frame (SETTINGS). A real client sends both at once when it connects, so neither
 //! the deadline nor the per-address cap touches it, however many miners connect at once; a
 //! socket that sends nothing, or drips bytes, holds its slot until the deadline closes it.
+//!
+//! With TLS on, tonic decrypts above this layer, so the bytes seen here are TLS records: the
+//! handshake counts as done at the client's first application-data record (its encrypted
+//! Finished under TLS 1.3, its first HTTP/2 bytes under TLS 1.2), which a real miner sends in
+//! its first flight after the server's hello.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -28,6 +33,10 @@ use tonic::transport::server::Connected;
 const PREFACE_LEN: usize = 24;
 /// An HTTP/2 frame header.
 const FRAME_HEADER_LEN: usize = 9;
+/// A TLS record header: content type, version (2 bytes), length (2 bytes).
+const TLS_RECORD_HEADER_LEN: usize = 5;
+/// The TLS content type of application data (RFC 8446 §5.1).
+const TLS_APPLICATION_DATA: u8 = 23;
 /// Pause after an accept error that a retry cannot fix at once (no descriptors, no memory), so
 /// the loop does not spin.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
@@ -39,6 +48,8 @@ const LOG_INTERVAL: Duration = Duration::from_secs(10);
 pub(crate) struct AcceptConfig {
     pub(crate) handshake_timeout: Duration,
     pub(crate) max_handshaking_per_ip: usize,
+    /// The sockets carry TLS (decrypted by tonic above this layer).
+    pub(crate) tls: bool,
 }
 
 /// Sockets per address that have not finished the handshake.
@@ -125,35 +136,96 @@ pub(crate) struct PeerInfo {
 struct Pending {
     _slot: HandshakeSlot,
     deadline: Pin<Box<Sleep>>,
-    seen: usize,
-    first_frame_header: [u8; FRAME_HEADER_LEN],
+    progress: Progress,
+}
+
+/// How far a client got in what it owes first.
+enum Progress {
+    /// Plaintext: bytes of the HTTP/2 preface and first frame seen.
+    H2 {
+        seen: usize,
+        first_frame_header: [u8; FRAME_HEADER_LEN],
+    },
+    /// TLS: walking the record headers until the first application-data record.
+    Tls {
+        header: [u8; TLS_RECORD_HEADER_LEN],
+        have: usize,
+        skip: usize,
+    },
+}
+
+impl Progress {
+    fn new(tls: bool) -> Progress {
+        if tls {
+            Progress::Tls {
+                header: [0; TLS_RECORD_HEADER_LEN],
+                have: 0,
+                skip: 0,
+            }
+        } else {
+            Progress::H2 {
+                seen: 0,
+                first_frame_header: [0; FRAME_HEADER_LEN],
+            }
+        }
+    }
 }
 
 impl Pending {
-    /// Counts bytes the client sent; true once the preface and the whole first frame are in.
+    /// Counts bytes the client sent; true once it has sent what it owes first.
     fn observe(&mut self, bytes: &[u8]) -> bool {
-        for &b in bytes {
-            if let Some(i) = self.seen.checked_sub(PREFACE_LEN) {
-                if i < FRAME_HEADER_LEN {
-                    self.first_frame_header[i] = b;
+        match &mut self.progress {
+            Progress::H2 {
+                seen,
+                first_frame_header,
+            } => {
+                for &b in bytes {
+                    if let Some(i) = seen.checked_sub(PREFACE_LEN) {
+                        if i < FRAME_HEADER_LEN {
+                            first_frame_header[i] = b;
+                        }
+                    }
+                    *seen += 1;
+                    if h2_complete(*seen, first_frame_header) {
+                        return true;
+                    }
                 }
+                false
             }
-            self.seen += 1;
-            if self.complete() {
-                return true;
+            Progress::Tls { header, have, skip } => {
+                let mut rest = bytes;
+                while !rest.is_empty() {
+                    if *skip > 0 {
+                        let n = (*skip).min(rest.len());
+                        *skip -= n;
+                        rest = &rest[n..];
+                        continue;
+                    }
+                    header[*have] = rest[0];
+                    *have += 1;
+                    rest = &rest[1..];
+                    if *have == TLS_RECORD_HEADER_LEN {
+                        if header[0] == TLS_APPLICATION_DATA {
+                            return true;
+                        }
+                        *skip = usize::from(u16::from_be_bytes([header[3], header[4]]));
+                        *have = 0;
+                    }
+                }
+                false
             }
         }
-        false
     }
+}
 
-    fn complete(&self) -> bool {
-        if self.seen < PREFACE_LEN + FRAME_HEADER_LEN {
-            return false;
-        }
-        let [a, b, c, ..] = self.first_frame_header;
-        let payload = u32::from_be_bytes([0, a, b, c]) as usize;
-        self.seen >= PREFACE_LEN + FRAME_HEADER_LEN + payload
+/// Whether `seen` bytes cover the preface and the whole first frame.
+fn h2_complete(seen: usize, first_frame_header: &[u8; FRAME_HEADER_LEN]) -> bool {
+    if seen < PREFACE_LEN + FRAME_HEADER_LEN {
+        return false;
     }
+    let [a, b, c, ..] = *first_frame_header;
+    let payload = u32::from_be_bytes([0, a, b, c]) as usize;
+    seen >= PREFACE_LEN + FRAME_HEADER_LEN + payload
 }
 
 /// An accepted socket, as tonic serves it.
@@ -333,8 +405,7 @@ impl Incoming {
             handshake: Some(Pending {
                 _slot: slot,
                 deadline: Box::pin(tokio::time::sleep(self.config.handshake_timeout)),
-                seen: 0,
-                first_frame_header: [0; FRAME_HEADER_LEN],
+                progress: Progress::new(self.config.tls),
             }),
         })
     }
@@ -467,13 +538,43 @@ pub fn raise_descriptor_limit() -> io::Result<DescriptorLimit> {
 mod tests {
     use super::*;
 
-    fn pending(handshaking: &Arc<Handshaking>) -> Pending {
+    fn pending_with(handshaking: &Arc<Handshaking>, tls: bool) -> Pending {
         Pending {
             _slot: handshaking.enter([127, 0, 0, 1].into(), 8).unwrap(),
             deadline: Box::pin(tokio::time::sleep(Duration::from_secs(10))),
-            seen: 0,
-            first_frame_header: [0; FRAME_HEADER_LEN],
+            progress: Progress::new(tls),
         }
+    }
+
+    fn pending(handshaking: &Arc<Handshaking>) -> Pending {
+        pending_with(handshaking, false)
+    }
+
+    #[tokio::test]
+    async fn over_tls_the_handshake_ends_at_the_first_application_data_record() {
+        let handshaking = Arc::new(Handshaking::default());
+        let mut p = pending_with(&handshaking, true);
+        // ClientHello (handshake, 0x16) of 300 bytes, sent in pieces, then a 1-byte
+        // ChangeCipherSpec (0x14): no application data yet.
+        let mut hello = vec![0x16, 3, 1, 1, 44];
+        hello.extend_from_slice(&[0xAB; 300]);
+        assert!(!p.observe(&hello[..3]));
+        assert!(!p.observe(&hello[3..200]));
+        assert!(!p.observe(&hello[200..]));
+        assert!(!p.observe(&[0x14, 3, 3, 0, 1, 1]));
+        // Bytes inside a record body that look like an application-data header do not count.
+        let mut fake = vec![0x16, 3, 3, 0, 5];
+        fake.extend_from_slice(&[0x17, 3, 3, 0, 0]);
+        assert!(!p.observe(&fake));
+        assert_eq!(handshaking.total(), 1);
+        // The first application-data record header completes it, even split across reads.
+        assert!(!p.observe(&[0x17, 3]));
+        assert!(p.observe(&[3, 0, 53]));
+        drop(p);
+        assert_eq!(handshaking.total(), 0);
+        // Plaintext HTTP/2 sent to a TLS pool never completes (the deadline closes it).
+        let mut q = pending_with(&handshaking, true);
+        assert!(!q.observe(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0"));
     }
 
     #[tokio::test]

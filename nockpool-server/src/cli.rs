@@ -96,6 +96,13 @@ pub struct ServerArgs {
     /// Seconds a banned address is refused.
     #[arg(long, value_name = "SECS", default_value_t = Limits::default().ban_duration.as_secs(), value_parser = at_least_one_u64)]
     pub ban_seconds: u64,
+    /// Serve miners over TLS with this PEM certificate chain (leaf first); needs --tls-key.
+    /// Plaintext miners are then refused.
+    #[arg(long, env = "POOL_TLS_CERT", value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "POOL_TLS_KEY", value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// The embedded devnet's settings.
     #[command(flatten)]
     pub devnet: DevnetArgs,
@@ -148,7 +155,11 @@ impl ServerArgs {
     /// A pool builder with these settings; the caller adds the backend and the payees, then
     /// builds (which validates again).
     pub fn builder(&self) -> PoolServerBuilder {
-        let builder = PoolServer::builder()
+        let builder = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => PoolServer::builder().tls_files(cert, key),
+            _ => PoolServer::builder(),
+        };
+        let builder = builder
             .listen(self.address)
             .data_dir(&self.data_dir)
             .token(self.token.clone())
@@ -449,5 +460,19 @@ mod tests {
         assert_eq!(dev.share, 1);
         assert_ne!(dev.address, given.address);
         assert_eq!(devnet.development_address().unwrap(), dev.address);
+    }
+
+    #[test]
+    fn tls_needs_both_the_certificate_and_the_key() {
+        let parse = |flags: &[&str]| {
+            Server::try_parse_from(std::iter::once("pool-server").chain(flags.iter().copied()))
+        };
+        assert!(parse(&["--tls-cert", "cert.pem"]).is_err());
+        assert!(parse(&["--tls-key", "key.pem"]).is_err());
+        let args = parse(&["--tls-cert", "cert.pem", "--tls-key", "key.pem"])
+            .unwrap()
+            .args;
+        assert_eq!(args.tls_cert, Some(PathBuf::from("cert.pem")));
+        assert_eq!(args.tls_key, Some(PathBuf::from("key.pem")));
     }
 }

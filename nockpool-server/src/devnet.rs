@@ -259,8 +259,10 @@ impl DevnetBuilder {
     /// with a disk that fails or stalls on demand.
     #[cfg(test)]
     fn open_with(self, opener: Opener) -> Result<Devnet, ChainError> {
+        // Reopens on the first operation after a failure (see `Store::open_with`).
         let db = ReopeningDb::open("test devnet database".into(), opener)
-            .map_err(|e| ChainError::storage("open the devnet database", e))?;
+            .map_err(|e| ChainError::storage("open the devnet database", e))?
+            .reopen_interval(std::time::Duration::ZERO);
         self.open_on(db)
     }
 

@@ -7,15 +7,23 @@
 //! runs redb's repair of an interrupted commit. The state is kept as a [`StorageHealth`]:
 //! failing from the first error until a write succeeds again, logged at each change.
 //!
+//! While the disk stays broken, reopening on every operation would turn each share and each
+//! probe into an open (and a repair attempt) of the file: reopen attempts are at least
+//! [`REOPEN_INTERVAL`] apart, and an operation in between fails at once with the last error.
+//!
 //! Both databases of a data dir use it: the pool's store and the devnet chain.
 
 use std::fmt::Display;
 use std::sync::Mutex;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use redb::Database;
+use tokio::time::Instant;
 
 use crate::events::StorageHealth;
+
+/// The least time between two attempts to reopen a broken database.
+pub(crate) const REOPEN_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Opens the database (creating its tables); called again after every failure.
 pub(crate) type Opener = Box<dyn Fn() -> Result<Database, String> + Send + Sync>;
@@ -58,6 +66,9 @@ pub(crate) struct ReopeningDb {
     /// `None` for an in-memory database, which is never dropped (its data would go with it).
     opener: Option<Opener>,
     slot: Mutex<Slot>,
+    /// When the database was last reopened (or tried to be), on the tokio clock.
+    last_reopen: Mutex<Option<Instant>>,
+    reopen_interval: Duration,
     health: Mutex<StorageHealth>,
     on_change: OnChange,
 }
@@ -74,6 +85,8 @@ impl ReopeningDb {
             name,
             opener: Some(opener),
             slot: Mutex::new(Slot::Open(db)),
+            last_reopen: Mutex::new(None),
+            reopen_interval: REOPEN_INTERVAL,
             health: Mutex::new(StorageHealth::Ok),
             on_change: Box::new(|_| {}),
         })
@@ -85,6 +98,8 @@ impl ReopeningDb {
             name,
             opener: None,
             slot: Mutex::new(Slot::Open(db)),
+            last_reopen: Mutex::new(None),
+            reopen_interval: REOPEN_INTERVAL,
             health: Mutex::new(StorageHealth::Ok),
             on_change: Box::new(|_| {}),
         }
@@ -96,6 +111,14 @@ impl ReopeningDb {
         on_change: impl Fn(&StorageHealth) + Send + Sync + 'static,
     ) -> Self {
         self.on_change = Box::new(on_change);
+        self
+    }
+
+    /// Sets the least time between reopen attempts (default [`REOPEN_INTERVAL`]; tests of
+    /// what a broken disk does to the pool use zero, to reopen on each operation).
+    #[cfg(test)]
+    pub(crate) fn reopen_interval(mut self, interval: Duration) -> Self {
+        self.reopen_interval = interval;
         self
     }
 
@@ -141,6 +164,23 @@ impl ReopeningDb {
         let mut slot = lock(&self.slot);
         if matches!(*slot, Slot::Broken) {
             let opener = self.opener.as_ref().ok_or(DbFailure::Closed)?;
+            let now = Instant::now();
+            {
+                let mut last = lock(&self.last_reopen);
+                if let Some(at) = *last {
+                    if now.saturating_duration_since(at) < self.reopen_interval {
+                        let error = match self.health() {
+                            StorageHealth::Failing { error, .. } => error,
+                            StorageHealth::Ok => "an earlier failure".into(),
+                        };
+                        return Err(DbFailure::Unavailable(format!(
+                            "{error} (the next reopen is tried within {:?})",
+                            self.reopen_interval
+                        )));
+                    }
+                }
+                *last = Some(now);
+            }
             match opener() {
                 Ok(db) => {
                     tracing::info!("{}: reopened after the earlier failure", self.name);
@@ -198,6 +238,81 @@ impl ReopeningDb {
         *health = StorageHealth::Ok;
         tracing::info!("{} recovered: writes succeed again", self.name);
         (self.on_change)(&health);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use redb::TableDefinition;
+
+    use super::testing::{test_disk_opener, TestDisk};
+    use super::*;
+
+    const T: TableDefinition<u64, u64> = TableDefinition::new("t");
+
+    fn put(db: &Database) -> Result<(), String> {
+        let tx = db.begin_write().map_err(|e| e.to_string())?;
+        tx.open_table(T)
+            .map_err(|e| e.to_string())?
+            .insert(1, 2)
+            .map_err(|e| e.to_string())?;
+        tx.commit().map_err(|e| e.to_string())
+    }
+
+    /// While the disk stays full, the database is reopened at most once per
+    /// [`REOPEN_INTERVAL`], not on every operation; operations in between fail at once with the
+    /// last error; once the disk is back, the first reopen after the interval recovers.
+    #[tokio::test(start_paused = true)]
+    async fn reopen_attempts_are_rate_limited_while_the_disk_is_broken() {
+        let dir = tempfile::tempdir().unwrap();
+        let disk = TestDisk::default();
+        let inner = test_disk_opener(&dir.path().join("t.redb"), disk.clone(), |_| Ok(()));
+        let opens = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&opens);
+        let opener: Opener = Box::new(move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+            inner()
+        });
+        let db = ReopeningDb::open("test database".into(), opener).unwrap();
+        assert_eq!(opens.load(Ordering::SeqCst), 1);
+        db.write(put).unwrap();
+
+        disk.set_full(true);
+        assert!(matches!(db.write(put), Err(DbFailure::Failed(_))));
+        // The first operation after the failure reopens at once (a passing fault recovers
+        // without delay)...
+        assert!(db.write(put).is_err());
+        assert_eq!(opens.load(Ordering::SeqCst), 2);
+        // ...but not the many that follow within the interval.
+        for _ in 0..100 {
+            match db.write(put) {
+                Err(DbFailure::Unavailable(why)) => assert!(why.contains("next reopen"), "{why}"),
+                other => panic!("expected a fast failure, got {other:?}"),
+            }
+            db.probe(put);
+        }
+        assert_eq!(opens.load(Ordering::SeqCst), 2);
+        tokio::time::advance(REOPEN_INTERVAL / 2).await;
+        assert!(db.write(put).is_err());
+        assert_eq!(opens.load(Ordering::SeqCst), 2);
+
+        // One interval after the last attempt: one more attempt, still full.
+        tokio::time::advance(REOPEN_INTERVAL / 2).await;
+        assert!(db.write(put).is_err());
+        assert_eq!(opens.load(Ordering::SeqCst), 3);
+
+        // The disk is back: the next allowed reopen recovers, and writes go through again.
+        disk.set_full(false);
+        assert!(db.write(put).is_err(), "still within the interval");
+        tokio::time::advance(REOPEN_INTERVAL).await;
+        db.probe(put);
+        assert_eq!(db.health(), StorageHealth::Ok);
+        assert_eq!(opens.load(Ordering::SeqCst), 4);
+        db.write(put).unwrap();
+        assert_eq!(opens.load(Ordering::SeqCst), 4);
     }
 }
 

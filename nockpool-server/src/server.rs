@@ -12,6 +12,7 @@ use nockpool_pow::{PowEngine, V5Engine};
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinSet;
+use tonic::transport::{Identity, ServerTlsConfig};
 
 use crate::accept::{listen, AcceptConfig, Incoming};
 use crate::events::{EventBus, PoolEvent, PoolSnapshot};
@@ -62,6 +63,67 @@ pub struct PoolServerBuilder {
     stale_grace: Duration,
     summary_interval: Duration,
     status_interval: Duration,
+    tls: Option<TlsSource>,
+}
+
+/// A TLS certificate chain and its private key, PEM-encoded, or the files that hold them.
+enum TlsSource {
+    Pem { cert: Vec<u8>, key: Vec<u8> },
+    Files { cert: PathBuf, key: PathBuf },
+}
+
+impl TlsSource {
+    fn read(&self) -> Result<(Vec<u8>, Vec<u8>), ServerError> {
+        match self {
+            TlsSource::Pem { cert, key } => Ok((cert.clone(), key.clone())),
+            TlsSource::Files { cert, key } => {
+                let read = |path: &PathBuf, what: &str| {
+                    std::fs::read(path).map_err(|e| ServerError::Config {
+                        setting: "tls",
+                        reason: format!("cannot read the TLS {what} {}: {e}", path.display()),
+                    })
+                };
+                Ok((read(cert, "certificate")?, read(key, "key")?))
+            }
+        }
+    }
+}
+
+/// How long a TLS handshake may take before the connection is dropped (a peer that opens a
+/// socket and never finishes the handshake must not hold it).
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The rustls server configuration for `pem`; an unreadable certificate or key is a
+/// configuration error that says which.
+fn server_tls(source: &TlsSource) -> Result<ServerTlsConfig, ServerError> {
+    let (cert, key) = source.read()?;
+    let config = ServerTlsConfig::new()
+        .identity(Identity::from_pem(cert, key))
+        .timeout(TLS_HANDSHAKE_TIMEOUT);
+    // Building the acceptor parses both PEMs and checks that the key matches: do it now, so a
+    // bad file is refused at start-up rather than on the first connection.
+    tonic::transport::Server::builder()
+        .tls_config(config.clone())
+        .map_err(|e| ServerError::Config {
+            setting: "tls",
+            reason: format!(
+                "cannot use the TLS certificate and key ({}): give a PEM certificate chain                  (leaf first) and its PEM private key",
+                error_chain(&e)
+            ),
+        })?;
+    Ok(config)
+}
+
+/// An error and its sources, `: `-joined (tonic's own Display says only "transport error").
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// How long the pool waits for a backend's answer to a status or configuration call.
@@ -150,6 +212,28 @@ impl PoolServerBuilder {
         self
     }
 
+    /// Serve over TLS (rustls) with this certificate chain (leaf first) and private key, both
+    /// PEM. Miners must then connect with TLS (`https://`, the miner's `--tls-ca` or
+    /// `--tls`); a plaintext connection fails its handshake. The files are checked in
+    /// [`build`](Self::build).
+    pub fn tls_pem(mut self, cert: impl Into<Vec<u8>>, key: impl Into<Vec<u8>>) -> Self {
+        self.tls = Some(TlsSource::Pem {
+            cert: cert.into(),
+            key: key.into(),
+        });
+        self
+    }
+
+    /// Like [`tls_pem`](Self::tls_pem), with the PEMs read from these files in
+    /// [`build`](Self::build) (an unreadable file is a configuration error naming it).
+    pub fn tls_files(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        self.tls = Some(TlsSource::Files {
+            cert: cert.into(),
+            key: key.into(),
+        });
+        self
+    }
+
     /// Validates the settings and opens the data dir.
     pub fn build(mut self) -> Result<PoolServer, ServerError> {
         let backend = self.backend.ok_or_else(|| ServerError::Config {
@@ -197,6 +281,7 @@ impl PoolServerBuilder {
                 ..self.vardiff
             };
         }
+        let tls = self.tls.as_ref().map(server_tls).transpose()?;
         self.vardiff.validate()?;
         self.limits.validate()?;
         if self.summary_interval.is_zero() {
@@ -232,6 +317,7 @@ impl PoolServerBuilder {
             backend,
             listen: self.listen,
             found_rx,
+            tls,
         })
     }
 }
@@ -247,6 +333,7 @@ pub struct PoolServer {
     backend: Arc<dyn ChainBackend>,
     listen: SocketAddr,
     found_rx: mpsc::UnboundedReceiver<BlockRecord>,
+    tls: Option<ServerTlsConfig>,
 }
 
 /// A cheap, cloneable view of a pool: snapshots and events. Usable before, while and after the
@@ -299,6 +386,7 @@ impl PoolServer {
             stale_grace: Duration::from_secs(3),
             summary_interval: Duration::from_secs(60),
             status_interval: Duration::from_secs(30),
+            tls: None,
         }
     }
 
@@ -335,6 +423,7 @@ impl PoolServer {
             backend,
             listen,
             found_rx,
+            tls,
         } = self;
         let addr = listener.local_addr().map_err(|source| ServerError::Bind {
             addr: listen,
@@ -364,12 +453,17 @@ impl PoolServer {
         };
         let mining: Vec<String> = pool.config.mining.iter().map(|m| m.to_string()).collect();
         tracing::info!(
-            "pool server listening on {addr}, paying {} {}",
+            "pool server listening on {addr}, paying {} {}{}",
             mining.join(", "),
             if pool.config.token.is_some() {
                 "(farm token required)"
             } else {
                 "(open: no farm token)"
+            },
+            if tls.is_some() {
+                " over TLS (plaintext refused)"
+            } else {
+                ""
             }
         );
         pool.set_listen_addr(addr);
@@ -388,6 +482,7 @@ impl PoolServer {
             AcceptConfig {
                 handshake_timeout: limits.handshake_timeout,
                 max_handshaking_per_ip: limits.max_handshaking_per_ip,
+                tls: tls.is_some(),
             },
             pool.handshaking.clone(),
         );
@@ -397,7 +492,11 @@ impl PoolServer {
             tracing::info!("pool server shutting down");
             signal_pool.begin_shutdown();
         };
-        let result = tonic::transport::Server::builder()
+        let mut server = tonic::transport::Server::builder();
+        if let Some(tls) = tls {
+            server = server.tls_config(tls)?;
+        }
+        let result = server
             .http2_keepalive_interval(Some(limits.keepalive_interval))
             .http2_keepalive_timeout(Some(limits.keepalive_timeout))
             .add_service(service)

@@ -16,6 +16,7 @@ use nockpool_core::proto::{
 use nockpool_core::{clean_peer_text, MAX_PEER_TEXT};
 use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::server::TlsConnectInfo;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::accept::{Liveness, PeerInfo};
@@ -35,9 +36,14 @@ fn token<T>(request: &Request<T>) -> Option<Vec<u8>> {
         .map(|v| v.as_bytes().to_vec())
 }
 
-/// What the accept loop knows about the request's connection.
+/// What the accept loop knows about the request's connection (under TLS, tonic wraps it).
 fn peer<T>(request: &Request<T>) -> Option<PeerInfo> {
-    request.extensions().get::<PeerInfo>().cloned()
+    let extensions = request.extensions();
+    extensions.get::<PeerInfo>().cloned().or_else(|| {
+        extensions
+            .get::<TlsConnectInfo<PeerInfo>>()
+            .map(|tls| tls.get_ref().clone())
+    })
 }
 
 type WorkStream = Pin<Box<dyn Stream<Item = Result<WorkOrder, Status>> + Send + 'static>>;

@@ -259,11 +259,14 @@ impl Store {
     }
 
     /// A store on a database `opener` opens (and opens again after a failure), e.g. through a
-    /// backend that fails on demand.
+    /// backend that fails on demand. It reopens on the first operation after each failure (no
+    /// [`REOPEN_INTERVAL`](crate::reopen::REOPEN_INTERVAL) between attempts), so these tests
+    /// need no clock; `reopen.rs` tests the interval.
     #[cfg(test)]
     pub(crate) fn open_with(opener: Opener, events: EventBus) -> Result<Store, ServerError> {
         let db = ReopeningDb::open("test pool database".into(), opener)
-            .map_err(storage("open the pool database"))?;
+            .map_err(storage("open the pool database"))?
+            .reopen_interval(std::time::Duration::ZERO);
         Ok(Store::with_db(db, events))
     }
 
