@@ -94,7 +94,9 @@ pub(crate) struct Pool {
     blocks: Blocks,
     shares: Shares,
     chain_status: Mutex<Option<ChainStatus>>,
+    chain_error: Mutex<Option<String>>,
     listen_addr: Mutex<Option<SocketAddr>>,
+    http_addr: Mutex<Option<SocketAddr>>,
     shutdown: watch::Sender<bool>,
 }
 
@@ -139,7 +141,9 @@ impl Pool {
             blocks,
             shares,
             chain_status: Mutex::new(None),
+            chain_error: Mutex::new(None),
             listen_addr: Mutex::new(None),
+            http_addr: Mutex::new(None),
             shutdown: watch::channel(false).0,
         })
     }
@@ -161,8 +165,33 @@ impl Pool {
         *lock(&self.listen_addr)
     }
 
-    pub(crate) fn set_chain_status(&self, status: ChainStatus) {
-        *lock(&self.chain_status) = Some(status);
+    pub(crate) fn set_http_addr(&self, addr: SocketAddr) {
+        *lock(&self.http_addr) = Some(addr);
+        self.emit(PoolEvent::HttpListening { addr });
+    }
+
+    pub(crate) fn http_addr(&self) -> Option<SocketAddr> {
+        *lock(&self.http_addr)
+    }
+
+    pub(crate) fn set_chain_status(&self, status: Result<ChainStatus, String>) {
+        match status {
+            Ok(status) => {
+                *lock(&self.chain_status) = Some(status);
+                *lock(&self.chain_error) = None;
+            }
+            Err(error) => *lock(&self.chain_error) = Some(error),
+        }
+    }
+
+    /// Found blocks on record, newest first: up to `limit` with ids below `before` (all ids
+    /// when `None`). Reads the data dir (blocking).
+    pub(crate) fn found_blocks(
+        &self,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<BlockRecord>, crate::ServerError> {
+        self.store.blocks_page(before, limit)
     }
 
     pub(crate) fn shutdown_signal(&self) -> watch::Receiver<bool> {
@@ -242,7 +271,9 @@ impl Pool {
         let Some(entry) = self.jobs.install(template, prepared, now()) else {
             return; // the same work again
         };
+        let fanout_started = Instant::now();
         let reached = self.conns.broadcast(&entry);
+        let fanout = fanout_started.elapsed();
         tracing::info!(
             job = %entry.job_id,
             height = entry.template.height,
@@ -253,6 +284,7 @@ impl Pool {
             job_id: entry.job_id.clone(),
             height: entry.template.height,
             miners: reached,
+            fanout,
         });
     }
 
@@ -270,6 +302,7 @@ impl Pool {
             blocks: &self.blocks,
             accounting: &self.accounting,
             events: &self.events,
+            received: Instant::now(),
         };
         self.shares.submit(&ctx, authorized, req, now()).await
     }
@@ -329,6 +362,7 @@ impl Pool {
             height: c.template.height,
             commitment: c.template.commitment,
             since: c.received_wall,
+            network_target: c.template.network_target,
         });
         PoolSnapshot {
             listen_addr: self.listen_addr(),
@@ -340,6 +374,7 @@ impl Pool {
             blocks_found: self.blocks.total(),
             recent_blocks: self.blocks.recent(),
             chain: lock(&self.chain_status).clone(),
+            chain_error: lock(&self.chain_error).clone(),
             storage: self.store.health(),
         }
     }
