@@ -48,6 +48,21 @@ struct WorkerLabels {
     worker: String,
 }
 
+/// A label value as the text format needs it: `prometheus-client` writes label values as
+/// given, and worker names are chosen by peers (a `"` would end the label early).
+fn escape_label(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// The label of the series that sums every worker beyond the per-worker limit.
 pub(crate) const OTHER_WORKERS: &str = "_other";
 
@@ -208,7 +223,7 @@ impl Metrics {
             PoolEvent::ShareRejected {
                 reason, check_time, ..
             } => {
-                self.share(ShareResult::rejected, &reason.as_str_name().to_lowercase());
+                self.share(ShareResult::rejected, &super::reason_label(*reason));
                 self.share_check.observe(check_time.as_secs_f64());
             }
             PoolEvent::JobBroadcast { fanout, .. } => {
@@ -295,7 +310,7 @@ impl Metrics {
         for (i, (name, rate, online)) in workers.into_iter().enumerate() {
             if i < self.max_worker_series {
                 let labels = WorkerLabels {
-                    worker: name.to_owned(),
+                    worker: escape_label(name),
                 };
                 self.worker_hashrate.get_or_create(&labels).set(rate);
                 self.worker_online
@@ -317,5 +332,16 @@ impl Metrics {
             tracing::error!("cannot encode the metrics: {e}");
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape_label("rig-1"), "rig-1");
+        assert_eq!(escape_label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
     }
 }

@@ -40,6 +40,14 @@ pub(crate) fn default_offline_after(share_interval: Duration) -> Duration {
 /// The dashboard page (HTML, CSS and script in one file, no outside assets).
 const DASHBOARD: &str = include_str!("dashboard.html");
 
+/// A rejection reason as the API and the metrics name it (`stale`, `unknown_job`, …).
+pub(crate) fn reason_label(reason: nockpool_core::proto::RejectReason) -> String {
+    reason
+        .as_str_name()
+        .trim_start_matches("REJECT_REASON_")
+        .to_lowercase()
+}
+
 /// Found blocks per `/api/blocks` page by default, and at most.
 const BLOCKS_PAGE: usize = 20;
 const BLOCKS_PAGE_MAX: usize = 200;

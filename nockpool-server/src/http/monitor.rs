@@ -3,7 +3,7 @@
 //! online. It turns state changes (a worker going offline or coming back, the backend going
 //! down or up, a found block) into log lines, metrics and alerts.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -73,9 +73,8 @@ impl Rates {
 /// One worker as the monitor follows it.
 struct Watch {
     rates: Rates,
-    /// The worker's accepted-share count when last looked at (a rise is activity).
-    accepted_seen: u64,
-    /// When it last showed activity, on the monitor's clock.
+    /// When it last had a share accepted (or connected, before its first), on the monitor's
+    /// clock.
     last_activity: Option<SystemTime>,
     online: bool,
     /// Its 5-minute rate when it was last active (reported when it goes offline).
@@ -97,6 +96,8 @@ struct State {
     history: VecDeque<(SystemTime, f64)>,
     backend_up: Option<bool>,
     checked: bool,
+    accepted: u64,
+    rejected: BTreeMap<String, u64>,
 }
 
 /// The monitor's state, shared by its task and the HTTP handlers.
@@ -137,25 +138,25 @@ impl Monitor {
             PoolEvent::ShareAccepted {
                 worker, difficulty, ..
             } => {
+                let wall = self.wall_now();
                 let mut st = self.lock();
+                st.accepted += 1;
                 st.farm.record(now, *difficulty);
-                if let Some(w) = st.workers.get_mut(worker) {
-                    w.rates.record(now, *difficulty);
-                } else {
-                    // Seen before the next check lists it: start its rates now.
-                    let mut rates = Rates::default();
-                    rates.record(now, *difficulty);
-                    st.workers.insert(
-                        worker.clone(),
-                        Watch {
-                            rates,
-                            accepted_seen: 0,
-                            last_activity: Some(self.wall_now()),
-                            online: true,
-                            last_hashrate: 0.0,
-                        },
-                    );
-                }
+                // A worker first heard of here is new: online from the start.
+                let w = st.workers.entry(worker.clone()).or_insert_with(|| Watch {
+                    rates: Rates::default(),
+                    last_activity: None,
+                    online: true,
+                    last_hashrate: 0.0,
+                });
+                w.rates.record(now, *difficulty);
+                w.last_activity = Some(wall);
+                w.last_hashrate = w.rates.rate(now, WINDOWS[1]);
+                None
+            }
+            PoolEvent::ShareRejected { reason, .. } => {
+                let mut st = self.lock();
+                *st.rejected.entry(super::reason_label(*reason)).or_default() += 1;
                 None
             }
             PoolEvent::BlockFound {
@@ -182,8 +183,8 @@ impl Monitor {
         }
     }
 
-    /// Compares the snapshot with what was seen before: marks workers offline (no share for
-    /// the offline delay) or back online (a new share), notes the backend going down or up,
+    /// Compares the snapshot with what was seen before: marks workers offline (no accepted
+    /// share for the offline delay, as followed through the events) or back online, notes the backend going down or up,
     /// and adds a point to the hashrate history. Returns the alerts of the transitions; the
     /// first check only learns the starting state.
     pub(crate) fn check(&self, snap: &PoolSnapshot, now: Instant) -> Vec<Alert> {
@@ -204,16 +205,11 @@ impl Monitor {
                 };
                 Watch {
                     rates: Rates::default(),
-                    accepted_seen: w.accepted,
                     last_activity,
                     online: last_activity.is_some_and(|t| age(wall, t) <= offline_after),
                     last_hashrate: 0.0,
                 }
             });
-            if w.accepted > watch.accepted_seen {
-                watch.accepted_seen = w.accepted;
-                watch.last_activity = Some(wall);
-            }
             let online = watch
                 .last_activity
                 .is_some_and(|t| age(wall, t) <= offline_after);
@@ -277,6 +273,12 @@ impl Monitor {
             st.history.pop_front();
         }
         alerts
+    }
+
+    /// Shares accepted, and rejected by reason, since the pool started.
+    pub(crate) fn share_counts(&self) -> (u64, BTreeMap<String, u64>) {
+        let st = self.lock();
+        (st.accepted, st.rejected.clone())
     }
 
     /// The farm's hashrate over each of [`WINDOWS`].

@@ -50,6 +50,7 @@ pub(crate) struct Status {
     hashrate_1m: f64,
     hashrate_5m: f64,
     hashrate_1h: f64,
+    /// Since the pool started (every refusal, also those no worker can be blamed for).
     shares_accepted: u64,
     shares_rejected: u64,
     shares_rejected_by_reason: BTreeMap<String, u64>,
@@ -69,12 +70,7 @@ impl Status {
             .iter()
             .filter(|w| views.get(&w.name).is_some_and(|v| v.online))
             .count();
-        let mut by_reason = BTreeMap::new();
-        for w in &snap.workers {
-            for (reason, n) in &w.rejected {
-                *by_reason.entry(reason_name(reason)).or_default() += n;
-            }
-        }
+        let (accepted, by_reason) = monitor.share_counts();
         let chain = snap.chain.as_ref();
         let job = snap.current_job.as_ref();
         let [hashrate_1m, hashrate_5m, hashrate_1h] = monitor.farm_rates(now);
@@ -110,7 +106,7 @@ impl Status {
             hashrate_1m,
             hashrate_5m,
             hashrate_1h,
-            shares_accepted: snap.workers.iter().map(|w| w.accepted).sum(),
+            shares_accepted: accepted,
             shares_rejected: by_reason.values().sum(),
             shares_rejected_by_reason: by_reason,
             blocks_found: snap.blocks_found,
@@ -128,10 +124,6 @@ impl Status {
 /// The expected attempts to meet `target` (the pool's notion of difficulty).
 fn difficulty_of(target: Target) -> f64 {
     target.work_f64()
-}
-
-fn reason_name(reason: &nockpool_core::proto::RejectReason) -> String {
-    reason.as_str_name().to_lowercase()
 }
 
 /// One worker in `/api/workers` and `/api/workers/{name}`.
@@ -163,7 +155,7 @@ impl Worker {
         let rejected_by_reason: BTreeMap<String, u64> = w
             .rejected
             .iter()
-            .map(|(r, n)| (reason_name(r), *n))
+            .map(|(r, n)| (super::reason_label(*r), *n))
             .collect();
         Worker {
             name: w.name.clone(),
