@@ -1,12 +1,22 @@
-//! The version-5 mining digest: one nonce, batched nonces, and `CpuMiner` on 1 and 2 threads.
+//! The version-5 mining digest: one nonce, batched nonces (every kernel the CPU supports), and
+//! `CpuMiner` on 1 and 2 threads; then the issue's goal ratios measured in this process.
+//!
+//! Goal: v5 nonce attempts per core ≥ 1.25 × 1 / (34 × R), where R is 1.4 × the better of
+//! twenty-first's single `permutation()` and its `hash_pair_many` over 1,024 pairs (per hash);
+//! and 2 threads ≥ 1.9 × one thread.
 
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{Criterion, Throughput};
+use nockpool_benches::{conditions, race, Contender};
 use nockpool_core::{Digest, JobParams, Target};
+use nockpool_pow::bench::BenchConfig;
+use nockpool_pow::kernel::{self, Kernel};
 use nockpool_pow::{v5, CpuMiner, MiningJob, PowEngine, V5Engine};
+use twenty_first::prelude::{BFieldElement, Digest as TfDigest, Tip5 as TfTip5};
+use twenty_first::util_types::sponge::Domain;
 
 const COMMITMENT: [u64; 5] = [
     1719088396852664599,
@@ -21,20 +31,25 @@ fn nonces(n: usize) -> Vec<[u64; 5]> {
 }
 
 fn digest(c: &mut Criterion) {
+    let before = kernel::current();
     let mut group = c.benchmark_group("v5");
-    group.throughput(Throughput::Elements(1));
-    group.bench_function("digest (1 nonce, pow_len 64)", |b| {
-        let n = [1, 2, 3, 4, 5];
-        b.iter(|| v5::digest(black_box(&COMMITMENT), black_box(&n), 64))
-    });
-    for n in [8usize, 64] {
-        let batch = nonces(n);
-        group.throughput(Throughput::Elements(n as u64));
-        group.bench_function(format!("digest_many x{n} (pow_len 64)"), |b| {
-            b.iter(|| v5::digest_many(black_box(&COMMITMENT), black_box(&batch), 64))
+    for k in Kernel::supported() {
+        kernel::select(k).expect("supported");
+        group.throughput(Throughput::Elements(1));
+        group.bench_function(format!("digest (1 nonce, pow_len 64) [{k}]"), |b| {
+            let n = [1, 2, 3, 4, 5];
+            b.iter(|| v5::digest(black_box(&COMMITMENT), black_box(&n), 64))
         });
+        for n in [8usize, 64] {
+            let batch = nonces(n);
+            group.throughput(Throughput::Elements(n as u64));
+            group.bench_function(format!("digest_many x{n} (pow_len 64) [{k}]"), |b| {
+                b.iter(|| v5::digest_many(black_box(&COMMITMENT), black_box(&batch), 64))
+            });
+        }
     }
     group.finish();
+    kernel::select(before).expect("supported");
 }
 
 /// Nonces per timed iteration of the miner benches.
@@ -53,7 +68,8 @@ fn miner(c: &mut Criterion) {
     for threads in [1usize, 2] {
         let miner = CpuMiner::new(engine.clone(), threads, |_| {});
         let mut job_seq = 0;
-        group.bench_function(format!("{threads} thread(s), pow_len 64"), |b| {
+        let k = kernel::current();
+        group.bench_function(format!("{threads} thread(s), pow_len 64 [{k}]"), |b| {
             b.iter_custom(|iters| {
                 let wanted = iters * MINER_NONCES;
                 let before = miner.hashes();
@@ -76,5 +92,108 @@ fn miner(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, digest, miner);
-criterion_main!(benches);
+/// The goal ratios, every contender timed in interleaved slices in this process.
+fn ratios() {
+    let before = kernel::current();
+    let batch = nonces(64);
+    let states: Vec<[TfDigest; 2]> = (0..1024u64)
+        .map(|i| {
+            let d = |o: u64| {
+                TfDigest::new(std::array::from_fn(|j| {
+                    BFieldElement::new(i * 10 + o + j as u64)
+                }))
+            };
+            [d(0), d(5)]
+        })
+        .collect();
+    let mut tf = TfTip5::new(Domain::FixedLength);
+    let mut contenders = vec![
+        Contender::new("twenty-first permutation (5 rounds, single)", 1.0, || {
+            black_box(&mut tf).permutation()
+        }),
+        Contender::new(
+            "twenty-first hash_pair_many x1024 (5 rounds)",
+            1024.0,
+            || {
+                black_box(TfTip5::hash_pair_many(black_box(&states)));
+            },
+        ),
+    ];
+    let kernels = Kernel::supported();
+    for &k in &kernels {
+        let batch = &batch;
+        contenders.push(Contender::new(
+            format!("nockpool v5 digest_many x64 [{k}]"),
+            64.0,
+            move || {
+                kernel::select(k).expect("supported");
+                black_box(v5::digest_many(&COMMITMENT, batch, 64));
+            },
+        ));
+        contenders.push(Contender::new(
+            format!("nockpool v5 digest (1 nonce) [{k}]"),
+            1.0,
+            move || {
+                kernel::select(k).expect("supported");
+                black_box(v5::digest(&COMMITMENT, &batch[1], 64));
+            },
+        ));
+    }
+    let best = race(&mut contenders, 25, Duration::from_millis(3));
+    kernel::select(before).expect("supported");
+
+    println!("\nv5 goal ratios (best of 25 interleaved 3 ms slices per contender)");
+    println!("{}", conditions());
+    let r = 1.4 * best[0].min(best[1]);
+    let reference = 1e9 / (34.0 * r);
+    println!(
+        "  R = {r:.1} ns; reference rate 1/(34 R) = {:.1} k/s; goal 1.25× = {:.1} k/s per core",
+        reference / 1e3,
+        1.25 * reference / 1e3
+    );
+    for (i, k) in kernels.iter().enumerate() {
+        let (many, one) = (best[2 + 2 * i], best[3 + 2 * i]);
+        let rate = 1e9 / many;
+        println!(
+            "  [{k}] digest_many {:.1} k/s per core = {:.3} × reference (goal ≥ 1.25); \
+             {:.1} ns per permutation; one nonce {:.2} µs",
+            rate / 1e3,
+            rate / reference,
+            many / 34.0,
+            one / 1e3
+        );
+    }
+
+    // Scaling: the miner's own search loop on 1 and 2 threads, same kernel, back to back.
+    let k = kernel::current();
+    let report = nockpool_pow::bench::run(
+        &BenchConfig::new()
+            .kernels(vec![k])
+            .threads(vec![1, 2, 1, 2])
+            .duration(Duration::from_millis(1500)),
+    );
+    let rate = |t: usize| {
+        report
+            .results
+            .iter()
+            .filter(|r| r.threads == t)
+            .map(|r| r.nonces_per_sec)
+            .fold(0.0, f64::max)
+    };
+    println!(
+        "  [{k}] search loop: 1 thread {:.1} k/s, 2 threads {:.1} k/s: scaling {:.2}× (goal ≥ 1.9; \
+         best of two runs each; needs two idle cores)",
+        rate(1) / 1e3,
+        rate(2) / 1e3,
+        rate(2) / rate(1)
+    );
+    println!("{}", conditions());
+}
+
+fn main() {
+    let mut c = Criterion::default().configure_from_args();
+    digest(&mut c);
+    miner(&mut c);
+    c.final_summary();
+    ratios();
+}

@@ -2,6 +2,7 @@
 //! logged, and what happens when none can be opened.
 
 use nockpool_gpu::{GpuEngine, GpuError, GpuSelection};
+use nockpool_pow::bench::BenchReport;
 use tracing::{info, warn};
 
 /// The miner's GPU flags.
@@ -77,6 +78,30 @@ pub fn open(args: &GpuArgs, cpu_threads: usize) -> Result<Vec<(String, GpuEngine
             Ok(Vec::new())
         }
         Err(err) => Err(err),
+    }
+}
+
+/// `miner --bench --gpu …`: times each selected GPU for `duration` (after its start-up
+/// calibration) and appends it to `report`. A GPU that cannot be opened is logged and left out;
+/// the CPU table is still printed.
+pub fn bench(args: &GpuArgs, duration: std::time::Duration, report: &mut BenchReport) {
+    if args.gpu.is_none() {
+        return;
+    }
+    // `cpu_threads` 1: a GPU that cannot be opened is a warning here, not an exit.
+    let engines = match open(args, 1) {
+        Ok(engines) => engines,
+        Err(err) => {
+            warn!("no GPU benchmark: {err}");
+            return;
+        }
+    };
+    for (name, engine) in engines {
+        let (nonces, elapsed) = engine.bench(duration);
+        if let Some(err) = engine.failure() {
+            warn!("{name}: benchmark stopped by a GPU failure: {err}");
+        }
+        report.push_device(name, nonces, elapsed.as_secs_f64());
     }
 }
 

@@ -10,7 +10,11 @@ use crate::{PoolClient, PoolClientBuilder};
 pub struct MinerArgs {
     /// Pool address(es): IP, IP:port (default port 7777), host\[:port\] or http:// URL.
     /// Several are tried in order (failover); the miner returns to the first when it is back.
-    #[arg(required = true, env = "POOL_ADDRESS", value_delimiter = ',')]
+    #[arg(
+        required_unless_present = "bench",
+        env = "POOL_ADDRESS",
+        value_delimiter = ','
+    )]
     pub pools: Vec<String>,
 
     /// Mining threads (default: CPU cores - 1, at least 1).
@@ -28,9 +32,41 @@ pub struct MinerArgs {
     /// Seconds between hashrate/share summary lines in the log.
     #[arg(long, env = "MINER_REPORT_SECS", default_value_t = 30)]
     pub report_secs: u64,
+
+    /// Measure this machine instead of mining: v5 nonce attempts per second for every kernel
+    /// the CPU supports, on 1, 2, 4, … threads up to --threads (default: every core), printed
+    /// as a table; then exit. No pool is needed.
+    #[arg(long)]
+    pub bench: bool,
+
+    /// With --bench: print the results as one JSON object instead of a table.
+    #[arg(long, requires = "bench")]
+    pub json: bool,
+
+    /// With --bench: seconds to time each kernel and thread count.
+    #[arg(long, requires = "bench", default_value_t = 1.0, value_parser = positive_seconds)]
+    pub bench_secs: f64,
+}
+
+fn positive_seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(secs) if secs.is_finite() && secs > 0.0 && secs <= 3600.0 => Ok(secs),
+        _ => Err(format!(
+            "{text:?} is not a number of seconds from 0 to 3600"
+        )),
+    }
 }
 
 impl MinerArgs {
+    /// What `--bench` measures: every supported kernel, on 1, 2, 4, … threads up to
+    /// `--threads` (default: every core), `--bench-secs` per point.
+    pub fn bench_config(&self) -> nockpool_pow::bench::BenchConfig {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        nockpool_pow::bench::BenchConfig::new()
+            .up_to_threads(self.threads.unwrap_or(cores))
+            .duration(Duration::from_secs_f64(self.bench_secs))
+    }
+
     /// A client builder with these settings; the caller adds the engine (default `V5Engine`)
     /// and anything else, then builds (which validates).
     pub fn builder(&self) -> PoolClientBuilder {
@@ -80,6 +116,39 @@ mod tests {
         let client = args.builder().build().unwrap();
         assert_eq!((client.threads(), client.worker()), (3, "rack3-node17"));
         assert_eq!(client.pools().len(), 2);
+    }
+
+    #[test]
+    fn bench_needs_no_pool_and_its_options_need_bench() {
+        let args = Miner::try_parse_from([
+            "miner",
+            "--bench",
+            "--json",
+            "-t",
+            "2",
+            "--bench-secs",
+            "0.5",
+        ])
+        .unwrap()
+        .args;
+        assert!(args.bench && args.json && args.pools.is_empty());
+        let config = args.bench_config();
+        assert_eq!(config.threads, [1, 2]);
+        assert_eq!(config.duration, Duration::from_millis(500));
+        assert!(config
+            .kernels
+            .contains(&nockpool_pow::kernel::Kernel::Portable));
+        let args = Miner::try_parse_from(["miner", "--bench"]).unwrap().args;
+        assert!(args.bench && !args.json);
+        assert_eq!(args.bench_config().duration, Duration::from_secs(1));
+        for bad in [
+            &["miner", "10.0.0.1", "--json"][..],
+            &["miner", "10.0.0.1", "--bench-secs", "2"],
+            &["miner", "--bench", "--bench-secs", "0"],
+            &["miner", "--bench", "--bench-secs", "nan"],
+        ] {
+            assert!(Miner::try_parse_from(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

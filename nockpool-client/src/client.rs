@@ -84,6 +84,14 @@ impl Shared {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// A copy of the stats with the hashing kernel filled in: what the handle returns and the
+    /// periodic status line prints.
+    pub(crate) fn snapshot(&self) -> ClientStats {
+        let mut stats = self.stats().clone();
+        stats.kernel = nockpool_pow::kernel::current().name();
+        stats
+    }
+
     /// Publishes an event (nobody listening is fine).
     pub(crate) fn emit(&self, event: ClientEvent) {
         let _ = self.events.send(event);
@@ -348,9 +356,9 @@ pub struct ClientHandle {
 }
 
 impl ClientHandle {
-    /// A snapshot of the counters and the connection state.
+    /// A snapshot of the counters, the connection state and the hashing kernel.
     pub fn stats(&self) -> ClientStats {
-        self.shared.stats().clone()
+        self.shared.snapshot()
     }
 
     /// Events from now on (a lagging receiver skips the oldest; stats never do).
@@ -407,7 +415,11 @@ mod tests {
         let client = ok().pool("10.0.0.2:7000").build().unwrap();
         let pools: Vec<String> = client.pools().iter().map(|p| p.to_string()).collect();
         assert_eq!(pools, ["http://127.0.0.1:7777", "http://10.0.0.2:7000"]);
-        assert_eq!(client.handle().stats(), ClientStats::default());
+        let fresh = ClientStats {
+            kernel: nockpool_pow::kernel::current().name(),
+            ..ClientStats::default()
+        };
+        assert_eq!(client.handle().stats(), fresh);
         // The defaults the stock miner relies on.
         assert_eq!(client.threads(), default_threads());
         assert_eq!(client.worker(), default_worker_name());

@@ -154,7 +154,7 @@ async fn log_stats(every: Duration, shared: Arc<Shared>) {
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let line = shared.stats().to_string();
+        let line = shared.snapshot().to_string();
         info!("{line}");
     }
 }

@@ -56,6 +56,10 @@ pub struct ClientStats {
     pub sessions: u64,
     /// Connection attempts that failed.
     pub failed_connects: u64,
+    /// The CPU kernel this process hashes with ([`nockpool_pow::kernel::current`], chosen by
+    /// `nockpool_pow::kernel::autotune` at start-up); filled in by
+    /// [`crate::ClientHandle::stats`], empty in a default value.
+    pub kernel: &'static str,
 }
 
 /// One engine's hashrate, from the nonces it actually tried.
@@ -144,7 +148,11 @@ impl fmt::Display for ClientStats {
             (Some(pool), Some(height)) => write!(f, ", pool {pool} at height {height}"),
             (Some(pool), None) => write!(f, ", pool {pool}"),
             (None, _) => write!(f, ", not connected"),
+        }?;
+        if !self.kernel.is_empty() {
+            write!(f, ", kernel {}", self.kernel)?;
         }
+        Ok(())
     }
 }
 
@@ -282,6 +290,8 @@ mod tests {
             "hashrate 1.50 kH/s (1m) 1.40 kH/s (5m), accepted 10, rejected 3 (stale: 3), \
              stale dropped 1, blocks 2/2, pool http://10.0.0.1:7777 at height 42"
         );
+        stats.kernel = "avx2";
+        assert!(stats.to_string().ends_with("at height 42, kernel avx2"));
     }
 
     #[test]

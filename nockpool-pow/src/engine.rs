@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use nockpool_core::{Digest, JobParams, Nonce, NonceRange, Target};
 
+use crate::kernel::{self, Kernel};
 use crate::tip5;
 use crate::v5::V5Job;
 use crate::PowError;
@@ -129,13 +130,34 @@ const SEARCH_BATCH: u64 = 16;
 /// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct V5Engine {
-    _private: (),
+    /// `None`: the selected kernel ([`kernel::current`]) at each call.
+    kernel: Option<Kernel>,
 }
 
 impl V5Engine {
-    /// The version-5 engine (kernel selection happens at run time from CPU features).
+    /// The version-5 engine; it hashes with the kernel selected at the time of each call
+    /// ([`kernel::current`], chosen by [`kernel::autotune`] at start-up).
     pub fn new() -> V5Engine {
-        V5Engine { _private: () }
+        V5Engine { kernel: None }
+    }
+
+    /// An engine that always hashes with `kernel` (for benchmarks and comparisons).
+    ///
+    /// # Errors
+    /// [`PowError::UnsupportedKernel`] if this CPU cannot run it.
+    pub fn with_kernel(kernel: Kernel) -> Result<V5Engine, PowError> {
+        if kernel.is_supported() {
+            Ok(V5Engine {
+                kernel: Some(kernel),
+            })
+        } else {
+            Err(PowError::UnsupportedKernel(kernel.name()))
+        }
+    }
+
+    /// The kernel this engine hashes with now.
+    pub fn kernel(&self) -> Kernel {
+        self.kernel.unwrap_or_else(kernel::current)
     }
 
     /// The precomputed job of `job`, or one computed now if `job` came from another engine.
@@ -161,7 +183,7 @@ impl PowEngine for V5Engine {
     }
 
     fn digest(&self, job: &PreparedJob, nonce: &Nonce) -> Digest {
-        self.v5_job(job).digest(nonce)
+        self.v5_job(job).digest_with(self.kernel(), nonce)
     }
 
     fn search(
@@ -173,6 +195,7 @@ impl PowEngine for V5Engine {
         found: &mut dyn FnMut(Nonce, Digest),
     ) -> u64 {
         let v5job = self.v5_job(job);
+        let kernel = self.kernel();
         let mut tried = 0u64;
         let mut batch: Vec<[u64; 5]> = Vec::with_capacity(SEARCH_BATCH as usize);
         let mut digests: Vec<[u64; 5]> = Vec::with_capacity(SEARCH_BATCH as usize);
@@ -192,7 +215,7 @@ impl PowEngine for V5Engine {
                 // The range's prefix/lane are not canonical, or the counter ran out.
                 break;
             }
-            v5job.digest_limbs_into(&batch, &mut digests);
+            v5job.digest_limbs_into_with(kernel, &batch, &mut digests);
             for (nonce, digest) in batch.iter().zip(digests.iter()) {
                 let digest = tip5::digest_from_canonical(*digest);
                 if digest.meets(target) {
@@ -243,6 +266,40 @@ mod tests {
         let job = engine.prepare(&params(5, 64)).unwrap();
         assert!(job.payload::<V5Job>().is_some());
         assert_eq!(job.params(), &params(5, 64));
+    }
+
+    #[test]
+    fn every_supported_kernel_searches_and_digests_alike() {
+        let reference = V5Engine::with_kernel(Kernel::Portable).unwrap();
+        let job = reference.prepare(&params(5, 16)).unwrap();
+        let range = NonceRange {
+            prefix: 3,
+            lane: 1,
+            start: 5,
+            count: 37, // not a multiple of any batch width
+        };
+        let target = Target::from_difficulty(nockpool_core::Difficulty::new(2).unwrap());
+        let found = |engine: &V5Engine| {
+            let mut shares = Vec::new();
+            let tried = engine.search(
+                &job,
+                range,
+                &target,
+                &AtomicBool::new(false),
+                &mut |n, d| shares.push((n, d)),
+            );
+            (tried, shares)
+        };
+        let expected = found(&reference);
+        assert!(!expected.1.is_empty());
+        for kernel in Kernel::supported() {
+            let engine = V5Engine::with_kernel(kernel).unwrap();
+            assert_eq!(engine.kernel(), kernel);
+            assert_eq!(found(&engine), expected, "{kernel}");
+            let (nonce, digest) = expected.1[0];
+            assert_eq!(engine.digest(&job, &nonce), digest, "{kernel}");
+        }
+        assert_eq!(V5Engine::new().kernel(), kernel::current());
     }
 
     #[test]

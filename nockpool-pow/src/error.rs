@@ -33,6 +33,9 @@ pub enum PowError {
     /// A nonce prefix (limb 4) or lane (limb 3) was not a canonical field element.
     #[error("nonce layout value {0} is not canonical (must be < p)")]
     InvalidNonceLayout(u64),
+    /// The CPU cannot run the kernel that was asked for.
+    #[error("the {0} kernel cannot run on this CPU; pick one of nockpool_pow::kernel::Kernel::supported()")]
+    UnsupportedKernel(&'static str),
     /// A value from `nockpool-core` did not validate.
     #[error(transparent)]
     Core(#[from] CoreError),

@@ -255,6 +255,13 @@ pub(crate) const fn sub_canonical(a: u64, b: u64) -> u64 {
 /// `x mod p` for any `u128`, canonical result.
 #[inline(always)]
 pub(crate) const fn reduce128(x: u128) -> u64 {
+    canonicalize(reduce128_lazy(x))
+}
+
+/// A `u64` congruent to `x` mod p (not necessarily below p), for any `u128`: what a product
+/// feeding another product needs.
+#[inline(always)]
+pub(crate) const fn reduce128_lazy(x: u128) -> u64 {
     let lo = x as u64;
     let hi = (x >> 64) as u64;
     let hi_hi = hi >> 32;
@@ -264,8 +271,11 @@ pub(crate) const fn reduce128(x: u128) -> u64 {
     let t0 = if borrow { t0.wrapping_sub(EPSILON) } else { t0 };
     let t1 = hi_lo * EPSILON;
     let (sum, carry) = t0.overflowing_add(t1);
-    let sum = if carry { sum + EPSILON } else { sum };
-    canonicalize(sum)
+    if carry {
+        sum + EPSILON
+    } else {
+        sum
+    }
 }
 
 /// `x · 2^64 mod p` (Montgomery form of `x`; `x` may be any `u64`). Canonical result.
@@ -361,6 +371,7 @@ mod tests {
         #[test]
         fn reduce128_matches_reference(x in any::<u128>()) {
             prop_assert_eq!(reduce128(x) as u128, x % PU);
+            prop_assert_eq!(reduce128_lazy(x) as u128 % PU, x % PU);
         }
 
         #[test]

@@ -12,16 +12,22 @@
 //!   [`tip5::hash_varlen`], [`tip5::hash_10`]) plus typed `try_*` variants.
 //! - [`v5`] — the %5 digest ([`v5::digest`], [`v5::digest_many`]) and the per-job
 //!   precomputation [`V5Job`](v5::V5Job).
+//! - [`kernel`] — which CPU kernel hashes: [`Kernel`](kernel::Kernel),
+//!   [`autotune`](kernel::autotune) (the miner and the pool server call it at start-up),
+//!   [`select`](kernel::select), [`current`](kernel::current).
+//! - [`bench`](mod@bench) — the miner's `--bench`: nonces per second per kernel on 1…N threads.
 //! - `engine` — [`PowEngine`], [`PreparedJob`], [`V5Engine`].
 //! - `miner` — [`CpuMiner`], [`MiningJob`], [`FoundShare`].
 //! - `error` — [`PowError`].
 //!
 //! # Kernels
-//! Batched work ([`tip5::permute_many`], [`v5::digest_many`], [`V5Engine::search`]) runs 8
-//! states per AVX-512 batch (F/BW/DQ/VBMI), 4 per AVX2 batch, or one at a time in portable
-//! Rust, chosen at run time ([`tip5::kernel_name`]); single permutations use AVX-512 across the
-//! state's words when available. `NOCKPOOL_POW_KERNEL=avx2|portable` forces a lower kernel
-//! (for comparisons). Every kernel is checked against a plain scalar oracle in the tests.
+//! Three implementations compute the same function: `avx512` (8 states per batch; single states
+//! across the words of two vectors with IFMA), `avx2` (4 states per batch) and `portable` (plain
+//! Rust, any CPU). [`kernel::autotune`] times each one the CPU supports on the v5 pipeline and
+//! selects the fastest; until then the choice follows CPU features, and the environment
+//! variable `NOCKPOOL_POW_KERNEL=avx512|avx2|portable` forces one. Every kernel is checked
+//! against a plain scalar oracle and the spec vectors in the tests (on CPUs without a feature,
+//! the tests run the kernels the CPU has and say which they skipped).
 //!
 //! Canonical-`u64` entry points panic (with a message naming the bad value) on a limb `>= p` or
 //! an invalid `pow_len`; everything that handles peer input uses the `try_*` / typed API, which
@@ -47,9 +53,11 @@
 //! assert_eq!((tried, shares), (8, 8));
 //! ```
 
+pub mod bench;
 mod engine;
 mod error;
 pub mod field;
+pub mod kernel;
 mod miner;
 pub mod tip5;
 pub mod v5;

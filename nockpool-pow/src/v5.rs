@@ -23,6 +23,7 @@ use nockpool_core::{validate_pow_len, Digest, JobParams, Nonce};
 
 use crate::error::check_canonical;
 use crate::field::Belt;
+use crate::kernel::{self, Kernel};
 use crate::tip5::{digest_from_canonical, hash_atom, hash_belt_list, hash_ten, Sponge};
 use crate::v5_kernel::{self, KernelConsts};
 use crate::PowError;
@@ -146,8 +147,14 @@ impl V5Job {
 
     /// The mining digest of one nonce.
     pub fn digest(&self, nonce: &Nonce) -> Digest {
+        self.digest_with(kernel::current(), nonce)
+    }
+
+    /// [`V5Job::digest`] with a given kernel (the portable one if this CPU cannot run it).
+    pub fn digest_with(&self, kernel: Kernel, nonce: &Nonce) -> Digest {
         let mut scratch = Vec::new();
-        digest_from_canonical(v5_kernel::digest_one(
+        digest_from_canonical(v5_kernel::digest_one_with(
+            kernel,
             &self.kernel,
             nonce.limbs(),
             &mut scratch,
@@ -163,10 +170,25 @@ impl V5Job {
         out.into_iter().map(digest_from_canonical).collect()
     }
 
+    /// The per-job constants in the kernels' (Montgomery) form.
+    pub(crate) fn kernel_consts(&self) -> &KernelConsts {
+        &self.kernel
+    }
+
     /// Digests of canonical nonce limbs into `out` (cleared first); the allocation-free core
     /// of [`V5Job::digest_many`].
     pub(crate) fn digest_limbs_into(&self, nonces: &[[u64; 5]], out: &mut Vec<[u64; 5]>) {
-        v5_kernel::digest_many(&self.kernel, nonces, out);
+        self.digest_limbs_into_with(kernel::current(), nonces, out)
+    }
+
+    /// [`V5Job::digest_limbs_into`] with a given kernel.
+    pub(crate) fn digest_limbs_into_with(
+        &self,
+        kernel: Kernel,
+        nonces: &[[u64; 5]],
+        out: &mut Vec<[u64; 5]>,
+    ) {
+        v5_kernel::digest_many_with(kernel, &self.kernel, nonces, out);
     }
 
     /// Every intermediate value of one nonce's digest, computed step by step from the spec.
@@ -273,8 +295,9 @@ pub fn permutations_per_nonce(pow_len: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernel::Kernel;
     use crate::test_vectors::{spec_json, u64_array, u64_vec};
-    use crate::tip5::{hash_noun_varlen, Backend, BeltNoun};
+    use crate::tip5::{hash_noun_varlen, BeltNoun};
     use nockpool_core::{Target, U320};
 
     fn digest(v: &serde_json::Value) -> Digest {
@@ -327,6 +350,22 @@ mod tests {
                 expected
             );
             assert_eq!(job.digest(&nonce).to_limbs(), expected);
+            // Every kernel: its single-state path, and a full batch (9 copies: one SIMD group
+            // of up to 8 plus the remainder path).
+            for kernel in Kernel::ALL {
+                if !kernel.is_supported() {
+                    eprintln!("NOTICE: the {kernel} kernel cannot run on this CPU; not tested");
+                    continue;
+                }
+                assert_eq!(
+                    job.digest_with(kernel, &nonce).to_limbs(),
+                    expected,
+                    "{kernel}"
+                );
+                let mut out = Vec::new();
+                job.digest_limbs_into_with(kernel, &[*nonce.limbs(); 9], &mut out);
+                assert_eq!(out, [expected; 9], "{kernel} batched");
+            }
         }
         // The product hash is hash-noun-varlen of the product list.
         let case = &cases[0];
@@ -477,15 +516,20 @@ mod tests {
                 proptest::prop_assert_eq!(&job.digest(nonce), got);
             }
             let limbs: Vec<[u64; 5]> = nonces.clone();
-            for backend in [Backend::Avx512, Backend::Avx2, Backend::Portable] {
-                if !backend.supported() {
-                    eprintln!("NOTICE: {backend:?} kernel not supported on this CPU; not tested");
+            let expected: Vec<[u64; 5]> = batched.iter().map(|d| d.to_limbs()).collect();
+            for kernel in Kernel::ALL {
+                if !kernel.is_supported() {
+                    eprintln!("NOTICE: the {kernel} kernel cannot run on this CPU; not tested");
                     continue;
                 }
                 let mut out = Vec::new();
-                v5_kernel::digest_many_with(backend, &job.kernel, &limbs, &mut out);
-                let expected: Vec<[u64; 5]> = batched.iter().map(|d| d.to_limbs()).collect();
-                proptest::prop_assert_eq!(&out, &expected, "{:?}", backend);
+                v5_kernel::digest_many_with(kernel, &job.kernel, &limbs, &mut out);
+                proptest::prop_assert_eq!(&out, &expected, "{}", kernel);
+                let mut scratch = Vec::new();
+                for (nonce, want) in limbs.iter().zip(&expected) {
+                    let one = v5_kernel::digest_one_with(kernel, &job.kernel, nonce, &mut scratch);
+                    proptest::prop_assert_eq!(&one, want, "{} single", kernel);
+                }
             }
         }
     }

@@ -3,8 +3,8 @@
 //! `montify(demont(x)) = x`). The step-by-step oracle is `V5Job::trace`.
 
 use crate::field::{mont_reduce, montify, EPSILON};
+use crate::kernel::Kernel;
 use crate::tip5::lanes::Lanes;
-use crate::tip5::Backend;
 #[cfg(target_arch = "x86_64")]
 use crate::tip5::{avx2, avx512};
 
@@ -42,11 +42,11 @@ impl KernelConsts {
 
 /// `hash_10(left ++ right)` on raw lanes: capacity `montify(1)`, one permutation; raw output.
 #[inline(always)]
-fn ten<V: Lanes>(left: [V; 5], right: [V; 5]) -> [V; 5] {
+fn ten<V: Lanes>(permute: &impl Fn(&mut [V; 16]), left: [V; 5], right: [V; 5]) -> [V; 5] {
     let mut s = [V::splat(EPSILON); 16];
     s[..5].copy_from_slice(&left);
     s[5..10].copy_from_slice(&right);
-    V::permute_out_of_line(&mut s);
+    permute(&mut s);
     [s[0], s[1], s[2], s[3], s[4]]
 }
 
@@ -64,7 +64,12 @@ fn splat5<V: Lanes>(x: &[u64; 5]) -> [V; 5] {
 /// The raw (Montgomery) mining digest of the nonces in `nonce` (raw, one nonce per lane).
 /// `leaves` is scratch space of at least `pow_len` entries.
 #[inline(always)]
-pub(crate) fn digest_lanes<V: Lanes>(k: &KernelConsts, nonce: [V; 5], leaves: &mut [V]) -> [V; 5] {
+pub(crate) fn digest_lanes<V: Lanes>(
+    k: &KernelConsts,
+    nonce: [V; 5],
+    leaves: &mut [V],
+    permute: &impl Fn(&mut [V; 16]),
+) -> [V; 5] {
     let len = k.pow_len;
     let zero = V::splat(0);
     let one = V::splat(EPSILON); // montify(1)
@@ -73,12 +78,12 @@ pub(crate) fn digest_lanes<V: Lanes>(k: &KernelConsts, nonce: [V; 5], leaves: &m
     let mut s = [zero; 16];
     s[..5].copy_from_slice(&splat5::<V>(&k.commitment));
     s[5..10].copy_from_slice(&nonce);
-    V::permute_out_of_line(&mut s);
+    permute(&mut s);
     s[0] = one;
     for w in s.iter_mut().take(10).skip(1) {
         *w = zero;
     }
-    V::permute_out_of_line(&mut s);
+    permute(&mut s);
 
     // 2. tog.belts(len): the rate words of successive states, permuting between squeezes (the
     //    permutation after the last needed squeeze is skipped: its output is never read).
@@ -88,7 +93,7 @@ pub(crate) fn digest_lanes<V: Lanes>(k: &KernelConsts, nonce: [V; 5], leaves: &m
         leaves[produced..produced + take].copy_from_slice(&s[..take]);
         produced += take;
         if produced < len {
-            V::permute_out_of_line(&mut s);
+            permute(&mut s);
         }
     }
 
@@ -118,78 +123,83 @@ pub(crate) fn digest_lanes<V: Lanes>(k: &KernelConsts, nonce: [V; 5], leaves: &m
             };
             i += 1;
         }
-        V::permute_out_of_line(&mut h);
+        permute(&mut h);
     }
     let hp = [h[0], h[1], h[2], h[3], h[4]];
 
     // 4. o = ten(H(%puzzle), ten(c, ten(n, ten(H(len), Hp)))).
-    let r1 = ten(splat5(&k.h_len), hp);
-    let r2 = ten(nonce, r1);
-    let r3 = ten(splat5(&k.commitment), r2);
-    let o = ten(splat5(&k.h_puzzle), r3);
+    let r1 = ten(permute, splat5(&k.h_len), hp);
+    let r2 = ten(permute, nonce, r1);
+    let r3 = ten(permute, splat5(&k.commitment), r2);
+    let o = ten(permute, splat5(&k.h_puzzle), r3);
 
     // 5. d = hash_varlen(o): one block [o, 1, 0, 0, 0, 0], zero capacity.
     let mut s = [zero; 16];
     s[..5].copy_from_slice(&o);
     s[5] = one;
-    V::permute_out_of_line(&mut s);
+    permute(&mut s);
     let d = [s[0], s[1], s[2], s[3], s[4]];
 
     // 6. pow = ten(H(%zkpow-v5), d).
-    ten(splat5(&k.h_tag), d)
+    ten(permute, splat5(&k.h_tag), d)
 }
 
-/// One nonce on the portable path: canonical limbs in, canonical digest out.
-pub(crate) fn digest_one(k: &KernelConsts, nonce: &[u64; 5], leaves: &mut Vec<u64>) -> [u64; 5] {
+/// One nonce with `kernel`'s single-state permutation: canonical limbs in, canonical digest
+/// out.
+pub(crate) fn digest_one_with(
+    kernel: Kernel,
+    k: &KernelConsts,
+    nonce: &[u64; 5],
+    leaves: &mut Vec<u64>,
+) -> [u64; 5] {
     leaves.resize(k.pow_len.max(1), 0);
-    let raw = digest_lanes::<u64>(k, nonce.map(montify), leaves);
+    let permute = |s: &mut [u64; 16]| crate::tip5::permute_mont_with(kernel, s);
+    let raw = digest_lanes::<u64>(k, nonce.map(montify), leaves, &permute);
     raw.map(|w| mont_reduce(w as u128))
 }
 
-/// Many nonces with the best backend.
-pub(crate) fn digest_many(k: &KernelConsts, nonces: &[[u64; 5]], out: &mut Vec<[u64; 5]>) {
-    digest_many_with(Backend::detect(), k, nonces, out)
-}
-
-/// Many nonces with a given backend: SIMD groups of its width, the portable path for the rest
-/// (and for everything when the CPU lacks the backend's features).
+/// Many nonces with `kernel` (the portable one if the CPU cannot run it): SIMD batches of its
+/// width, the rest one at a time with its single-state path.
 pub(crate) fn digest_many_with(
-    backend: Backend,
+    kernel: Kernel,
     k: &KernelConsts,
     nonces: &[[u64; 5]],
     out: &mut Vec<[u64; 5]>,
 ) {
     out.clear();
     out.reserve(nonces.len());
-    let mut rest = nonces;
-    match backend {
+    let rest = match kernel {
         #[cfg(target_arch = "x86_64")]
-        Backend::Avx512 if avx512::available() => {
+        Kernel::Avx512 if avx512::available() => {
             let mut leaves = vec![avx512::V8::splat(0); k.pow_len.max(1)];
             let mut chunks = nonces.chunks_exact(avx512::WIDTH);
             for chunk in &mut chunks {
                 // SAFETY: the CPU features were checked by the match guard.
                 unsafe { avx512_group(k, chunk, &mut leaves, out) };
             }
-            rest = chunks.remainder();
+            chunks.remainder()
         }
         #[cfg(target_arch = "x86_64")]
-        Backend::Avx2 if avx2::available() => {
+        Kernel::Avx2 if avx2::available() => {
             let mut leaves = vec![avx2::V4::splat(0); k.pow_len.max(1)];
             let mut chunks = nonces.chunks_exact(avx2::WIDTH);
             for chunk in &mut chunks {
                 // SAFETY: the CPU features were checked by the match guard.
                 unsafe { avx2_group(k, chunk, &mut leaves, out) };
             }
-            rest = chunks.remainder();
+            chunks.remainder()
         }
-        _ => {}
-    }
+        // Portable, or a kernel this CPU cannot run: one nonce at a time below.
+        _ => nonces,
+    };
     let mut leaves = Vec::new();
     for nonce in rest {
-        out.push(digest_one(k, nonce, &mut leaves));
+        out.push(digest_one_with(kernel, k, nonce, &mut leaves));
     }
 }
+
+/// The most lanes a kernel batches.
+const MAX_WIDTH: usize = 8;
 
 /// `V::WIDTH` nonces through [`digest_lanes`], appended to `out` in order.
 #[inline(always)]
@@ -198,17 +208,18 @@ fn group<V: Lanes>(
     nonces: &[[u64; 5]],
     leaves: &mut [V],
     out: &mut Vec<[u64; 5]>,
+    permute: &impl Fn(&mut [V; 16]),
 ) {
     let mut nonce = [V::splat(0); 5];
-    let mut words = [0u64; 8];
+    let mut words = [0u64; MAX_WIDTH];
     for (limb, slot) in nonce.iter_mut().enumerate() {
         for (lane, n) in nonces.iter().enumerate().take(V::WIDTH) {
             words[lane] = montify(n[limb]);
         }
         *slot = V::load(&words);
     }
-    let raw = digest_lanes(k, nonce, leaves);
-    let mut digests = [[0u64; 5]; 8];
+    let raw = digest_lanes(k, nonce, leaves, permute);
+    let mut digests = [[0u64; 5]; MAX_WIDTH];
     for (limb, v) in raw.iter().enumerate() {
         v.store(&mut words);
         for (lane, digest) in digests.iter_mut().enumerate().take(V::WIDTH) {
@@ -228,7 +239,10 @@ unsafe fn avx512_group(
     leaves: &mut [avx512::V8],
     out: &mut Vec<[u64; 5]>,
 ) {
-    group(k, nonces, leaves, out)
+    // SAFETY: this function's features are the ones `avx512::permute_lanes` needs.
+    group(k, nonces, leaves, out, &|s| unsafe {
+        avx512::permute_lanes(s)
+    })
 }
 
 /// # Safety
@@ -241,5 +255,8 @@ unsafe fn avx2_group(
     leaves: &mut [avx2::V4],
     out: &mut Vec<[u64; 5]>,
 ) {
-    group(k, nonces, leaves, out)
+    // SAFETY: this function's feature is the one `avx2::permute_lanes` needs.
+    group(k, nonces, leaves, out, &|s| unsafe {
+        avx2::permute_lanes(s)
+    })
 }

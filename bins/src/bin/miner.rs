@@ -4,6 +4,7 @@
 //! miner 192.168.1.100                  # one pool, port 7777, cores - 1 threads
 //! miner 192.168.1.100 10.0.0.2:7000    # primary, then backup (failover in order)
 //! miner -t 15 -l debug --worker rack3-node17 --token "$POOL_TOKEN" http://pool.lan:7777
+//! miner --bench [--json] [--gpu all]   # nonces/s per kernel and thread count (and GPU), then exit
 //! ```
 //!
 //! The flags live in `nockpool_client::MinerArgs` (and, with the `gpu` feature,
@@ -45,6 +46,21 @@ async fn main() -> anyhow::Result<()> {
     }
     let cli = Cli::parse();
     nockpool_bins::init_tracing(cli.log.level())?;
+    nockpool_bins::tune_kernel();
+
+    if cli.miner.bench {
+        let config = cli.miner.bench_config();
+        #[allow(unused_mut)]
+        let mut report = nockpool_pow::bench::run(&config);
+        #[cfg(feature = "gpu")]
+        nockpool_bins::gpu::bench(&cli.gpu, config.duration, &mut report);
+        if cli.miner.json {
+            println!("{}", report.to_json());
+        } else {
+            print!("{report}");
+        }
+        return Ok(());
+    }
 
     #[allow(unused_mut)]
     let mut builder = cli.miner.builder().engine(V5Engine::new());
@@ -91,5 +107,7 @@ mod tests {
         assert_eq!(cli.miner.pools, ["192.168.1.100"]);
         assert_eq!(cli.miner.threads, Some(3));
         assert_eq!(cli.log.level(), Some("debug"));
+        let cli = Cli::try_parse_from(["miner", "--bench", "--json", "-l", "warn"]).unwrap();
+        assert!(cli.miner.bench && cli.miner.json && cli.miner.pools.is_empty());
     }
 }

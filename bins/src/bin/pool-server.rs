@@ -40,6 +40,8 @@ async fn main() -> anyhow::Result<()> {
     nockpool_bins::load_dotenv();
     let cli = Cli::parse();
     nockpool_bins::init_tracing(cli.log.level())?;
+    // Share checks hash on this process's fastest kernel.
+    nockpool_bins::tune_kernel();
 
     let mut payees = cli
         .server

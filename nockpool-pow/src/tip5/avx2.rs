@@ -40,17 +40,13 @@ fn lt_u64(a: __m256i, b: __m256i) -> __m256i {
 impl Lanes for V4 {
     const WIDTH: usize = WIDTH;
     #[inline(always)]
-    fn permute_out_of_line(s: &mut [Self; 16]) {
-        unsafe { permute_lanes(s) }
-    }
-    #[inline(always)]
-    fn load(words: &[u64; 8]) -> Self {
-        // Reads the first WIDTH words (within the 8-word array).
+    fn load(words: &[u64]) -> Self {
+        let words: &[u64; WIDTH] = words[..WIDTH].try_into().expect("WIDTH words");
         V4(unsafe { _mm256_loadu_si256(words.as_ptr().cast()) })
     }
     #[inline(always)]
-    fn store(self, out: &mut [u64; 8]) {
-        // Writes the first WIDTH words (within the 8-word array).
+    fn store(self, out: &mut [u64]) {
+        let out: &mut [u64; WIDTH] = (&mut out[..WIDTH]).try_into().expect("WIDTH words");
         unsafe { _mm256_storeu_si256(out.as_mut_ptr().cast(), self.0) }
     }
     #[inline(always)]
@@ -181,7 +177,8 @@ pub(crate) unsafe fn permute4(states: &mut [[u64; STATE_SIZE]; WIDTH]) {
         }
         *slot = from_array(words);
     }
-    lanes::permute(&mut s);
+    // SAFETY: this function's feature is the one `permute_lanes` needs.
+    unsafe { permute_lanes(&mut s) };
     for (w, v) in s.iter().enumerate() {
         let words = to_array(*v);
         for (lane, state) in states.iter_mut().enumerate() {
@@ -203,7 +200,7 @@ pub(crate) fn from_array(words: [u64; WIDTH]) -> V4 {
 /// The CPU must support the features [`available`] checks.
 #[target_feature(enable = "avx2")]
 #[inline(never)]
-unsafe fn permute_lanes(s: &mut [V4; STATE_SIZE]) {
+pub(crate) unsafe fn permute_lanes(s: &mut [V4; STATE_SIZE]) {
     lanes::permute(s)
 }
 

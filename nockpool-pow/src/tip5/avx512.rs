@@ -23,7 +23,7 @@ pub(crate) fn available() -> bool {
 
 #[derive(Clone, Copy)]
 #[repr(transparent)]
-pub(crate) struct V8(__m512i);
+pub(crate) struct V8(pub(crate) __m512i);
 
 // SAFETY (for every `unsafe` block below): these methods are only reached from functions
 // compiled with `#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vbmi")]`, which
@@ -32,17 +32,13 @@ pub(crate) struct V8(__m512i);
 impl Lanes for V8 {
     const WIDTH: usize = WIDTH;
     #[inline(always)]
-    fn permute_out_of_line(s: &mut [Self; 16]) {
-        unsafe { permute_lanes(s) }
-    }
-    #[inline(always)]
-    fn load(words: &[u64; 8]) -> Self {
-        // Reads the first WIDTH words (within the 8-word array).
+    fn load(words: &[u64]) -> Self {
+        let words: &[u64; WIDTH] = words[..WIDTH].try_into().expect("WIDTH words");
         V8(unsafe { _mm512_loadu_si512(words.as_ptr().cast()) })
     }
     #[inline(always)]
-    fn store(self, out: &mut [u64; 8]) {
-        // Writes the first WIDTH words (within the 8-word array).
+    fn store(self, out: &mut [u64]) {
+        let out: &mut [u64; WIDTH] = (&mut out[..WIDTH]).try_into().expect("WIDTH words");
         unsafe { _mm512_storeu_si512(out.as_mut_ptr().cast(), self.0) }
     }
     #[inline(always)]
@@ -172,17 +168,6 @@ unsafe impl Sync for Tables {}
 
 static TABLES: Tables = Tables(unsafe { std::mem::transmute::<[u8; 256], [__m512i; 4]>(LOOKUP) });
 
-/// Permutes 8 raw (Montgomery, canonical) states in place.
-///
-/// # Safety
-/// The CPU must support the features [`available`] checks.
-#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vbmi")]
-pub(crate) unsafe fn permute8(states: &mut [[u64; STATE_SIZE]; WIDTH]) {
-    let mut s = load(states);
-    lanes::permute(&mut s);
-    store(&s, states);
-}
-
 /// Transposes 8 states into 16 word vectors.
 #[inline(always)]
 pub(crate) fn load(states: &[[u64; STATE_SIZE]; WIDTH]) -> [V8; STATE_SIZE] {
@@ -215,16 +200,6 @@ pub(crate) fn from_array(words: [u64; WIDTH]) -> V8 {
     V8(unsafe { _mm512_loadu_si512(words.as_ptr().cast()) })
 }
 
-/// The permutation on transposed lanes, out of line.
-///
-/// # Safety
-/// The CPU must support the features [`available`] checks.
-#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vbmi")]
-#[inline(never)]
-unsafe fn permute_lanes(s: &mut [V8; STATE_SIZE]) {
-    lanes::permute(s)
-}
-
 /// Lane values back to scalars.
 #[inline(always)]
 pub(crate) fn to_array(v: V8) -> [u64; WIDTH] {
@@ -234,72 +209,64 @@ pub(crate) fn to_array(v: V8) -> [u64; WIDTH] {
     words
 }
 
-/// `permutex2var` indices rotating a 16-word state held as two vectors: output word `i` of
-/// rotation `k` is input word `(i - k) mod 16`; `[k][0]` builds words 0..8, `[k][1]` 8..16.
-const ROTATIONS: [[[i64; 8]; 2]; STATE_SIZE] = {
-    let mut table = [[[0i64; 8]; 2]; STATE_SIZE];
-    let mut k = 0;
-    while k < STATE_SIZE {
-        let mut i = 0;
-        while i < STATE_SIZE {
-            table[k][i / 8][i % 8] = ((i + STATE_SIZE - k) % STATE_SIZE) as i64;
-            i += 1;
-        }
-        k += 1;
-    }
-    table
-};
-
-/// Permutes one raw (Montgomery, canonical) state with its 16 words across two vectors
-/// (words 0..8, 8..16): the S-box and MDS act on all words at once.
+/// Permutes 8 raw (Montgomery, canonical) states in place.
 ///
 /// # Safety
 /// The CPU must support the features [`available`] checks.
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vbmi")]
-pub(crate) unsafe fn permute1(state: &mut [u64; STATE_SIZE]) {
-    use super::constants::{MDS_COLUMN, NUM_ROUNDS, ROUND_CONSTANTS_MONT};
-    // SAFETY (loads/stores here): in-bounds 64-byte accesses to 8-word arrays/slices.
-    let mut a = unsafe { _mm512_loadu_si512(state.as_ptr().cast()) };
-    let mut b = unsafe { _mm512_loadu_si512(state[8..].as_ptr().cast()) };
-    let mut idx = [[_mm512_setzero_si512(); 2]; STATE_SIZE];
-    for (k, pair) in idx.iter_mut().enumerate() {
-        pair[0] = unsafe { _mm512_loadu_si512(ROTATIONS[k][0].as_ptr().cast()) };
-        pair[1] = unsafe { _mm512_loadu_si512(ROTATIONS[k][1].as_ptr().cast()) };
+pub(crate) unsafe fn permute8(states: &mut [[u64; STATE_SIZE]; WIDTH]) {
+    let mut s = load(states);
+    // SAFETY: this function's features are the ones `permute_lanes` needs.
+    unsafe { permute_lanes(&mut s) };
+    store(&s, states);
+}
+
+/// `x · 2^64 mod p` lane-wise (into Montgomery form), canonical.
+#[inline(always)]
+pub(crate) fn to_mont(x: V8) -> V8 {
+    // 2^64 ≡ 2^32 - 1 (mod p).
+    x.mul_mod(V8::splat(EPSILON)).canonical()
+}
+
+/// `x · 2^-64 mod p` lane-wise (out of Montgomery form), canonical.
+#[inline(always)]
+pub(crate) fn from_mont(x: V8) -> V8 {
+    // 2^-64 = 2^32 · 2^-96 ≡ -2^32 (mod p), since 2^96 ≡ -1.
+    x.mul_mod(V8::splat(nockpool_core::P - (1 << 32)))
+        .canonical()
+}
+
+/// Permutes 8 canonical states in place: into Montgomery form, the permutation, back, all in
+/// vectors (the scalar conversions would cost about a third of the permutation).
+///
+/// # Safety
+/// The CPU must support the features [`available`] checks.
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vbmi")]
+pub(crate) unsafe fn permute8_canonical(states: &mut [[u64; STATE_SIZE]; WIDTH]) {
+    // Plain loops, not `array::map`: a closure passed to a generic function is compiled
+    // without this function's target features, so nothing in it would be inlined.
+    let mut s = load(states);
+    for word in s.iter_mut() {
+        *word = to_mont(*word);
     }
-    for round in 0..NUM_ROUNDS {
-        // S-box: split-and-lookup on words 0..4, x^7 on the rest.
-        let looked_up = V8(a).lookup().0;
-        a = _mm512_mask_blend_epi64(0x0F, lanes::pow7(V8(a)).0, looked_up);
-        b = lanes::pow7(V8(b)).0;
-        // MDS: t = Σ_k C[k] · rot_k(s), on 32-bit halves (each sum < 2^52).
-        let (a_hi, b_hi) = (_mm512_srli_epi64::<32>(a), _mm512_srli_epi64::<32>(b));
-        let mut lo = [_mm512_setzero_si512(); 2];
-        let mut hi = [_mm512_setzero_si512(); 2];
-        for (k, pair) in idx.iter().enumerate() {
-            let c = _mm512_set1_epi64(MDS_COLUMN[k] as i64);
-            for half in 0..2 {
-                let s_lo = _mm512_permutex2var_epi64(a, pair[half], b);
-                let s_hi = _mm512_permutex2var_epi64(a_hi, pair[half], b_hi);
-                lo[half] = _mm512_add_epi64(lo[half], _mm512_mul_epu32(s_lo, c));
-                hi[half] = _mm512_add_epi64(hi[half], _mm512_mul_epu32(s_hi, c));
-            }
-        }
-        let mut out = [_mm512_setzero_si512(); 2];
-        for half in 0..2 {
-            let (t_lo, t_hi) = (V8(lo[half]), V8(hi[half]));
-            let h = t_hi.shr::<32>();
-            let base = t_lo.add(h.shl::<32>()).sub(h);
-            let v = base.add_mod(t_hi.shl::<32>());
-            let rc_words = &ROUND_CONSTANTS_MONT[round * STATE_SIZE + 8 * half..][..8];
-            let rc = unsafe { _mm512_loadu_si512(rc_words.as_ptr().cast()) };
-            out[half] = v.add_mod(V8(rc)).0;
-        }
-        a = V8(out[0]).canonical().0;
-        b = out[1];
+    // SAFETY: this function's features are the ones `permute_lanes` needs.
+    unsafe { permute_lanes(&mut s) };
+    for word in s.iter_mut() {
+        *word = from_mont(*word);
     }
-    b = V8(b).canonical().0;
-    unsafe { _mm512_storeu_si512(state.as_mut_ptr().cast(), a) };
-    unsafe { _mm512_storeu_si512(state[8..].as_mut_ptr().cast(), b) };
+    store(&s, states);
+}
+
+/// The permutation on 8 transposed states, out of line: the v5 pipeline calls it 34 times per
+/// nonce, and one copy of its code keeps the instruction cache warm (inlining every call was
+/// about 1.4× slower).
+///
+/// # Safety
+/// The CPU must support the features [`available`] checks.
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vbmi")]
+#[inline(never)]
+pub(crate) unsafe fn permute_lanes(s: &mut [V8; STATE_SIZE]) {
+    lanes::permute(s)
 }
 
 #[cfg(test)]

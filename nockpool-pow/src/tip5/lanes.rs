@@ -8,7 +8,7 @@
 use super::constants::{
     LOOKUP, MDS_COLUMN, NUM_ROUNDS, NUM_SPLIT_AND_LOOKUP, ROUND_CONSTANTS_MONT, STATE_SIZE,
 };
-use crate::field::{canonicalize, reduce128, EPSILON};
+use crate::field::{canonicalize, reduce128_lazy, EPSILON};
 
 /// `[f(0), …, f(n-1)]` as a plain loop: `std::array::from_fn` would put the body in a
 /// separate function that does not inherit the caller's `#[target_feature]`s.
@@ -48,9 +48,15 @@ pub(crate) trait Lanes: Copy {
     /// Number of lanes (at most 8).
     const WIDTH: usize;
     /// Lanes from the first `WIDTH` words of `words`.
-    fn load(words: &[u64; 8]) -> Self;
+    ///
+    /// # Panics
+    /// If `words` is shorter than `WIDTH`.
+    fn load(words: &[u64]) -> Self;
     /// The lanes into the first `WIDTH` words of `out`.
-    fn store(self, out: &mut [u64; 8]);
+    ///
+    /// # Panics
+    /// If `out` is shorter than `WIDTH`.
+    fn store(self, out: &mut [u64]);
     /// Every lane `x`.
     fn splat(x: u64) -> Self;
     /// Lane-wise wrapping addition.
@@ -63,6 +69,16 @@ pub(crate) trait Lanes: Copy {
     fn shr<const N: u32>(self) -> Self;
     /// Lane-wise shift left.
     fn shl<const N: u32>(self) -> Self;
+    /// The low 32 bits of each lane.
+    #[inline(always)]
+    fn low32(self) -> Self {
+        self.shl::<32>().shr::<32>()
+    }
+    /// `x · (2^32 - 1)` for lanes `x < 2^32` (exact).
+    #[inline(always)]
+    fn times_epsilon(self) -> Self {
+        self.shl::<32>().sub(self)
+    }
     /// `a · b mod p` for any `u64` lanes; result any `u64` representative.
     fn mul_mod(self, rhs: Self) -> Self;
     /// `a² mod p`; result any `u64` representative.
@@ -76,19 +92,16 @@ pub(crate) trait Lanes: Copy {
     fn canonical(self) -> Self;
     /// The split-and-lookup S-box on canonical lanes.
     fn lookup(self) -> Self;
-    /// The full permutation ([`permute`]) as one out-of-line call: pipelines with many
-    /// permutations call this so the permutation's code exists once, not once per call site.
-    fn permute_out_of_line(s: &mut [Self; 16]);
 }
 
 impl Lanes for u64 {
     const WIDTH: usize = 1;
     #[inline(always)]
-    fn load(words: &[u64; 8]) -> Self {
+    fn load(words: &[u64]) -> Self {
         words[0]
     }
     #[inline(always)]
-    fn store(self, out: &mut [u64; 8]) {
+    fn store(self, out: &mut [u64]) {
         out[0] = self;
     }
     #[inline(always)]
@@ -117,7 +130,7 @@ impl Lanes for u64 {
     }
     #[inline(always)]
     fn mul_mod(self, rhs: Self) -> Self {
-        reduce128(self as u128 * rhs as u128)
+        reduce128_lazy(self as u128 * rhs as u128)
     }
     #[inline(always)]
     fn add_mod(self, rhs: Self) -> Self {
@@ -134,11 +147,6 @@ impl Lanes for u64 {
         canonicalize(self)
     }
     #[inline(always)]
-    fn permute_out_of_line(s: &mut [Self; 16]) {
-        // The best single-state kernel (AVX-512 across words where available).
-        super::permute_mont(s)
-    }
-    #[inline(always)]
     fn lookup(self) -> Self {
         let mut bytes = self.to_le_bytes();
         for b in bytes.iter_mut() {
@@ -146,15 +154,6 @@ impl Lanes for u64 {
         }
         u64::from_le_bytes(bytes)
     }
-}
-
-/// `x^7 mod p` (also the Montgomery seventh power; `R^6 ≡ 1`).
-#[inline(always)]
-pub(crate) fn pow7<V: Lanes>(x: V) -> V {
-    let x2 = x.square_mod();
-    let x3 = x2.mul_mod(x);
-    let x4 = x2.square_mod();
-    x3.mul_mod(x4)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -311,7 +310,7 @@ fn neg2<V: Lanes>(a: [V; 2], k: [u64; 2]) -> [V; 2] {
 
 /// `16 · (C ⊛ a)` for one 32-bit half `a` of the state (exact mod 2^64).
 #[inline(always)]
-fn cyc16<V: Lanes>(a: &[V; 16]) -> [V; 16] {
+pub(crate) fn cyc16<V: Lanes>(a: &[V; 16]) -> [V; 16] {
     // Level 16 -> 8.
     let p8: [V; 8] = build!(V, 8, |k| a[k].add(a[k + 8]));
     let m8: [V; 8] = build!(V, 8, |k| a[k].sub(a[k + 8]));
@@ -349,7 +348,7 @@ fn cyc16<V: Lanes>(a: &[V; 16]) -> [V; 16] {
 }
 
 /// The round constants split into 32-bit halves: `[low halves, high halves]`.
-const RC_HALVES: [[u64; NUM_ROUNDS * STATE_SIZE]; 2] = {
+pub(crate) const RC_HALVES: [[u64; NUM_ROUNDS * STATE_SIZE]; 2] = {
     let mut halves = [[0u64; NUM_ROUNDS * STATE_SIZE]; 2];
     let mut k = 0;
     while k < NUM_ROUNDS * STATE_SIZE {
@@ -364,10 +363,17 @@ const RC_HALVES: [[u64; NUM_ROUNDS * STATE_SIZE]; 2] = {
 /// `u64` representatives, not necessarily canonical.
 #[inline(always)]
 pub(crate) fn mds_and_constants<V: Lanes>(s: &[V; 16], round: usize) -> [V; 16] {
-    let lo: [V; 16] = build!(V, 16, |i| s[i].shl::<32>().shr::<32>());
+    let lo: [V; 16] = build!(V, 16, |i| s[i].low32());
     let hi: [V; 16] = build!(V, 16, |i| s[i].shr::<32>());
     let tlo = cyc16(&lo);
     let thi = cyc16(&hi);
+    mds_output(&tlo, &thi, round)
+}
+
+/// The MDS outputs `16 · t` of both halves, plus the round constants of `round`, as `u64`
+/// representatives.
+#[inline(always)]
+fn mds_output<V: Lanes>(tlo: &[V; 16], thi: &[V; 16], round: usize) -> [V; 16] {
     each16!(|i| {
         // t + c = t_lo + t_hi · 2^32 for the round constant c = c_lo + c_hi · 2^32, with
         // t_lo, t_hi < 2^52 + 2^32 (after removing the factor 16 and adding c's halves).
@@ -377,7 +383,7 @@ pub(crate) fn mds_and_constants<V: Lanes>(s: &[V; 16], round: usize) -> [V; 16] 
         // t_hi · 2^32 = (t_hi mod 2^32) · 2^32 + (t_hi >> 32) · 2^64
         //            ≡ (t_hi << 32) + (t_hi >> 32) · (2^32 - 1).
         let h = t_hi.shr::<32>();
-        let base = t_lo.add(h.shl::<32>()).sub(h); // < 2^53 + 2^53, no wrap
+        let base = t_lo.add(h.times_epsilon()); // < 2^53 + 2^53, no wrap
         base.add_mod(t_hi.shl::<32>())
     })
 }

@@ -29,8 +29,11 @@ pub(crate) mod avx2;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod avx512;
 mod constants;
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod ifma;
 pub(crate) mod lanes;
 mod noun;
+pub(crate) mod portable;
 #[cfg(test)]
 mod scalar;
 mod sponge;
@@ -38,7 +41,8 @@ mod sponge;
 use nockpool_core::Digest;
 
 use crate::error::check_canonical;
-use crate::field::{mont_reduce, montify, Belt, EPSILON};
+use crate::field::{mont_reduce, montify, Belt};
+use crate::kernel::{self, Kernel};
 use crate::PowError;
 
 pub use noun::{dyck, hash_atom, hash_belt_list, hash_noun_varlen, leaf_sequence, BeltNoun};
@@ -70,110 +74,98 @@ fn panic_non_canonical(function: &str, err: PowError) -> ! {
     panic!("nockpool_pow::tip5::{function}: {err}")
 }
 
-/// The permutation on a raw (Montgomery-form) state; every word must be `< p`.
-#[inline(never)]
+/// The permutation on a raw (Montgomery-form) state with the selected kernel; every word must
+/// be `< p`.
+#[inline]
 pub(crate) fn permute_mont(state: &mut [u64; STATE_SIZE]) {
-    #[cfg(target_arch = "x86_64")]
-    if Backend::detect() == Backend::Avx512 {
-        // SAFETY: `detect` only returns Avx512 when the CPU has the features.
-        unsafe { avx512::permute1(state) };
-        return;
-    }
-    lanes::permute::<u64>(state)
+    permute_mont_with(kernel::current(), state)
 }
 
-/// The kernel [`permute_many`] and the v5 batch use on this CPU, chosen once at run time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Backend {
-    /// 8 states per batch (AVX-512 F/BW/DQ/VBMI).
-    Avx512,
-    /// 4 states per batch (AVX2).
-    Avx2,
-    /// One state at a time, plain Rust.
-    Portable,
-}
-
-impl Backend {
-    /// The backend batched calls use: the best one this CPU supports, or the one named by the
-    /// `NOCKPOOL_POW_KERNEL` environment variable (`avx512`, `avx2`, `portable`) when the CPU
-    /// supports it. Decided once per process.
-    pub(crate) fn detect() -> Backend {
-        static CHOSEN: std::sync::OnceLock<Backend> = std::sync::OnceLock::new();
-        *CHOSEN.get_or_init(|| {
-            let best = Backend::best();
-            let requested = match std::env::var("NOCKPOOL_POW_KERNEL").as_deref() {
-                Ok("avx512") => Backend::Avx512,
-                Ok("avx2") => Backend::Avx2,
-                Ok("portable") => Backend::Portable,
-                _ => best,
-            };
-            if requested.rank() <= best.rank() {
-                requested
-            } else {
-                best
-            }
-        })
-    }
-
-    /// The best backend this CPU supports.
-    fn best() -> Backend {
+/// The permutation on one raw state with `kernel`'s single-state path: AVX-512 across the
+/// state's words where the CPU has IFMA, the portable path otherwise (AVX2 has no single-state
+/// path of its own: 4 lanes cannot hold a 16-word state usefully).
+pub(crate) fn permute_mont_with(kernel: Kernel, state: &mut [u64; STATE_SIZE]) {
+    match kernel {
         #[cfg(target_arch = "x86_64")]
-        {
-            if avx512::available() {
-                return Backend::Avx512;
-            }
-            if avx2::available() {
-                return Backend::Avx2;
-            }
+        Kernel::Avx512 if avx512::available() && ifma::available() => {
+            // SAFETY: the CPU features were checked by the match guard.
+            unsafe { ifma::permute1(state) }
         }
-        Backend::Portable
+        _ => portable::permute1(state),
     }
+}
 
-    /// Capability order: a CPU that runs a backend also runs every lower-ranked one.
-    fn rank(self) -> u8 {
-        match self {
-            Backend::Portable => 0,
-            Backend::Avx2 => 1,
-            Backend::Avx512 => 2,
+/// The permutation on one canonical state (into Montgomery form, permute, back) with
+/// `kernel`: the conversions in vectors on the AVX-512 path, word by word otherwise.
+fn permute_canonical_with(kernel: Kernel, state: &mut [u64; STATE_SIZE]) {
+    match kernel {
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx512 if avx512::available() && ifma::available() => {
+            // SAFETY: the CPU features were checked by the match guard.
+            unsafe { ifma::permute1_canonical(state) }
         }
-    }
-
-    /// Whether this CPU can run `self`.
-    #[cfg(test)]
-    pub(crate) fn supported(self) -> bool {
-        match self {
-            #[cfg(target_arch = "x86_64")]
-            Backend::Avx512 => avx512::available(),
-            #[cfg(target_arch = "x86_64")]
-            Backend::Avx2 => avx2::available(),
-            #[cfg(not(target_arch = "x86_64"))]
-            Backend::Avx512 | Backend::Avx2 => false,
-            Backend::Portable => true,
+        _ => {
+            for word in state.iter_mut() {
+                *word = montify(*word);
+            }
+            permute_mont_with(kernel, state);
+            for word in state.iter_mut() {
+                *word = mont_reduce(*word as u128);
+            }
         }
     }
 }
 
-/// The name of the SIMD kernel batched calls use on this CPU (`"avx512"`, `"avx2"` or
-/// `"portable"`), for logs and benchmark reports. Chosen once per process: the best the CPU
-/// supports, or a lower one named by the `NOCKPOOL_POW_KERNEL` environment variable.
+/// [`permute_canonical_with`] on many states, batched.
+fn permute_canonical_many_with(kernel: Kernel, states: &mut [[u64; STATE_SIZE]]) {
+    match kernel {
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx512 if avx512::available() => {
+            let mut chunks = states.chunks_exact_mut(avx512::WIDTH);
+            for chunk in &mut chunks {
+                let group: &mut [[u64; STATE_SIZE]; avx512::WIDTH] =
+                    chunk.try_into().expect("chunk of WIDTH states");
+                // SAFETY: the CPU features were checked by the match guard.
+                unsafe { avx512::permute8_canonical(group) };
+            }
+            for state in chunks.into_remainder() {
+                permute_canonical_with(kernel, state);
+            }
+        }
+        _ => {
+            for state in states.iter_mut() {
+                for word in state.iter_mut() {
+                    *word = montify(*word);
+                }
+            }
+            permute_mont_many_with(kernel, states);
+            for state in states.iter_mut() {
+                for word in state.iter_mut() {
+                    *word = mont_reduce(*word as u128);
+                }
+            }
+        }
+    }
+}
+
+/// The name of the kernel everything in this crate hashes with (`"avx512"`, `"avx2"` or
+/// `"portable"`), for logs and benchmark reports: [`kernel::current`].
 pub fn kernel_name() -> &'static str {
-    match Backend::detect() {
-        Backend::Avx512 => "avx512",
-        Backend::Avx2 => "avx2",
-        Backend::Portable => "portable",
-    }
+    kernel::current().name()
 }
 
-/// The permutation on many raw (Montgomery-form) states with the best backend.
+/// The permutation on many raw (Montgomery-form) states with the selected kernel.
+#[cfg(test)]
 pub(crate) fn permute_mont_many(states: &mut [[u64; STATE_SIZE]]) {
-    permute_mont_many_with(Backend::detect(), states)
+    permute_mont_many_with(kernel::current(), states)
 }
 
-/// The permutation on many raw states with a given backend (which the CPU must support).
-pub(crate) fn permute_mont_many_with(backend: Backend, states: &mut [[u64; STATE_SIZE]]) {
-    match backend {
+/// The permutation on many raw states with `kernel` (the portable one if the CPU cannot run
+/// it): batches of its width, the rest one at a time.
+pub(crate) fn permute_mont_many_with(kernel: Kernel, states: &mut [[u64; STATE_SIZE]]) {
+    match kernel {
         #[cfg(target_arch = "x86_64")]
-        Backend::Avx512 if avx512::available() => {
+        Kernel::Avx512 if avx512::available() => {
             let mut chunks = states.chunks_exact_mut(avx512::WIDTH);
             for chunk in &mut chunks {
                 let group: &mut [[u64; STATE_SIZE]; avx512::WIDTH] =
@@ -181,10 +173,10 @@ pub(crate) fn permute_mont_many_with(backend: Backend, states: &mut [[u64; STATE
                 // SAFETY: the CPU features were checked by the match guard.
                 unsafe { avx512::permute8(group) };
             }
-            permute_mont_portable(chunks.into_remainder());
+            portable::permute_many(chunks.into_remainder());
         }
         #[cfg(target_arch = "x86_64")]
-        Backend::Avx2 if avx2::available() => {
+        Kernel::Avx2 if avx2::available() => {
             let mut chunks = states.chunks_exact_mut(avx2::WIDTH);
             for chunk in &mut chunks {
                 let group: &mut [[u64; STATE_SIZE]; avx2::WIDTH] =
@@ -192,16 +184,9 @@ pub(crate) fn permute_mont_many_with(backend: Backend, states: &mut [[u64; STATE
                 // SAFETY: the CPU features were checked by the match guard.
                 unsafe { avx2::permute4(group) };
             }
-            permute_mont_portable(chunks.into_remainder());
+            portable::permute_many(chunks.into_remainder());
         }
-        _ => permute_mont_portable(states),
-    }
-}
-
-/// The portable permutation on each state.
-pub(crate) fn permute_mont_portable(states: &mut [[u64; STATE_SIZE]]) {
-    for state in states.iter_mut() {
-        lanes::permute::<u64>(state);
+        _ => portable::permute_many(states),
     }
 }
 
@@ -222,13 +207,7 @@ pub fn permute(state: &mut [u64; 16]) {
 /// panicking.
 pub fn try_permute(state: &mut [u64; 16]) -> Result<(), PowError> {
     check_canonical(state)?;
-    for word in state.iter_mut() {
-        *word = montify(*word);
-    }
-    permute_mont(state);
-    for word in state.iter_mut() {
-        *word = mont_reduce(*word as u128);
-    }
+    permute_canonical_with(kernel::current(), state);
     Ok(())
 }
 
@@ -255,17 +234,7 @@ pub fn try_permute_many(states: &mut [[u64; 16]]) -> Result<(), PowError> {
             other => other,
         })?;
     }
-    for state in states.iter_mut() {
-        for word in state.iter_mut() {
-            *word = montify(*word);
-        }
-    }
-    permute_mont_many(states);
-    for state in states.iter_mut() {
-        for word in state.iter_mut() {
-            *word = mont_reduce(*word as u128);
-        }
-    }
+    permute_canonical_many_with(kernel::current(), states);
     Ok(())
 }
 
@@ -321,12 +290,11 @@ pub fn try_hash_10(input: &[u64; 10]) -> Result<Digest, PowError> {
 /// `hash_10` of canonical words.
 #[inline]
 pub(crate) fn hash_10_canonical(input: &[u64; 10]) -> [u64; DIGEST_LEN] {
-    let mut state = [EPSILON; STATE_SIZE];
-    for (slot, &v) in state.iter_mut().zip(input.iter()) {
-        *slot = montify(v);
-    }
-    permute_mont(&mut state);
-    std::array::from_fn(|i| mont_reduce(state[i] as u128))
+    // The capacity is 1 (montify(1) in Montgomery form).
+    let mut state = [1; STATE_SIZE];
+    state[..10].copy_from_slice(input);
+    permute_canonical_with(kernel::current(), &mut state);
+    std::array::from_fn(|i| state[i])
 }
 
 /// `hash-ten-cell`: the hash of the cell of two digests, `hash_10(left ++ right)`. Also what

@@ -53,6 +53,31 @@ fn permutation_vectors() {
     for (state, case) in batch.iter().zip(cases) {
         assert_eq!(state, &u64_array::<16>(&case["out"]));
     }
+    // Every kernel, batched (a batch of 8 fills the AVX-512 lanes, the rest takes the
+    // remainder path) and single, on the vectors themselves.
+    let inputs: Vec<[u64; 16]> = cases.iter().map(|c| u64_array(&c["in"])).collect();
+    let outputs: Vec<[u64; 16]> = cases.iter().map(|c| u64_array(&c["out"])).collect();
+    let raw_in: Vec<[u64; 16]> = cases.iter().map(|c| u64_array(&c["raw_in"])).collect();
+    let raw_out: Vec<[u64; 16]> = cases.iter().map(|c| u64_array(&c["raw_out"])).collect();
+    for kernel in Kernel::ALL {
+        if !kernel.is_supported() {
+            eprintln!("NOTICE: the {kernel} kernel cannot run on this CPU; not tested");
+            continue;
+        }
+        let mut batch: Vec<[u64; 16]> = inputs.iter().chain(&inputs).copied().collect();
+        permute_canonical_many_with(kernel, &mut batch);
+        let want: Vec<[u64; 16]> = outputs.iter().chain(&outputs).copied().collect();
+        assert_eq!(batch, want, "{kernel}");
+        let mut raw_batch: Vec<[u64; 16]> = raw_in.iter().chain(&raw_in).copied().collect();
+        permute_mont_many_with(kernel, &mut raw_batch);
+        let want: Vec<[u64; 16]> = raw_out.iter().chain(&raw_out).copied().collect();
+        assert_eq!(raw_batch, want, "{kernel} raw");
+        for (i, case_in) in raw_in.iter().enumerate() {
+            let mut raw = *case_in;
+            permute_mont_with(kernel, &mut raw);
+            assert_eq!(raw, raw_out[i], "{kernel} single");
+        }
+    }
 }
 
 #[test]
@@ -246,18 +271,15 @@ proptest! {
         let mut dispatched = states.clone();
         permute_mont_many(&mut dispatched);
         prop_assert_eq!(&dispatched, &oracle);
-        for backend in [Backend::Avx512, Backend::Avx2, Backend::Portable] {
-            if backend.supported() {
+        for kernel in Kernel::ALL {
+            if kernel.is_supported() {
                 let mut batched = states.clone();
-                permute_mont_many_with(backend, &mut batched);
-                prop_assert_eq!(&batched, &oracle, "{:?}", backend);
+                permute_mont_many_with(kernel, &mut batched);
+                prop_assert_eq!(&batched, &oracle, "{}", kernel);
             } else {
-                eprintln!("NOTICE: {backend:?} kernel not supported on this CPU; not tested");
+                eprintln!("NOTICE: the {kernel} kernel cannot run on this CPU; not tested");
             }
         }
-        let mut portable = states.clone();
-        permute_mont_portable(&mut portable);
-        prop_assert_eq!(&portable, &oracle);
     }
 
     #[test]
@@ -267,12 +289,43 @@ proptest! {
         let mut dispatched = state;
         permute_mont(&mut dispatched);
         prop_assert_eq!(dispatched, oracle);
-        #[cfg(target_arch = "x86_64")]
-        if avx512::available() {
-            let mut wide = state;
-            // SAFETY: features checked.
-            unsafe { avx512::permute1(&mut wide) };
-            prop_assert_eq!(wide, oracle);
+        for kernel in Kernel::ALL {
+            if kernel.is_supported() {
+                let mut single = state;
+                permute_mont_with(kernel, &mut single);
+                prop_assert_eq!(single, oracle, "{}", kernel);
+            } else {
+                eprintln!("NOTICE: the {kernel} kernel cannot run on this CPU; not tested");
+            }
+        }
+    }
+
+    #[test]
+    fn canonical_paths_of_every_kernel_equal_the_scalar_oracle(
+        states in proptest::collection::vec(canonical_state(), 0..21),
+    ) {
+        // canonical in, canonical out: montify, the raw oracle, de-montify.
+        let oracle: Vec<[u64; 16]> = states
+            .iter()
+            .map(|s| {
+                let mut raw = s.map(montify);
+                scalar::permute_raw(&mut raw);
+                raw.map(|w| mont_reduce(w as u128))
+            })
+            .collect();
+        for kernel in Kernel::ALL {
+            if !kernel.is_supported() {
+                eprintln!("NOTICE: the {kernel} kernel cannot run on this CPU; not tested");
+                continue;
+            }
+            let mut batched = states.clone();
+            permute_canonical_many_with(kernel, &mut batched);
+            prop_assert_eq!(&batched, &oracle, "{} batched", kernel);
+            for (state, want) in states.iter().zip(&oracle) {
+                let mut single = *state;
+                permute_canonical_with(kernel, &mut single);
+                prop_assert_eq!(&single, want, "{} single", kernel);
+            }
         }
     }
 
