@@ -124,7 +124,7 @@ mod store;
 mod vardiff;
 
 #[cfg(feature = "cli")]
-pub use cli::{devnet_payees, DevnetArgs, ServerArgs};
+pub use cli::{devnet_payees, DevnetArgs, HttpArgs, ServerArgs};
 pub use devnet::{Devnet, DevnetBlock, DevnetBuilder, DevnetMiner, DEVNET_DB_FILE};
 pub use error::ServerError;
 pub use events::{JobSnapshot, PoolEvent, PoolSnapshot, StorageHealth, WorkerSnapshot};

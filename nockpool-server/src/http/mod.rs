@@ -58,6 +58,7 @@ const BLOCKS_PAGE_MAX: usize = 200;
 #[must_use]
 pub struct HttpConfig {
     pub(crate) addr: SocketAddr,
+    pub(crate) serve: bool,
     pub(crate) token: Option<String>,
     pub(crate) offline_after: Option<Duration>,
     pub(crate) webhook: Option<String>,
@@ -86,6 +87,7 @@ impl HttpConfig {
     pub fn new(addr: SocketAddr) -> HttpConfig {
         HttpConfig {
             addr,
+            serve: true,
             token: None,
             offline_after: None,
             webhook: None,
@@ -94,6 +96,13 @@ impl HttpConfig {
             max_worker_series: 1000,
             clock: Arc::new(SystemTime::now),
         }
+    }
+
+    /// Whether to serve HTTP at all (default true); `false` keeps offline detection and the
+    /// alert webhook (`--no-http`).
+    pub fn serve(mut self, serve: bool) -> Self {
+        self.serve = serve;
+        self
     }
 
     /// A token every request but `/health` must carry: `Authorization: Bearer <token>`, or
@@ -230,8 +239,14 @@ pub(crate) async fn run(
         pool,
     });
 
-    let serving = match tokio::net::TcpListener::bind(config.addr).await {
-        Ok(listener) => {
+    let bound = if config.serve {
+        Some(tokio::net::TcpListener::bind(config.addr).await)
+    } else {
+        None
+    };
+    let serving = match bound {
+        None => None,
+        Some(Ok(listener)) => {
             let addr = listener.local_addr().unwrap_or(config.addr);
             tracing::info!(
                 "status API and dashboard on http://{addr}/ {}",
@@ -256,7 +271,7 @@ pub(crate) async fn run(
                 }
             }))
         }
-        Err(e) => {
+        Some(Err(e)) => {
             tracing::error!(
                 "cannot serve the status API and dashboard on {}: {e}; the pool keeps mining \
                  without them (pick another --http-address, or --no-http)",
