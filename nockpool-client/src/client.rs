@@ -59,6 +59,7 @@ pub(crate) struct Config {
     pub(crate) primary_probe_interval: Duration,
     pub(crate) submit_timeout: Duration,
     pub(crate) stats_log_interval: Option<Duration>,
+    pub(crate) stats_on_terminal: bool,
 }
 
 /// State shared between the running client and its handles.
@@ -111,6 +112,7 @@ pub struct PoolClientBuilder {
     primary_probe_interval: Duration,
     submit_timeout: Duration,
     stats_log_interval: Option<Duration>,
+    stats_on_terminal: bool,
 }
 
 impl PoolClientBuilder {
@@ -209,6 +211,15 @@ impl PoolClientBuilder {
         self
     }
 
+    /// With [`stats_log_interval`](Self::stats_log_interval): draw the stats line as one line
+    /// on stdout, rewritten in place at each interval, instead of logging it (for a miner whose
+    /// stdout is a terminal; route log output through [`crate::terminal::around_status_line`]
+    /// so records do not run into it). Default false.
+    pub fn stats_on_terminal(mut self, on: bool) -> Self {
+        self.stats_on_terminal = on;
+        self
+    }
+
     /// Validates the settings.
     pub fn build(self) -> Result<PoolClient, ClientError> {
         if self.pools.is_empty() {
@@ -271,6 +282,7 @@ impl PoolClientBuilder {
                 primary_probe_interval: self.primary_probe_interval,
                 submit_timeout: self.submit_timeout,
                 stats_log_interval: self.stats_log_interval,
+                stats_on_terminal: self.stats_on_terminal,
             }),
             shared: Arc::new(Shared::new()),
         })
@@ -314,6 +326,7 @@ impl PoolClient {
             primary_probe_interval: DEFAULT_PRIMARY_PROBE_INTERVAL,
             submit_timeout: DEFAULT_SUBMIT_TIMEOUT,
             stats_log_interval: None,
+            stats_on_terminal: false,
         }
     }
 
