@@ -351,28 +351,24 @@ async fn not_found() -> Response {
     )
 }
 
-/// Checks the token (header or query); `Err` is the 401 answer.
-fn authorize(
-    shared: &Shared,
-    headers: &HeaderMap,
-    query: &HashMap<String, String>,
-) -> Result<(), Response> {
+/// Whether the request carries the token (header or query), when one is required.
+fn authorized(shared: &Shared, headers: &HeaderMap, query: &HashMap<String, String>) -> bool {
     let Some(expected) = &shared.token else {
-        return Ok(());
+        return true;
     };
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     let given = bearer.or(query.get("token").map(String::as_str));
-    if given.is_some_and(|g| constant_time_eq(g.as_bytes(), expected.as_bytes())) {
-        Ok(())
-    } else {
-        Err(error(
-            StatusCode::UNAUTHORIZED,
-            "missing or wrong token: send `Authorization: Bearer <token>` or add ?token=<token>",
-        ))
-    }
+    given.is_some_and(|g| constant_time_eq(g.as_bytes(), expected.as_bytes()))
+}
+
+fn unauthorized() -> Response {
+    error(
+        StatusCode::UNAUTHORIZED,
+        "missing or wrong token: send `Authorization: Bearer <token>` or add ?token=<token>",
+    )
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -383,8 +379,8 @@ type AppState = State<Arc<Shared>>;
 type Params = Query<HashMap<String, String>>;
 
 async fn dashboard(State(s): AppState, headers: HeaderMap, Query(q): Params) -> Response {
-    if let Err(denied) = authorize(&s, &headers, &q) {
-        return denied;
+    if !authorized(&s, &headers, &q) {
+        return unauthorized();
     }
     (
         [
@@ -430,8 +426,8 @@ async fn health(State(s): AppState) -> Response {
 }
 
 async fn metrics(State(s): AppState, headers: HeaderMap, Query(q): Params) -> Response {
-    if let Err(denied) = authorize(&s, &headers, &q) {
-        return denied;
+    if !authorized(&s, &headers, &q) {
+        return unauthorized();
     }
     s.catch_up();
     let text = s.metrics.render(&s.pool.snapshot(), &s.monitor, now());
@@ -446,16 +442,16 @@ async fn metrics(State(s): AppState, headers: HeaderMap, Query(q): Params) -> Re
 }
 
 async fn status(State(s): AppState, headers: HeaderMap, Query(q): Params) -> Response {
-    if let Err(denied) = authorize(&s, &headers, &q) {
-        return denied;
+    if !authorized(&s, &headers, &q) {
+        return unauthorized();
     }
     s.catch_up();
     Json(views::Status::new(&s.pool.snapshot(), &s.monitor, now())).into_response()
 }
 
 async fn workers(State(s): AppState, headers: HeaderMap, Query(q): Params) -> Response {
-    if let Err(denied) = authorize(&s, &headers, &q) {
-        return denied;
+    if !authorized(&s, &headers, &q) {
+        return unauthorized();
     }
     s.catch_up();
     let views_by_name = s.monitor.workers(now());
@@ -476,8 +472,8 @@ async fn worker(
     Query(q): Params,
     Path(name): Path<String>,
 ) -> Response {
-    if let Err(denied) = authorize(&s, &headers, &q) {
-        return denied;
+    if !authorized(&s, &headers, &q) {
+        return unauthorized();
     }
     s.catch_up();
     let snap = s.pool.snapshot();
@@ -489,8 +485,8 @@ async fn worker(
 }
 
 async fn blocks(State(s): AppState, headers: HeaderMap, Query(q): Params) -> Response {
-    if let Err(denied) = authorize(&s, &headers, &q) {
-        return denied;
+    if !authorized(&s, &headers, &q) {
+        return unauthorized();
     }
     let before = match q
         .get("before")
