@@ -43,7 +43,7 @@ fn without_a_terminal_the_status_is_a_log_line() {
         .env_remove("RUST_LOG")
         .env_remove("POOL_TOKEN");
     let miner = Proc::spawn("miner", miner);
-    let line = miner.wait_line("accepted ", LIMIT);
+    let line = miner.wait_line("(5m), accepted ", LIMIT);
     assert!(line.contains("hashrate "), "{line}");
     assert!(line.contains(", rejected "), "{line}");
     assert!(line.contains(&format!("pool http://{addr}")), "{line}");

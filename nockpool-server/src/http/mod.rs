@@ -546,3 +546,33 @@ async fn blocks(State(s): AppState, headers: HeaderMap, Query(q): Params) -> Res
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_offline_delay_is_300_s_or_ten_share_intervals() {
+        assert_eq!(
+            default_offline_after(Duration::from_secs(10)),
+            Duration::from_secs(300)
+        );
+        assert_eq!(
+            default_offline_after(Duration::from_secs(60)),
+            Duration::from_secs(600)
+        );
+    }
+
+    #[test]
+    fn bad_settings_are_refused_at_build() {
+        let addr = "127.0.0.1:0".parse().unwrap();
+        assert!(HttpConfig::new(addr).validate().is_ok());
+        for bad in [
+            HttpConfig::new(addr).token(Some("has space".into())),
+            HttpConfig::new(addr).alert_webhook(Some("https://alerts.example/h".into())),
+            HttpConfig::new(addr).check_interval(Duration::ZERO),
+        ] {
+            assert!(bad.validate().is_err(), "{bad:?}");
+        }
+    }
+}
