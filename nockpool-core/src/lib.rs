@@ -45,6 +45,7 @@ mod felt;
 mod hashrate;
 mod job;
 pub mod noun;
+mod peer_text;
 #[cfg(feature = "storage")]
 mod storage;
 mod target;
@@ -70,6 +71,7 @@ pub use error::CoreError;
 pub use felt::{Digest, Nonce, DIGEST_LEN, P};
 pub use hashrate::format_hashrate;
 pub use job::{validate_pow_len, Job, JobParams, NonceRange, Share, MAX_POW_LEN};
+pub use peer_text::{clean_peer_text, MAX_PEER_TEXT};
 #[cfg(feature = "storage")]
 pub use storage::open_db;
 pub use target::{Difficulty, Target, U320};

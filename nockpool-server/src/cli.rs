@@ -33,22 +33,63 @@ pub struct ServerArgs {
     /// Where found blocks, worker totals and the devnet chain are kept.
     #[arg(long, env = "POOL_DATA_DIR", default_value = "./data/pool")]
     pub data_dir: PathBuf,
-    /// Farm token miners must present (none: open pool).
-    #[arg(long, env = "POOL_TOKEN")]
+    /// Farm token miners must present (none: open pool). Prefer POOL_TOKEN: flags are visible
+    /// to every user in `ps`.
+    #[arg(long, env = "POOL_TOKEN", value_parser = parse_token)]
     pub token: Option<String>,
     /// Seconds between shares each miner should settle at (vardiff).
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = at_least_one_u64)]
     pub share_interval: u64,
     /// Share difficulty a new miner starts at when its hello gives no thread count (vardiff).
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value_t = 1024, value_parser = at_least_one_u64)]
     pub start_difficulty: u64,
     /// Hashes per second assumed per miner thread, to pick a new miner's first difficulty from
     /// its thread count (0: always start at --start-difficulty).
     #[arg(long, default_value_t = crate::DEFAULT_PER_THREAD_HASHRATE)]
     pub thread_hashrate: f64,
+    /// Most miners connected at once.
+    #[arg(long, default_value_t = Limits::default().max_connections, value_parser = at_least_one_usize)]
+    pub max_miners: usize,
     /// Most miners accepted from one IP address (a farm behind NAT may need more).
-    #[arg(long, default_value_t = Limits::default().max_connections_per_ip)]
+    #[arg(long, default_value_t = Limits::default().max_connections_per_ip, value_parser = at_least_one_usize)]
     pub max_miners_per_ip: usize,
+    /// Most connections from one IP address still in the HTTP/2 handshake; more are closed.
+    #[arg(long, default_value_t = Limits::default().max_handshaking_per_ip, value_parser = at_least_one_usize)]
+    pub max_handshaking_per_ip: usize,
+    /// Seconds a new connection has to complete the HTTP/2 handshake.
+    #[arg(long, value_name = "SECS", default_value_t = Limits::default().handshake_timeout.as_secs(), value_parser = at_least_one_u64)]
+    pub handshake_timeout: u64,
+    /// Seconds a new stream has to send its Hello.
+    #[arg(long, value_name = "SECS", default_value_t = Limits::default().hello_timeout.as_secs(), value_parser = at_least_one_u64)]
+    pub hello_timeout: u64,
+    /// Seconds without a frame from a miner before it is pinged (HTTP/2 keepalive).
+    #[arg(long, value_name = "SECS", default_value_t = Limits::default().keepalive_interval.as_secs(), value_parser = at_least_one_u64)]
+    pub keepalive_interval: u64,
+    /// Seconds a miner has to answer a ping before it is dropped as frozen or unreachable.
+    #[arg(long, value_name = "SECS", default_value_t = Limits::default().keepalive_timeout.as_secs(), value_parser = at_least_one_u64)]
+    pub keepalive_timeout: u64,
+    /// Largest message accepted from a miner, in bytes (at least 1024).
+    #[arg(long, default_value_t = Limits::default().max_message_bytes, value_parser = parse_message_bytes)]
+    pub max_message_bytes: usize,
+    /// Sustained share submissions allowed per connection per second.
+    #[arg(long, default_value_t = Limits::default().submits_per_second, value_parser = parse_rate)]
+    pub submits_per_second: f64,
+    /// Submissions a connection may burst above the sustained rate.
+    #[arg(long, default_value_t = Limits::default().submit_burst, value_parser = at_least_one_u32)]
+    pub submit_burst: u32,
+    /// Most worker names remembered (idle, never-credited names are forgotten first).
+    #[arg(long, default_value_t = Limits::default().max_workers, value_parser = at_least_one_usize)]
+    pub max_workers: usize,
+    /// Invalid shares one connection may send per --ban-window; the next one cuts it and bans
+    /// its IP address for --ban-seconds.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().ban_invalid_shares, value_parser = at_least_one_u32)]
+    pub ban_invalid_shares: u32,
+    /// Seconds over which invalid shares are counted.
+    #[arg(long, value_name = "SECS", default_value_t = Limits::default().ban_window.as_secs(), value_parser = at_least_one_u64)]
+    pub ban_window: u64,
+    /// Seconds a banned address is refused.
+    #[arg(long, value_name = "SECS", default_value_t = Limits::default().ban_duration.as_secs(), value_parser = at_least_one_u64)]
+    pub ban_seconds: u64,
     /// The status API, dashboard and alerts.
     #[command(flatten)]
     pub http: HttpArgs,
@@ -114,26 +155,94 @@ impl ServerArgs {
             .filter(|p| !p.trim().is_empty())
     }
 
+    /// The limits these flags set (parsing already refused values they cannot mean).
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_connections: self.max_miners,
+            max_connections_per_ip: self.max_miners_per_ip,
+            max_handshaking_per_ip: self.max_handshaking_per_ip,
+            handshake_timeout: Duration::from_secs(self.handshake_timeout),
+            hello_timeout: Duration::from_secs(self.hello_timeout),
+            keepalive_interval: Duration::from_secs(self.keepalive_interval),
+            keepalive_timeout: Duration::from_secs(self.keepalive_timeout),
+            max_message_bytes: self.max_message_bytes,
+            submits_per_second: self.submits_per_second,
+            submit_burst: self.submit_burst,
+            max_workers: self.max_workers,
+            ban_invalid_shares: self.ban_invalid_shares,
+            ban_window: Duration::from_secs(self.ban_window),
+            ban_duration: Duration::from_secs(self.ban_seconds),
+            ..Limits::default()
+        }
+    }
+
     /// A pool builder with these settings; the caller adds the backend and the payees, then
-    /// builds (which validates). Values the flags cannot mean (a zero interval) are raised
-    /// to the smallest that works.
+    /// builds (which validates again).
     pub fn builder(&self) -> PoolServerBuilder {
         PoolServer::builder()
             .listen(self.address)
             .data_dir(&self.data_dir)
-            .token(self.token.clone().filter(|t| !t.is_empty()))
+            .token(self.token.clone())
             .vardiff(VardiffConfig {
-                target_share_interval: Duration::from_secs(self.share_interval.max(1)),
-                initial_difficulty: self.start_difficulty.max(1),
+                target_share_interval: Duration::from_secs(self.share_interval),
+                initial_difficulty: self.start_difficulty,
                 per_thread_hashrate: self.thread_hashrate.max(0.0),
                 ..VardiffConfig::default()
             })
-            .limits(Limits {
-                max_connections_per_ip: self.max_miners_per_ip.max(1),
-                ..Limits::default()
-            })
+            .limits(self.limits())
             .http(Some(self.http.config()))
     }
+}
+
+/// A count or a number of seconds that means nothing at zero.
+fn at_least_one_u64(text: &str) -> Result<u64, String> {
+    match text.trim().parse::<u64>() {
+        Ok(0) => Err("0 is not allowed here: give at least 1".to_owned()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("not a whole number: {e}")),
+    }
+}
+
+fn at_least_one_u32(text: &str) -> Result<u32, String> {
+    at_least_one_u64(text).and_then(|n| u32::try_from(n).map_err(|e| e.to_string()))
+}
+
+fn at_least_one_usize(text: &str) -> Result<usize, String> {
+    at_least_one_u64(text).and_then(|n| usize::try_from(n).map_err(|e| e.to_string()))
+}
+
+/// A message size limit: below 1 KiB no Hello fits.
+fn parse_message_bytes(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n) if n >= 1024 => Ok(n),
+        Ok(_) => Err("give at least 1024 (bytes)".to_owned()),
+        Err(e) => Err(format!("not a whole number: {e}")),
+    }
+}
+
+/// A positive, finite rate.
+fn parse_rate(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(r) if r > 0.0 && r.is_finite() => Ok(r),
+        Ok(_) => Err("give a positive number".to_owned()),
+        Err(e) => Err(format!("not a number: {e}")),
+    }
+}
+
+/// The farm token: never empty (which would silently mean an open pool), no spaces or
+/// control characters (it travels in a gRPC header).
+fn parse_token(text: &str) -> Result<String, String> {
+    if text.is_empty() {
+        return Err(
+            "the farm token is empty; give one, or leave out --token and unset \
+                    POOL_TOKEN for an open pool"
+                .to_owned(),
+        );
+    }
+    if !text.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("the farm token must be printable ASCII without spaces".to_owned());
+    }
+    Ok(text.to_owned())
 }
 
 impl DevnetArgs {
@@ -238,6 +347,107 @@ mod tests {
         assert_eq!(http.offline_after, Some(120));
         assert_eq!(http.alert_webhook.as_deref(), Some("http://127.0.0.1:1/h"));
         assert_eq!(defaults.payee_texts().count(), 0);
+        assert_eq!(defaults.limits(), Limits::default());
+    }
+
+    #[test]
+    fn every_limit_is_a_flag() {
+        let args = Server::try_parse_from([
+            "pool-server",
+            "--max-miners",
+            "20000",
+            "--max-handshaking-per-ip",
+            "50",
+            "--handshake-timeout",
+            "5",
+            "--hello-timeout",
+            "7",
+            "--keepalive-interval",
+            "15",
+            "--keepalive-timeout",
+            "9",
+            "--max-message-bytes",
+            "4096",
+            "--submits-per-second",
+            "12.5",
+            "--submit-burst",
+            "30",
+            "--max-workers",
+            "500",
+            "--ban-invalid-shares",
+            "40",
+            "--ban-window",
+            "30",
+            "--ban-seconds",
+            "120",
+        ])
+        .unwrap()
+        .args;
+        let limits = args.limits();
+        assert_eq!(
+            limits,
+            Limits {
+                max_connections: 20_000,
+                max_handshaking_per_ip: 50,
+                handshake_timeout: Duration::from_secs(5),
+                hello_timeout: Duration::from_secs(7),
+                keepalive_interval: Duration::from_secs(15),
+                keepalive_timeout: Duration::from_secs(9),
+                max_message_bytes: 4096,
+                submits_per_second: 12.5,
+                submit_burst: 30,
+                max_workers: 500,
+                ban_invalid_shares: 40,
+                ban_window: Duration::from_secs(30),
+                ban_duration: Duration::from_secs(120),
+                ..Limits::default()
+            }
+        );
+        limits.validate().unwrap();
+    }
+
+    #[test]
+    fn zero_and_empty_values_are_refused_with_a_reason() {
+        for flag in [
+            "--max-miners",
+            "--max-miners-per-ip",
+            "--max-handshaking-per-ip",
+            "--handshake-timeout",
+            "--hello-timeout",
+            "--keepalive-interval",
+            "--keepalive-timeout",
+            "--max-message-bytes",
+            "--submits-per-second",
+            "--submit-burst",
+            "--max-workers",
+            "--ban-invalid-shares",
+            "--ban-window",
+            "--ban-seconds",
+            "--share-interval",
+            "--start-difficulty",
+        ] {
+            let err = match Server::try_parse_from(["pool-server", flag, "0"]) {
+                Err(e) => e.to_string(),
+                Ok(_) => panic!("{flag} 0 was taken"),
+            };
+            assert!(err.contains(flag), "{flag}: {err}");
+            assert!(
+                err.contains("at least 1") || err.contains("positive"),
+                "{flag}: {err}"
+            );
+        }
+        let err = Server::try_parse_from(["pool-server", "--token", ""])
+            .err()
+            .expect("an empty token was taken")
+            .to_string();
+        assert!(err.contains("the farm token is empty"), "{err}");
+        let err = Server::try_parse_from(["pool-server", "--token", "two words"])
+            .err()
+            .expect("a token with a space was taken")
+            .to_string();
+        assert!(err.contains("without spaces"), "{err}");
+        let ok = Server::try_parse_from(["pool-server", "--token", "s3cret"]).unwrap();
+        assert_eq!(ok.args.token.as_deref(), Some("s3cret"));
     }
 
     #[test]

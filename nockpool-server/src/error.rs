@@ -6,6 +6,20 @@ use thiserror::Error;
 
 use crate::ChainError;
 
+/// What to check after a failed bind, by what the operating system said.
+fn bind_hint(source: &std::io::Error) -> &'static str {
+    match source.kind() {
+        std::io::ErrorKind::AddrInUse => " (is another pool server running on that port?)",
+        std::io::ErrorKind::AddrNotAvailable => {
+            " (that address is not one of this machine's; use 0.0.0.0 to listen on all of them)"
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            " (ports below 1024 need privileges; the pool's port is 7777)"
+        }
+        _ => "",
+    }
+}
+
 /// Errors from building or running a [`PoolServer`](crate::PoolServer).
 #[derive(Debug, Error)]
 #[non_exhaustive]
@@ -18,8 +32,8 @@ pub enum ServerError {
         /// What is wrong with it, and what to do.
         reason: String,
     },
-    /// The listen address could not be bound (in use, or not permitted).
-    #[error("cannot listen on {addr}: {source} (is another pool server running on that port?)")]
+    /// The listen address could not be bound (in use, not this machine's, or not permitted).
+    #[error("cannot listen on {addr}: {source}{}", bind_hint(source))]
     Bind {
         /// The address that was asked for.
         addr: SocketAddr,

@@ -1,7 +1,7 @@
 //! What a running pool tells its embedder: a stream of [`PoolEvent`]s and [`PoolSnapshot`]s.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, SystemTime};
 
 use nockpool_core::proto::RejectReason;
@@ -129,6 +129,15 @@ pub enum PoolEvent {
         /// Why it could not be bound.
         error: String,
     },
+    /// A connection sent too many invalid shares: it was cut and its address banned.
+    AddressBanned {
+        /// The connection that was cut.
+        connection_id: u64,
+        /// Its worker name.
+        worker: String,
+        /// The ban.
+        ban: BanSnapshot,
+    },
     /// Submitting a found block failed; it is retried.
     BlockSubmitFailed {
         /// The pool's sequence number for the block.
@@ -175,6 +184,17 @@ pub struct WorkerSnapshot {
     pub client_version: Option<String>,
 }
 
+/// An address refused for sending too many invalid shares.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BanSnapshot {
+    /// The banned address.
+    pub ip: IpAddr,
+    /// When the ban ends.
+    pub until: SystemTime,
+    /// Invalid shares its connection sent within the window when it was banned.
+    pub invalid_shares: u32,
+}
+
 /// Whether a database of the data dir can be written.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -214,6 +234,9 @@ pub struct PoolSnapshot {
     pub uptime: Duration,
     /// Live miner connections.
     pub connections: usize,
+    /// TCP connections that have not completed the HTTP/2 handshake yet (closed after
+    /// [`Limits::handshake_timeout`](crate::Limits::handshake_timeout)).
+    pub handshaking: usize,
     /// Every worker seen (live or persisted), sorted by name.
     pub workers: Vec<WorkerSnapshot>,
     /// Farm hashrate estimated from accepted shares (H/s).
@@ -231,6 +254,12 @@ pub struct PoolSnapshot {
     pub chain_error: Option<String>,
     /// Whether the pool's database (found blocks, worker totals) can be written.
     pub storage: StorageHealth,
+    /// Addresses banned now for invalid shares ([`Limits::ban_invalid_shares`]).
+    ///
+    /// [`Limits::ban_invalid_shares`]: crate::Limits::ban_invalid_shares
+    pub bans: Vec<BanSnapshot>,
+    /// Bans since the pool started.
+    pub bans_total: u64,
 }
 
 /// The pool's event channel: every part of the pool emits into it, every [`PoolHandle::events`]

@@ -12,10 +12,14 @@
 //! - `server` — [`PoolServer`], [`PoolServerBuilder`], [`PoolHandle`]: configuration, the run
 //!   loop and graceful shutdown, the background tasks (template follower, block submitter,
 //!   maintenance and the farm summary).
+//! - `accept` — the accept loop in front of tonic: the HTTP/2 handshake deadline and the cap of
+//!   such connections per address, accept errors logged; [`bind_listener`] (a deep backlog),
+//!   [`raise_descriptor_limit`].
 //! - `service` — the tonic `MiningPool` service: one task per Subscribe stream.
 //! - `pool` — the state and rules, one concern per module, each with its own lock:
-//!   `accounting` (worker totals, hashrate estimates) and `jobs` (templates, staleness, the job
-//!   of one connection) at the bottom; `conns` (connections, nonce prefixes, vardiff, the job
+//!   `accounting` (worker totals, hashrate estimates, the bounded worker table), `bans`
+//!   (addresses refused for invalid shares) and `jobs` (templates, staleness, the job of one
+//!   connection) at the bottom; `conns` (connections, nonce prefixes, vardiff, the job
 //!   fan-out) and `blocks` (found blocks on record, outcomes) above them; `shares` (every
 //!   share check and its [`RejectReason`](nockpool_core::proto::RejectReason), the one
 //!   crediting path) on top. Its answers are typed; `service` maps them to gRPC.
@@ -32,10 +36,14 @@
 //!   `#[command(flatten)]`; `devnet_payees`: the development payee of a devnet run.
 //!
 //! # Protocol behaviour (what a miner can rely on)
+//! - A TCP connection must complete the HTTP/2 handshake within [`Limits::handshake_timeout`]
+//!   (else it is closed); at most [`Limits::max_handshaking_per_ip`] such connections per
+//!   address are kept open.
 //! - A Subscribe stream must open with a `Hello` (within [`Limits::hello_timeout`], else
 //!   `DEADLINE_EXCEEDED`; anything else first: `INVALID_ARGUMENT`; pool full:
 //!   `RESOURCE_EXHAUSTED`; wrong or missing farm token in [`TOKEN_METADATA_KEY`]:
-//!   `UNAUTHENTICATED`). The pool answers `Welcome { connection_id, nonce_prefix }` — both
+//!   `UNAUTHENTICATED`; an address banned for invalid shares: `PERMISSION_DENIED`). The pool
+//!   answers `Welcome { connection_id, nonce_prefix }` — both
 //!   random, the prefix unique among live and recently closed connections — then the current
 //!   `Job`.
 //! - Every new template is pushed at once as a `Job` with `clean_jobs = true`; older jobs stay
@@ -61,7 +69,9 @@
 //!   record is accepted again (credit 0) for its finder and `DUPLICATE` for anyone else.
 //! - On shutdown every miner gets a `SHUTTING_DOWN` notice, then its stream ends. A miner that
 //!   does not read its stream (queue of [`Limits::outbound_queue`] full) is dropped with
-//!   `RESOURCE_EXHAUSTED`.
+//!   `RESOURCE_EXHAUSTED`; one that sends more than [`Limits::ban_invalid_shares`] invalid
+//!   shares within [`Limits::ban_window`] is dropped with `PERMISSION_DENIED` and its address
+//!   banned for [`Limits::ban_duration`] (its submissions are then `RATE_LIMITED`).
 //!
 //! # Examples
 //! A pool on an in-memory devnet, built (settings checked) and looked at before it runs:
@@ -109,6 +119,7 @@
 //! # }
 //! ```
 
+mod accept;
 #[cfg(feature = "cli")]
 mod cli;
 mod devnet;
@@ -123,11 +134,14 @@ mod service;
 mod store;
 mod vardiff;
 
+pub use accept::{bind_listener, raise_descriptor_limit, DescriptorLimit};
 #[cfg(feature = "cli")]
 pub use cli::{devnet_payees, DevnetArgs, HttpArgs, ServerArgs};
 pub use devnet::{Devnet, DevnetBlock, DevnetBuilder, DevnetMiner, DEVNET_DB_FILE};
 pub use error::ServerError;
-pub use events::{JobSnapshot, PoolEvent, PoolSnapshot, StorageHealth, WorkerSnapshot};
+pub use events::{
+    BanSnapshot, JobSnapshot, PoolEvent, PoolSnapshot, StorageHealth, WorkerSnapshot,
+};
 pub use http::{HttpConfig, DEFAULT_HTTP_ADDRESS};
 pub use limits::Limits;
 pub use nockpool_core::{

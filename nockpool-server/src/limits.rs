@@ -2,6 +2,8 @@
 
 use std::time::{Duration, Instant};
 
+use nockpool_core::clean_peer_text;
+
 use crate::ServerError;
 
 /// Resource limits of a pool server.
@@ -27,6 +29,34 @@ pub struct Limits {
     /// How long a closed connection's id and nonce prefix stay reserved, so that shares it sent
     /// just before disconnecting are still credited (default 10 min).
     pub closed_connection_retention: Duration,
+    /// How long a new TCP connection may take to complete the HTTP/2 handshake (the client's
+    /// preface and first frame) before it is closed (default 10 s). Real clients send both
+    /// the moment they connect.
+    pub handshake_timeout: Duration,
+    /// Most connections from one IP address that have not completed the HTTP/2 handshake
+    /// (default 128); more are closed at once. Above the number of miners behind one address
+    /// that may connect at the same instant (a NAT'ed rack after a pool restart).
+    pub max_handshaking_per_ip: usize,
+    /// HTTP/2 keepalive: a ping is sent after this long without a frame from the miner
+    /// (default 30 s).
+    pub keepalive_interval: Duration,
+    /// HTTP/2 keepalive: a miner that does not answer a ping within this is dropped as frozen
+    /// or unreachable (default 20 s).
+    pub keepalive_timeout: Duration,
+    /// Most worker names remembered (in memory and in the data dir; default 10,000). Beyond
+    /// it, names without a live connection are forgotten: those that never had a share
+    /// accepted first, then those whose last share is oldest. Live workers are never
+    /// forgotten.
+    pub max_workers: usize,
+    /// Invalid shares (low difficulty, malformed, duplicate, wrong prefix, unknown job) one
+    /// connection may send within [`ban_window`](Limits::ban_window) (default 100); the next
+    /// one cuts the connection and bans its IP address for
+    /// [`ban_duration`](Limits::ban_duration). Stale shares never count.
+    pub ban_invalid_shares: u32,
+    /// The window invalid shares are counted in (default 60 s).
+    pub ban_window: Duration,
+    /// How long a banned address is refused (default 10 min).
+    pub ban_duration: Duration,
 }
 
 impl Default for Limits {
@@ -41,6 +71,14 @@ impl Default for Limits {
             hello_timeout: Duration::from_secs(10),
             max_worker_name: 64,
             closed_connection_retention: Duration::from_secs(600),
+            handshake_timeout: Duration::from_secs(10),
+            max_handshaking_per_ip: 128,
+            keepalive_interval: Duration::from_secs(30),
+            keepalive_timeout: Duration::from_secs(20),
+            max_workers: 10_000,
+            ban_invalid_shares: 100,
+            ban_window: Duration::from_secs(60),
+            ban_duration: Duration::from_secs(600),
         }
     }
 }
@@ -73,6 +111,33 @@ impl Limits {
         }
         if self.max_worker_name == 0 {
             return bad("limits.max_worker_name", "it must be at least 1");
+        }
+        if self.max_handshaking_per_ip == 0 {
+            return bad(
+                "limits.max_handshaking_per_ip",
+                "it must be at least 1 (every miner starts with a handshake)",
+            );
+        }
+        if self.max_workers == 0 {
+            return bad("limits.max_workers", "it must be at least 1");
+        }
+        if self.ban_invalid_shares == 0 {
+            return bad(
+                "limits.ban_invalid_shares",
+                "it must be at least 1 (a huge value practically turns bans off)",
+            );
+        }
+        for (setting, value) in [
+            ("limits.hello_timeout", self.hello_timeout),
+            ("limits.handshake_timeout", self.handshake_timeout),
+            ("limits.keepalive_interval", self.keepalive_interval),
+            ("limits.keepalive_timeout", self.keepalive_timeout),
+            ("limits.ban_window", self.ban_window),
+            ("limits.ban_duration", self.ban_duration),
+        ] {
+            if value.is_zero() {
+                return bad(setting, "it must be above zero");
+            }
         }
         Ok(())
     }
@@ -111,15 +176,10 @@ impl RateLimiter {
     }
 }
 
-/// Keeps a worker name printable and short: control characters become `?`, and the name is cut
-/// at `max` characters. An empty name becomes `"unnamed"`.
+/// Keeps a worker name printable and short ([`clean_peer_text`]: control characters become
+/// `?`, the name is cut at `max` characters). An empty name becomes `"unnamed"`.
 pub(crate) fn sanitize_worker_name(name: &str, max: usize) -> String {
-    let cleaned: String = name
-        .trim()
-        .chars()
-        .take(max)
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect();
+    let cleaned = clean_peer_text(name.trim(), max);
     if cleaned.is_empty() {
         "unnamed".to_owned()
     } else {
@@ -148,6 +208,7 @@ mod tests {
     fn names_are_cleaned() {
         assert_eq!(sanitize_worker_name("  rig\n1 ", 64), "rig?1");
         assert_eq!(sanitize_worker_name("", 64), "unnamed");
-        assert_eq!(sanitize_worker_name("abcdef", 3), "abc");
+        assert_eq!(sanitize_worker_name("abcdef", 3), "abc…");
+        assert_eq!(sanitize_worker_name("a\x1b[31mb", 64), "a?[31mb");
     }
 }

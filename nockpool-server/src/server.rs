@@ -12,9 +12,8 @@ use nockpool_pow::{PowEngine, V5Engine};
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinSet;
-use tokio_stream::wrappers::TcpListenerStream;
-use tokio_stream::StreamExt;
 
+use crate::accept::{bind_listener, AcceptConfig, Incoming};
 use crate::events::{EventBus, PoolEvent, PoolSnapshot};
 use crate::http::HttpConfig;
 use crate::limits::Limits;
@@ -325,13 +324,12 @@ impl PoolServer {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
-        let listener =
-            TcpListener::bind(self.listen)
-                .await
-                .map_err(|source| ServerError::Bind {
-                    addr: self.listen,
-                    source,
-                })?;
+        let listener = bind_listener(self.listen)
+            .await
+            .map_err(|source| ServerError::Bind {
+                addr: self.listen,
+                source,
+            })?;
         self.serve(listener, shutdown).await
     }
 
@@ -402,12 +400,14 @@ impl PoolServer {
         let service = MiningPoolServer::new(PoolService { pool: pool.clone() })
             .max_decoding_message_size(limits.max_message_bytes)
             .max_encoding_message_size(limits.max_message_bytes.max(64 * 1024));
-        let incoming = TcpListenerStream::new(listener).map(|conn| {
-            conn.inspect(|stream| {
-                // Jobs are small and latency matters more than packet count.
-                let _ = stream.set_nodelay(true);
-            })
-        });
+        let incoming = Incoming::new(
+            listener,
+            AcceptConfig {
+                handshake_timeout: limits.handshake_timeout,
+                max_handshaking_per_ip: limits.max_handshaking_per_ip,
+            },
+            pool.handshaking.clone(),
+        );
         let signal_pool = pool.clone();
         let signal = async move {
             shutdown.await;
@@ -415,8 +415,8 @@ impl PoolServer {
             signal_pool.begin_shutdown();
         };
         let result = tonic::transport::Server::builder()
-            .http2_keepalive_interval(Some(Duration::from_secs(30)))
-            .http2_keepalive_timeout(Some(Duration::from_secs(20)))
+            .http2_keepalive_interval(Some(limits.keepalive_interval))
+            .http2_keepalive_timeout(Some(limits.keepalive_timeout))
             .add_service(service)
             .serve_with_incoming_shutdown(incoming, signal)
             .await;

@@ -13,10 +13,12 @@ use nockpool_core::proto::{
     self, miner_status, work_order, MinerStatus, NoticeKind, RejectReason, SubmitAck, WorkOrder,
     WorkResult,
 };
+use nockpool_core::{clean_peer_text, MAX_PEER_TEXT};
 use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::accept::{Liveness, PeerInfo};
 use crate::pool::{Accepted, DisconnectReason, Pool, RegisterError, Rejection, SubmitError};
 use crate::TOKEN_METADATA_KEY;
 
@@ -31,6 +33,11 @@ fn token<T>(request: &Request<T>) -> Option<Vec<u8>> {
         .map(|v| v.as_bytes().to_vec())
 }
 
+/// What the accept loop knows about the request's connection.
+fn peer<T>(request: &Request<T>) -> Option<PeerInfo> {
+    request.extensions().get::<PeerInfo>().cloned()
+}
+
 type WorkStream = Pin<Box<dyn Stream<Item = Result<WorkOrder, Status>> + Send + 'static>>;
 
 /// The status a refused registration ends the stream with.
@@ -39,6 +46,7 @@ fn register_status(e: &RegisterError) -> Status {
         RegisterError::PoolFull { .. } | RegisterError::TooManyFromAddress { .. } => {
             Status::resource_exhausted(e.to_string())
         }
+        RegisterError::Banned { .. } => Status::permission_denied(e.to_string()),
     }
 }
 
@@ -85,21 +93,33 @@ impl MiningPool for PoolService {
         &self,
         request: Request<Streaming<MinerStatus>>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
+        let peer = peer(&request);
+        let addr = peer
+            .as_ref()
+            .map(|p| p.remote_addr)
+            .or_else(|| request.remote_addr());
         if !self.pool.authorized(token(&request).as_deref()) {
             tracing::warn!(
-                addr = ?request.remote_addr(),
+                addr = ?addr,
                 "refused a miner: missing or wrong farm token"
             );
             return Err(Status::unauthenticated(format!(
                 "this pool requires a farm token (metadata {TOKEN_METADATA_KEY})"
             )));
         }
-        let addr = request.remote_addr();
         let inbound = request.into_inner();
         let (tx, rx) = mpsc::channel(self.pool.config.limits.outbound_queue);
         // Why the stream ends, if it ends in an error: sent after everything queued before it.
         let (end_tx, end_rx) = oneshot::channel::<Status>();
-        tokio::spawn(run_connection(self.pool.clone(), inbound, tx, end_tx, addr));
+        let liveness = peer.map(|p| p.liveness);
+        tokio::spawn(run_connection(
+            self.pool.clone(),
+            inbound,
+            tx,
+            end_tx,
+            addr,
+            liveness,
+        ));
         let end = futures::stream::once(end_rx).filter_map(|end| async move { end.ok().map(Err) });
         let stream = ReceiverStream::new(rx).map(Ok).chain(end);
         Ok(Response::new(Box::pin(stream)))
@@ -110,7 +130,14 @@ impl MiningPool for PoolService {
         request: Request<WorkResult>,
     ) -> Result<Response<SubmitAck>, Status> {
         let authorized = self.pool.authorized(token(&request).as_deref());
-        let result = self.pool.submit(authorized, &request.into_inner()).await;
+        let ip = peer(&request)
+            .map(|p| p.remote_addr)
+            .or_else(|| request.remote_addr())
+            .map(|a| a.ip());
+        let result = self
+            .pool
+            .submit(authorized, ip, &request.into_inner())
+            .await;
         submit_answer(result).map(Response::new)
     }
 }
@@ -130,6 +157,21 @@ fn as_hello(msg: MinerStatus) -> Option<proto::Hello> {
     }
 }
 
+/// Why a stream that ended by itself ended: a miner silent for the keepalive timeout did not
+/// close it (it was frozen or cut off, and the transport gave up on it), whatever the stream
+/// itself says.
+fn ended(
+    pool: &Pool,
+    liveness: Option<&Liveness>,
+    otherwise: DisconnectReason,
+) -> DisconnectReason {
+    let timeout = pool.config.limits.keepalive_timeout;
+    match liveness.map(Liveness::silent_for) {
+        Some(silent) if silent >= timeout => DisconnectReason::StoppedReading { silent },
+        _ => otherwise,
+    }
+}
+
 /// Serves one Subscribe stream from its Hello to its end.
 async fn run_connection(
     pool: Arc<Pool>,
@@ -137,6 +179,7 @@ async fn run_connection(
     tx: mpsc::Sender<WorkOrder>,
     end: oneshot::Sender<Status>,
     addr: Option<std::net::SocketAddr>,
+    liveness: Option<Arc<Liveness>>,
 ) {
     let mut shutdown = pool.shutdown_signal();
     let hello_timeout = pool.config.limits.hello_timeout;
@@ -179,10 +222,14 @@ async fn run_connection(
                     pool.miner_status(id, &status);
                 }
                 Ok(Some(_)) => {} // a repeated Hello or an unknown kind: ignored
-                Ok(None) => break DisconnectReason::ClosedByMiner,
-                Err(status) => break DisconnectReason::StreamError(status.message().to_owned()),
+                Ok(None) => break ended(&pool, liveness.as_deref(), DisconnectReason::ClosedByMiner),
+                Err(status) => break ended(
+                    &pool,
+                    liveness.as_deref(),
+                    DisconnectReason::StreamError(clean_peer_text(status.message(), MAX_PEER_TEXT)),
+                ),
             },
-            () = registered.kick.notified() => break DisconnectReason::NotReading,
+            reason = registered.kick.kicked() => break reason,
             () = stopped(&mut shutdown) => {
                 let _ = tx.try_send(WorkOrder {
                     kind: Some(work_order::Kind::Notice(proto::Notice {
@@ -197,10 +244,18 @@ async fn run_connection(
         }
     };
     pool.deregister(id, &reason);
-    if reason == DisconnectReason::NotReading {
-        let _ = end.send(Status::resource_exhausted(
-            "dropped: the miner did not read its job stream",
-        ));
+    match reason {
+        DisconnectReason::NotReading => {
+            let _ = end.send(Status::resource_exhausted(
+                "dropped: the miner did not read its job stream",
+            ));
+        }
+        DisconnectReason::Banned { .. } => {
+            let _ = end.send(Status::permission_denied(format!(
+                "dropped and address banned: {reason}"
+            )));
+        }
+        _ => {}
     }
 }
 

@@ -399,11 +399,13 @@ impl Store {
             .map_err(failure)
     }
 
+    /// Writes `workers`' totals and deletes the `forgotten` names, in one transaction.
     pub(crate) fn put_workers(
         &self,
         workers: &[(String, WorkerTotals)],
+        forgotten: &[String],
     ) -> Result<(), ServerError> {
-        if workers.is_empty() {
+        if workers.is_empty() && forgotten.is_empty() {
             return Ok(());
         }
         let encoded = workers
@@ -420,6 +422,11 @@ impl Store {
                         table
                             .insert(*name, bytes.as_slice())
                             .map_err(storage("insert worker"))?;
+                    }
+                    for name in forgotten {
+                        table
+                            .remove(name.as_str())
+                            .map_err(storage("delete worker"))?;
                     }
                 }
                 txn.commit().map_err(storage("commit workers"))
@@ -529,7 +536,7 @@ mod tests {
             ..WorkerTotals::default()
         };
         store
-            .put_workers(&[("rig-1".to_owned(), totals.clone())])
+            .put_workers(&[("rig-1".to_owned(), totals.clone())], &[])
             .unwrap();
         store.close();
         assert!(store.put_block(&sample(3)).is_err());

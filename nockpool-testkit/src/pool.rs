@@ -68,7 +68,7 @@ impl TestPool {
         let server = builder.build().unwrap();
         let handle = server.handle();
         let mut events = handle.events();
-        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+        let listener = nockpool_server::bind_listener(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server.serve(listener, async {

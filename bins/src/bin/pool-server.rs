@@ -40,6 +40,16 @@ async fn main() -> anyhow::Result<()> {
     nockpool_bins::load_dotenv();
     let cli = Cli::parse();
     nockpool_bins::init_tracing(cli.log.level())?;
+    // Each miner holds a descriptor; the usual default soft limit (1,024) is far too low.
+    match nockpool_server::raise_descriptor_limit() {
+        Ok(limit) if limit.now > limit.before => tracing::info!(
+            "open-file limit raised from {} to {} (the hard limit)",
+            limit.before,
+            limit.now
+        ),
+        Ok(limit) => tracing::info!("open-file limit: {}", limit.now),
+        Err(e) => tracing::warn!("could not raise the open-file limit: {e}"),
+    }
     // Share checks hash on this process's fastest kernel.
     nockpool_bins::tune_kernel();
 

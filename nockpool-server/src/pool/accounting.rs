@@ -26,7 +26,23 @@ struct WorkerState {
     recent: VecDeque<(Instant, u64)>,
     first_seen: Option<Instant>,
     last_addr: Option<SocketAddr>,
+    /// When a connection of this name last came (`None`: not since the pool started).
+    last_connected: Option<Instant>,
+    /// Its live connections (a worker with any is never forgotten).
+    live: usize,
     dirty: bool,
+}
+
+impl WorkerState {
+    /// Which idle worker is forgotten first when the table is full: never-credited names
+    /// (typos, probes, made-up names) before workers with shares, each oldest first.
+    fn eviction_rank(&self) -> (bool, Option<u64>, Option<Instant>) {
+        (
+            self.totals.accepted > 0,
+            self.totals.last_share_unix_ms,
+            self.last_connected,
+        )
+    }
 }
 
 impl WorkerState {
@@ -75,8 +91,50 @@ impl WorkerState {
 #[derive(Default)]
 struct Book {
     workers: HashMap<String, WorkerState>,
+    /// Most workers kept (live ones are never forgotten, so the table can only exceed this
+    /// while more names than this are connected at once).
+    max_workers: usize,
+    /// Names forgotten since the last [`Accounting::take_changes`] (to delete from the store).
+    forgotten: Vec<String>,
     interval_accepted: u64,
     interval_rejected: u64,
+}
+
+impl Book {
+    /// The worker named `name`, listed now if it was not; a full table forgets idle workers
+    /// first (down to 90 % of the bound, so this happens once per many new names).
+    fn worker(&mut self, name: &str) -> &mut WorkerState {
+        if !self.workers.contains_key(name) && self.workers.len() >= self.max_workers {
+            self.forget_idle(self.max_workers.saturating_mul(9) / 10);
+        }
+        self.workers.entry(name.to_owned()).or_default()
+    }
+
+    /// Forgets idle workers, least valuable first, until at most `keep` are left (or only
+    /// live ones).
+    fn forget_idle(&mut self, keep: usize) {
+        let excess = self.workers.len().saturating_sub(keep);
+        if excess == 0 {
+            return;
+        }
+        let mut idle: Vec<(&String, &WorkerState)> =
+            self.workers.iter().filter(|(_, w)| w.live == 0).collect();
+        idle.sort_by_key(|(_, w)| w.eviction_rank());
+        let gone: Vec<String> = idle
+            .into_iter()
+            .take(excess)
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in &gone {
+            self.workers.remove(name);
+        }
+        tracing::debug!(
+            forgotten = gone.len(),
+            kept = self.workers.len(),
+            "worker table full: forgot idle workers"
+        );
+        self.forgotten.extend(gone);
+    }
 }
 
 /// Every worker's totals and the farm's interval counters.
@@ -84,9 +142,16 @@ pub(super) struct Accounting {
     book: Mutex<Book>,
 }
 
+/// What changed since the last flush: totals to write, names to delete.
+pub(super) struct WorkerChanges {
+    pub(super) changed: Vec<(String, WorkerTotals)>,
+    pub(super) forgotten: Vec<String>,
+}
+
 impl Accounting {
-    /// Starts from the totals an earlier run stored.
-    pub(super) fn new(stored: Vec<(String, WorkerTotals)>) -> Accounting {
+    /// Starts from the totals an earlier run stored, keeping at most `max_workers` (an older
+    /// data dir may hold more; the rest is deleted at the next flush).
+    pub(super) fn new(stored: Vec<(String, WorkerTotals)>, max_workers: usize) -> Accounting {
         let workers = stored
             .into_iter()
             .map(|(name, totals)| {
@@ -97,27 +162,45 @@ impl Accounting {
                 (name, state)
             })
             .collect();
+        let mut book = Book {
+            workers,
+            max_workers,
+            ..Book::default()
+        };
+        book.forget_idle(max_workers);
         Accounting {
-            book: Mutex::new(Book {
-                workers,
-                ..Book::default()
-            }),
+            book: Mutex::new(book),
         }
     }
 
     /// A worker connected from `addr` (it is listed from now on, even before its first share).
     /// Returns the share difficulty it had last, if it was seen before.
-    pub(super) fn connected(&self, worker: &str, addr: Option<SocketAddr>) -> Option<u64> {
+    pub(super) fn connected(
+        &self,
+        worker: &str,
+        addr: Option<SocketAddr>,
+        now: Instant,
+    ) -> Option<u64> {
         let mut book = lock(&self.book);
-        let ws = book.workers.entry(worker.to_owned()).or_default();
+        let ws = book.worker(worker);
         ws.last_addr = addr;
+        ws.last_connected = Some(now);
+        ws.live += 1;
         ws.totals.difficulty
+    }
+
+    /// One of a worker's connections closed.
+    pub(super) fn disconnected(&self, worker: &str) {
+        let mut book = lock(&self.book);
+        if let Some(ws) = book.workers.get_mut(worker) {
+            ws.live = ws.live.saturating_sub(1);
+        }
     }
 
     /// Remembers a worker's share difficulty (kept in the store with its totals).
     pub(super) fn set_difficulty(&self, worker: &str, difficulty: u64) {
         let mut book = lock(&self.book);
-        let ws = book.workers.entry(worker.to_owned()).or_default();
+        let ws = book.worker(worker);
         if ws.totals.difficulty != Some(difficulty) {
             ws.totals.difficulty = Some(difficulty);
             ws.dirty = true;
@@ -135,7 +218,7 @@ impl Accounting {
     ) {
         let mut book = lock(&self.book);
         book.interval_accepted += 1;
-        let ws = book.workers.entry(worker.to_owned()).or_default();
+        let ws = book.worker(worker);
         ws.credit(difficulty, now, wall);
         if block {
             ws.totals.blocks_found += 1;
@@ -161,17 +244,23 @@ impl Accounting {
         (counts.0, counts.1, hashrate)
     }
 
-    /// The totals changed since the last call (to be written to the store).
-    pub(super) fn take_dirty(&self) -> Vec<(String, WorkerTotals)> {
+    /// The totals changed and the names forgotten since the last call (to be written to the
+    /// store).
+    pub(super) fn take_changes(&self) -> WorkerChanges {
         let mut book = lock(&self.book);
-        book.workers
+        let changed = book
+            .workers
             .iter_mut()
             .filter(|(_, w)| w.dirty)
             .map(|(name, w)| {
                 w.dirty = false;
                 (name.clone(), w.totals.clone())
             })
-            .collect()
+            .collect();
+        WorkerChanges {
+            changed,
+            forgotten: std::mem::take(&mut book.forgotten),
+        }
     }
 
     /// Every worker, by name, without its live connections (the caller adds those).
@@ -228,8 +317,8 @@ mod tests {
 
     #[test]
     fn rejections_count_against_known_workers_and_the_interval() {
-        let acc = Accounting::new(Vec::new());
-        acc.connected("rig", None);
+        let acc = Accounting::new(Vec::new(), 100);
+        acc.connected("rig", None, Instant::now());
         acc.reject(Some("rig"), RejectReason::Stale);
         acc.reject(Some("stranger"), RejectReason::Stale);
         acc.reject(None, RejectReason::Unauthorized);
@@ -245,7 +334,48 @@ mod tests {
             (1, 5, 1)
         );
         assert_eq!(acc.take_interval(now).0, 0);
-        assert_eq!(acc.take_dirty().len(), 1);
-        assert!(acc.take_dirty().is_empty());
+        assert_eq!(acc.take_changes().changed.len(), 1);
+        assert!(acc.take_changes().changed.is_empty());
+    }
+
+    #[test]
+    fn a_full_table_forgets_idle_unknown_workers_first_and_never_live_ones() {
+        let t0 = Instant::now();
+        let acc = Accounting::new(Vec::new(), 10);
+        acc.connected("live", None, t0);
+        acc.connected("paid", None, t0);
+        acc.credit("paid", 5, false, t0, SystemTime::now());
+        acc.disconnected("paid");
+        for i in 0..1000 {
+            let name = format!("made-up-{i}");
+            acc.connected(&name, None, t0 + Duration::from_millis(i));
+            acc.disconnected(&name);
+            assert!(acc.snapshot(t0).len() <= 10);
+        }
+        let snap = acc.snapshot(t0);
+        assert!(snap.contains_key("live") && snap.contains_key("paid"));
+        assert!(snap.contains_key("made-up-999"), "the newest name is kept");
+        let changes = acc.take_changes();
+        assert!(
+            changes.forgotten.len() >= 990,
+            "{}",
+            changes.forgotten.len()
+        );
+        assert!(changes.forgotten.iter().all(|n| n.starts_with("made-up-")));
+        // Reloaded from a store with more than the bound: the same order applies.
+        let stored: Vec<_> = (0..50)
+            .map(|i| {
+                let totals = WorkerTotals {
+                    accepted: u64::from(i == 7),
+                    ..WorkerTotals::default()
+                };
+                (format!("w{i}"), totals)
+            })
+            .collect();
+        let acc = Accounting::new(stored, 5);
+        let snap = acc.snapshot(t0);
+        assert_eq!(snap.len(), 5);
+        assert!(snap.contains_key("w7"));
+        assert_eq!(acc.take_changes().forgotten.len(), 45);
     }
 }

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use nockpool_core::proto::{self, work_order, RejectReason, WorkOrder};
-use nockpool_core::{Difficulty, Nonce, Target, P};
+use nockpool_core::{clean_peer_text, Difficulty, Nonce, Target, MAX_PEER_TEXT, P};
 use tokio::sync::{mpsc, Notify};
 
 use super::accounting::Accounting;
@@ -23,6 +23,19 @@ use super::sync::{lock, read, write};
 use crate::events::{EventBus, PoolEvent, WorkerSnapshot};
 use crate::limits::{sanitize_worker_name, Limits, RateLimiter};
 use crate::vardiff::{Vardiff, VardiffConfig};
+
+/// Whether a rejection counts towards a ban: what a working miner does not send. Stale shares
+/// (every miner has some after a new block) and rate limiting (its own answer) never count.
+fn counts_as_invalid(reason: RejectReason) -> bool {
+    matches!(
+        reason,
+        RejectReason::LowDifficulty
+            | RejectReason::Malformed
+            | RejectReason::Duplicate
+            | RejectReason::WrongPrefix
+            | RejectReason::UnknownJob
+    )
+}
 
 /// Jobs remembered per connection (a new template plus a few vardiff re-issues each).
 const JOBS_PER_CONNECTION: usize = 16;
@@ -45,6 +58,13 @@ pub(crate) enum RegisterError {
         /// Its live connections.
         live: usize,
     },
+    /// The miner's address is banned (too many invalid shares) for another `remaining`.
+    Banned {
+        /// The address.
+        ip: IpAddr,
+        /// How much longer the ban lasts.
+        remaining: Duration,
+    },
 }
 
 impl fmt::Display for RegisterError {
@@ -54,6 +74,12 @@ impl fmt::Display for RegisterError {
             RegisterError::TooManyFromAddress { ip, live } => {
                 write!(f, "too many miners from {ip} ({live})")
             }
+            RegisterError::Banned { ip, remaining } => write!(
+                f,
+                "{ip} is banned for another {} s for sending too many invalid shares; fix the \
+                 miner (its pool protocol or PoW version) before it reconnects",
+                remaining.as_secs().max(1)
+            ),
         }
     }
 }
@@ -67,6 +93,19 @@ pub(crate) enum DisconnectReason {
     StreamError(String),
     /// Its outbound queue filled up: it does not read its stream.
     NotReading,
+    /// It sent nothing, not even the answer to a keepalive ping, for `silent`: the process is
+    /// frozen or the network is cut, and the transport dropped it.
+    StoppedReading {
+        /// How long it had been silent.
+        silent: Duration,
+    },
+    /// It sent too many invalid shares: cut, and its address banned.
+    Banned {
+        /// Invalid shares within the window.
+        invalid_shares: u32,
+        /// The window.
+        window: Duration,
+    },
     /// The pool is shutting down.
     ShuttingDown,
 }
@@ -79,16 +118,59 @@ impl fmt::Display for DisconnectReason {
             DisconnectReason::NotReading => {
                 f.write_str("not reading its stream (outbound queue full)")
             }
+            DisconnectReason::StoppedReading { silent } => write!(
+                f,
+                "stopped reading: no answer to keepalive pings, silent for {:.1} s (frozen or \
+                 unreachable)",
+                silent.as_secs_f64()
+            ),
+            DisconnectReason::Banned {
+                invalid_shares,
+                window,
+            } => write!(
+                f,
+                "banned: {invalid_shares} invalid shares within {} s",
+                window.as_secs()
+            ),
             DisconnectReason::ShuttingDown => f.write_str("pool shutting down"),
         }
+    }
+}
+
+/// How the pool tells a connection's task to drop it, and why.
+#[derive(Default)]
+pub(crate) struct Kick {
+    notify: Notify,
+    reason: Mutex<Option<DisconnectReason>>,
+}
+
+impl Kick {
+    /// Asks for the connection to be dropped (the first reason given is the one kept).
+    fn kick(&self, reason: DisconnectReason) {
+        lock(&self.reason).get_or_insert(reason);
+        self.notify.notify_one();
+    }
+
+    /// Resolves once the connection must be dropped, with the reason.
+    pub(crate) async fn kicked(&self) -> DisconnectReason {
+        self.notify.notified().await;
+        lock(&self.reason)
+            .clone()
+            .unwrap_or(DisconnectReason::NotReading)
     }
 }
 
 /// A registered connection, as the service needs it.
 pub(crate) struct Registered {
     pub(crate) connection_id: u64,
-    /// Notified when the connection must be dropped (its miner is not reading).
-    pub(crate) kick: Arc<Notify>,
+    /// Resolves when the connection must be dropped (its miner is not reading, or is banned).
+    pub(crate) kick: Arc<Kick>,
+}
+
+/// Invalid shares of one connection in the current window.
+struct InvalidShares {
+    since: Instant,
+    count: u32,
 }
 
 /// A job a share names, as this connection was sent it.
@@ -124,6 +206,7 @@ struct ConnState {
     reissues: u32,
     limiter: RateLimiter,
     reported_hashrate: Option<f64>,
+    invalid: InvalidShares,
 }
 
 struct Conn {
@@ -131,7 +214,7 @@ struct Conn {
     worker: Arc<str>,
     addr: Option<SocketAddr>,
     prefix: u64,
-    kick: Arc<Notify>,
+    kick: Arc<Kick>,
     state: Mutex<ConnState>,
     /// When it registered (wall clock, for status views).
     connected_at: SystemTime,
@@ -170,7 +253,7 @@ impl Conn {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 tracing::warn!(worker = %self.worker, "miner is not reading its stream; dropping it");
-                self.kick.notify_one();
+                self.kick.kick(DisconnectReason::NotReading);
                 false
             }
             Err(mpsc::error::TrySendError::Closed(_)) => false,
@@ -318,10 +401,10 @@ impl Conns {
         };
         // Listed before the miner hears from us, so a snapshot taken once it has its Welcome
         // shows it.
-        let remembered = accounting.connected(&worker, addr);
+        let remembered = accounting.connected(&worker, addr, now);
         let vardiff = self.start_vardiff(&table, hello, &worker, remembered, now);
         accounting.set_difficulty(&worker, vardiff.difficulty().get());
-        let kick = Arc::new(Notify::new());
+        let kick = Arc::new(Kick::default());
         let conn = Arc::new(Conn {
             id: connection_id,
             worker: worker.clone(),
@@ -340,6 +423,10 @@ impl Conns {
                 reissues: 0,
                 limiter: RateLimiter::new(limits.submits_per_second, limits.submit_burst, now),
                 reported_hashrate: None,
+                invalid: InvalidShares {
+                    since: now,
+                    count: 0,
+                },
             }),
         });
         {
@@ -367,7 +454,7 @@ impl Conns {
             worker = %worker,
             addr = %addr.map_or("?".to_owned(), |a| a.to_string()),
             connection_id,
-            client = %hello.client_version,
+            client = %clean_peer_text(&hello.client_version, MAX_PEER_TEXT),
             threads = hello.threads,
             "miner connected"
         );
@@ -412,7 +499,13 @@ impl Conns {
     }
 
     /// Marks a connection closed; its prefix stays reserved for a while so late shares count.
-    pub(super) fn deregister(&self, connection_id: u64, reason: &DisconnectReason, now: Instant) {
+    pub(super) fn deregister(
+        &self,
+        connection_id: u64,
+        reason: &DisconnectReason,
+        accounting: &Accounting,
+        now: Instant,
+    ) {
         let mut table = write(&self.table);
         let Some(conn) = table.conns.get(&connection_id).cloned() else {
             return;
@@ -435,6 +528,7 @@ impl Conns {
             }
         }
         drop(table);
+        accounting.disconnected(&conn.worker);
         tracing::info!(
             worker = %conn.worker,
             addr = %conn.addr.map_or("?".to_owned(), |a| a.to_string()),
@@ -539,6 +633,49 @@ impl Conns {
         } else {
             Err(miss(RejectReason::UnknownJob, "unknown job id"))
         }
+    }
+
+    /// Counts an invalid share against its connection. When the connection passes the
+    /// threshold within the window it is cut (reason [`DisconnectReason::Banned`]) and the
+    /// answer is its address (if known) and its count, for the caller to ban.
+    pub(super) fn record_invalid(
+        &self,
+        connection_id: u64,
+        reason: RejectReason,
+        now: Instant,
+    ) -> Option<(Option<IpAddr>, u32)> {
+        if !counts_as_invalid(reason) {
+            return None;
+        }
+        let conn = self.get(connection_id)?;
+        let limits = &self.config.limits;
+        let mut st = lock(&conn.state);
+        if now.saturating_duration_since(st.invalid.since) > limits.ban_window {
+            st.invalid = InvalidShares {
+                since: now,
+                count: 0,
+            };
+        }
+        st.invalid.count = st.invalid.count.saturating_add(1);
+        if st.invalid.count <= limits.ban_invalid_shares {
+            return None;
+        }
+        let count = st.invalid.count;
+        st.invalid = InvalidShares {
+            since: now,
+            count: 0,
+        };
+        drop(st);
+        conn.kick.kick(DisconnectReason::Banned {
+            invalid_shares: count,
+            window: limits.ban_window,
+        });
+        Some((conn.addr.map(|a| a.ip()), count))
+    }
+
+    /// The worker of a connection (live or recently closed).
+    pub(super) fn worker(&self, connection_id: u64) -> Option<Arc<str>> {
+        self.get(connection_id).map(|c| c.worker.clone())
     }
 
     /// The share difficulty of a live connection (`None` if it is closed or unknown).

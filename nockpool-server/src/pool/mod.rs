@@ -19,12 +19,13 @@
 //! does I/O except through [`Store`].
 
 mod accounting;
+mod bans;
 mod blocks;
 mod conns;
 mod jobs;
 mod shares;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -37,11 +38,13 @@ pub(crate) use conns::{DisconnectReason, Outbound, RegisterError, Registered};
 pub(crate) use shares::{Accepted, Rejection, SubmitError};
 
 use self::accounting::Accounting;
+use self::bans::Bans;
 use self::blocks::Blocks;
 use self::conns::{ConnConfig, Conns};
 use self::jobs::Jobs;
 use self::shares::{ShareContext, Shares};
 use self::sync::lock;
+use crate::accept::Handshaking;
 use crate::events::{EventBus, JobSnapshot, PoolEvent, PoolSnapshot};
 use crate::limits::Limits;
 use crate::store::{BlockRecord, Store};
@@ -92,12 +95,15 @@ pub(crate) struct Pool {
     jobs: Jobs,
     conns: Conns,
     blocks: Blocks,
+    bans: Bans,
     shares: Shares,
     chain_status: Mutex<Option<ChainStatus>>,
     chain_error: Mutex<Option<String>>,
     listen_addr: Mutex<Option<SocketAddr>>,
     http_addr: Mutex<Option<SocketAddr>>,
     shutdown: watch::Sender<bool>,
+    /// Sockets that have not completed the HTTP/2 handshake (kept by the accept loop).
+    pub(crate) handshaking: Arc<Handshaking>,
 }
 
 /// The instant "now" on tokio's clock (which tests can pause and advance).
@@ -113,7 +119,7 @@ impl Pool {
         found_tx: mpsc::UnboundedSender<BlockRecord>,
         events: EventBus,
     ) -> Result<Pool, crate::ServerError> {
-        let accounting = Accounting::new(store.load_workers()?);
+        let accounting = Accounting::new(store.load_workers()?, config.limits.max_workers);
         let jobs = Jobs::new(engine.clone(), rand::random(), store.load_templates()?);
         let blocks = Blocks::new(
             store.clone(),
@@ -130,6 +136,7 @@ impl Pool {
             events.clone(),
         );
         let shares = Shares::new(engine, config.stale_grace);
+        let bans = Bans::new(config.limits.ban_duration);
         Ok(Pool {
             config,
             store,
@@ -139,12 +146,14 @@ impl Pool {
             jobs,
             conns,
             blocks,
+            bans,
             shares,
             chain_status: Mutex::new(None),
             chain_error: Mutex::new(None),
             listen_addr: Mutex::new(None),
             http_addr: Mutex::new(None),
             shutdown: watch::channel(false).0,
+            handshaking: Arc::default(),
         })
     }
 
@@ -225,8 +234,17 @@ impl Pool {
         addr: Option<SocketAddr>,
         tx: Outbound,
     ) -> Result<Registered, RegisterError> {
+        let now = now();
+        if let Some(ip) = addr.map(|a| a.ip()) {
+            if let Some(until) = self.bans.banned_until(ip, now) {
+                let remaining = until
+                    .duration_since(std::time::SystemTime::now())
+                    .unwrap_or_default();
+                return Err(RegisterError::Banned { ip, remaining });
+            }
+        }
         self.conns
-            .register(hello, addr, tx, &self.jobs, &self.accounting, now())
+            .register(hello, addr, tx, &self.jobs, &self.accounting, now)
     }
 
     /// Records a miner's periodic status report (its hashrate may move its difficulty).
@@ -237,7 +255,8 @@ impl Pool {
 
     /// Marks a connection closed; its prefix stays reserved for a while so late shares count.
     pub(crate) fn deregister(&self, connection_id: u64, reason: &DisconnectReason) {
-        self.conns.deregister(connection_id, reason, now());
+        self.conns
+            .deregister(connection_id, reason, &self.accounting, now());
     }
 
     // ---- jobs --------------------------------------------------------------------------
@@ -294,6 +313,7 @@ impl Pool {
     pub(crate) async fn submit(
         &self,
         authorized: bool,
+        peer: Option<IpAddr>,
         req: &WorkResult,
     ) -> Result<Accepted, SubmitError> {
         let ctx = ShareContext {
@@ -301,10 +321,11 @@ impl Pool {
             jobs: &self.jobs,
             blocks: &self.blocks,
             accounting: &self.accounting,
+            bans: &self.bans,
             events: &self.events,
             received: Instant::now(),
         };
-        self.shares.submit(&ctx, authorized, req, now()).await
+        self.shares.submit(&ctx, authorized, peer, req, now()).await
     }
 
     /// Stores a block's submission result (or error) and tells the finder about an outcome.
@@ -344,16 +365,17 @@ impl Pool {
         )
     }
 
-    /// Writes changed worker totals to the store.
+    /// Writes changed worker totals to the store and deletes the workers forgotten.
     pub(crate) fn flush_workers(&self) {
-        let dirty = self.accounting.take_dirty();
-        if let Err(e) = self.store.put_workers(&dirty) {
+        let changes = self.accounting.take_changes();
+        if let Err(e) = self.store.put_workers(&changes.changed, &changes.forgotten) {
             tracing::warn!("could not save worker totals: {e}");
         }
     }
 
     pub(crate) fn snapshot(&self) -> PoolSnapshot {
         let now = now();
+        let (bans, bans_total) = self.bans.snapshot(now);
         let mut workers = self.accounting.snapshot(now);
         self.conns.annotate(&mut workers);
         let workers: Vec<_> = workers.into_values().collect();
@@ -368,6 +390,7 @@ impl Pool {
             listen_addr: self.listen_addr(),
             uptime: now.saturating_duration_since(self.started),
             connections: self.conns.live(),
+            handshaking: self.handshaking.total(),
             hashrate: workers.iter().map(|w| w.hashrate).sum(),
             workers,
             current_job,
@@ -376,6 +399,8 @@ impl Pool {
             chain: lock(&self.chain_status).clone(),
             chain_error: lock(&self.chain_error).clone(),
             storage: self.store.health(),
+            bans,
+            bans_total,
         }
     }
 }
@@ -477,7 +502,7 @@ mod tests {
         for _ in 0..2 {
             // Not on record: a retriable error, never an ack; nothing credited or queued, and
             // the retry is not taken for a duplicate.
-            let answer = pool.submit(true, &req).await;
+            let answer = pool.submit(true, None, &req).await;
             assert!(
                 matches!(answer, Err(SubmitError::BlockNotRecorded { .. })),
                 "{answer:?}"
@@ -491,11 +516,11 @@ mod tests {
 
         // The disk is back: the same retry reopens the database and is recorded, once.
         full.set_full(false);
-        let accepted = pool.submit(true, &req).await.unwrap();
+        let accepted = pool.submit(true, None, &req).await.unwrap();
         assert!(accepted.block_candidate && accepted.credited_difficulty > 0);
         let record = found_rx.try_recv().unwrap();
         assert_eq!(record.block.nonce.limbs().to_vec(), req.nonce);
-        assert_eq!(pool.submit(true, &req).await, Ok(accepted));
+        assert_eq!(pool.submit(true, None, &req).await, Ok(accepted));
         let snap = pool.snapshot();
         assert_eq!(snap.storage, StorageHealth::Ok);
         assert_eq!((snap.blocks_found, snap.workers[0].accepted), (1, 1));

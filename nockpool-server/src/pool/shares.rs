@@ -9,14 +9,16 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use nockpool_core::proto::{RejectReason, WorkResult};
-use nockpool_core::{Digest, Nonce};
+use nockpool_core::{clean_peer_text, Digest, Nonce, MAX_PEER_TEXT};
 use nockpool_pow::PowEngine;
 
 use super::accounting::Accounting;
+use super::bans::Bans;
 use super::blocks::{recorded_notice, Blocks, Claimed};
 use super::conns::{Conns, Miss};
 use super::jobs::{share_target, BlockSource, Jobs};
@@ -76,6 +78,7 @@ pub(super) struct ShareContext<'a> {
     pub(super) jobs: &'a Jobs,
     pub(super) blocks: &'a Blocks,
     pub(super) accounting: &'a Accounting,
+    pub(super) bans: &'a Bans,
     pub(super) events: &'a EventBus,
     /// When the submission arrived (real time: what the share-check latency measures).
     pub(super) received: std::time::Instant,
@@ -152,10 +155,11 @@ impl Shares {
         &self,
         ctx: &ShareContext<'_>,
         authorized: bool,
+        peer: Option<IpAddr>,
         req: &WorkResult,
         now: Instant,
     ) -> Result<Accepted, SubmitError> {
-        match self.check(ctx, authorized, req, now).await {
+        match self.check(ctx, authorized, peer, req, now).await {
             Ok(accepted) => Ok(accepted),
             Err(Refusal::Told(error)) => Err(error),
             Err(Refusal::New { worker, rejection }) => {
@@ -168,20 +172,60 @@ impl Shares {
                 });
                 tracing::debug!(
                     connection_id = req.connection_id,
-                    job = %req.job_id.chars().take(MAX_JOB_ID_LEN).collect::<String>(),
+                    job = %clean_peer_text(&req.job_id, MAX_PEER_TEXT),
                     "share rejected: {} ({})",
                     rejection.reason.as_str_name(),
                     rejection.message
                 );
+                if let Some(worker) = &worker {
+                    self.count_invalid(ctx, req.connection_id, worker, rejection.reason, now);
+                }
                 Err(SubmitError::Rejected(rejection))
             }
         }
+    }
+
+    /// Counts an invalid share against its connection; past the threshold the connection is
+    /// cut and its address banned.
+    fn count_invalid(
+        &self,
+        ctx: &ShareContext<'_>,
+        connection_id: u64,
+        worker: &str,
+        reason: RejectReason,
+        now: Instant,
+    ) {
+        let Some((ip, count)) = ctx.conns.record_invalid(connection_id, reason, now) else {
+            return;
+        };
+        let Some(ip) = ip else {
+            tracing::warn!(
+                worker,
+                connection_id,
+                "cut a connection: {count} invalid shares"
+            );
+            return;
+        };
+        let ban = ctx.bans.ban(ip, count, now);
+        tracing::warn!(
+            worker,
+            connection_id,
+            "banned {ip} for {} s: its connection sent {count} invalid shares within the ban \
+             window (--ban-invalid-shares, --ban-window)",
+            ctx.bans.duration().as_secs()
+        );
+        ctx.events.emit(PoolEvent::AddressBanned {
+            connection_id,
+            worker: worker.to_owned(),
+            ban,
+        });
     }
 
     async fn check(
         &self,
         ctx: &ShareContext<'_>,
         authorized: bool,
+        peer: Option<IpAddr>,
         req: &WorkResult,
         now: Instant,
     ) -> Result<Accepted, Refusal> {
@@ -193,12 +237,28 @@ impl Shares {
                 "missing or wrong farm token",
             );
         }
+        // Refused before any work is spent on it.
+        if peer.is_some_and(|ip| ctx.bans.banned_until(ip, now).is_some()) {
+            return Err(Refusal::Told(SubmitError::Rejected(Rejection::new(
+                RejectReason::RateLimited,
+                "your address is banned for sending too many invalid shares",
+            ))));
+        }
+        // Malformed submissions count against their connection (and towards its ban) too.
         if req.job_id.len() > MAX_JOB_ID_LEN {
-            return refuse(None, RejectReason::Malformed, "job id too long");
+            let worker = ctx.conns.worker(cid);
+            return refuse(worker.as_ref(), RejectReason::Malformed, "job id too long");
         }
         let nonce = match Nonce::from_slice(&req.nonce) {
             Ok(n) => n,
-            Err(e) => return refuse(None, RejectReason::Malformed, format!("bad nonce: {e}")),
+            Err(e) => {
+                let worker = ctx.conns.worker(cid);
+                return refuse(
+                    worker.as_ref(),
+                    RejectReason::Malformed,
+                    format!("bad nonce: {e}"),
+                );
+            }
         };
         let hit = match ctx.conns.lookup(cid, &req.job_id, &nonce, ctx.jobs, now) {
             Ok(hit) => hit,
@@ -410,7 +470,8 @@ impl Shares {
         let credit = Credit {
             connection_id: cid,
             worker: worker.clone(),
-            job_id: req.job_id.clone(),
+            // Not one of ours: the miner's words, shown only cleaned.
+            job_id: clean_peer_text(&req.job_id, MAX_PEER_TEXT),
             difficulty,
             block: Some(FoundBlock {
                 template,
