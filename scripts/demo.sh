@@ -23,7 +23,10 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-# The miner retries with backoff until the pool is listening, so no wait is needed here.
-"$bin/miner" 127.0.0.1:7777 --threads "$threads" --worker demo-miner --log "$level" &
+# The miner retries with backoff until the pool is listening, so no wait is needed here. Its
+# stdout goes through a pipe: with the pool logging to the same terminal, its status line is
+# better as log lines than redrawn in place.
+"$bin/miner" 127.0.0.1:7777 --threads "$threads" --worker demo-miner --log "$level" > >(cat) &
 miner_pid=$!
+echo "demo: dashboard at http://127.0.0.1:8080/ (status API: /api/status, metrics: /metrics)"
 wait "$pool_pid"

@@ -69,9 +69,23 @@ pub fn init_tracing(level: Option<&str>) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
+        .with_writer(|| LogWriter)
         .try_init()
         .map_err(|e| anyhow::anyhow!("logging was already set up: {e}"))
+}
+
+/// Writes log records to stderr around the miner's in-place stats line, if one is drawn on the
+/// terminal (see `nockpool_client::terminal`).
+struct LogWriter;
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        nockpool_client::terminal::around_status_line(|| std::io::stderr().write(buf))
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
 }
 
 /// Times the proof-of-work kernels this CPU supports on the v5 pipeline and selects the

@@ -83,7 +83,9 @@ impl MinerArgs {
         let mut builder = PoolClient::builder()
             .pools(&self.pools)
             .token(self.token.clone())
-            .stats_log_interval(Duration::from_secs(self.report_secs.max(1)));
+            .stats_log_interval(Duration::from_secs(self.report_secs.max(1)))
+            // A person watching: one line kept current; a log file or journal: log lines.
+            .stats_on_terminal(std::io::IsTerminal::is_terminal(&std::io::stdout()));
         if let Some(threads) = self.threads {
             builder = builder.threads(threads);
         }

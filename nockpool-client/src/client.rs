@@ -63,6 +63,7 @@ pub(crate) struct Config {
     pub(crate) stats_log_interval: Option<Duration>,
     /// How pools' certificates are checked, when the pools use TLS (`https://`).
     pub(crate) tls: Option<ClientTlsConfig>,
+    pub(crate) stats_on_terminal: bool,
 }
 
 /// What a TLS client trusts.
@@ -165,6 +166,7 @@ pub struct PoolClientBuilder {
     submit_timeout: Duration,
     stats_log_interval: Option<Duration>,
     tls: Option<TlsTrust>,
+    stats_on_terminal: bool,
 }
 
 impl PoolClientBuilder {
@@ -286,6 +288,15 @@ impl PoolClientBuilder {
         self
     }
 
+    /// With [`stats_log_interval`](Self::stats_log_interval): draw the stats line as one line
+    /// on stdout, rewritten in place at each interval, instead of logging it (for a miner whose
+    /// stdout is a terminal; route log output through [`crate::terminal::around_status_line`]
+    /// so records do not run into it). Default false.
+    pub fn stats_on_terminal(mut self, on: bool) -> Self {
+        self.stats_on_terminal = on;
+        self
+    }
+
     /// Validates the settings.
     pub fn build(self) -> Result<PoolClient, ClientError> {
         if self.pools.is_empty() {
@@ -376,6 +387,7 @@ impl PoolClientBuilder {
                 submit_timeout: self.submit_timeout,
                 stats_log_interval: self.stats_log_interval,
                 tls,
+                stats_on_terminal: self.stats_on_terminal,
             }),
             shared: Arc::new(Shared::new()),
         })
@@ -420,6 +432,7 @@ impl PoolClient {
             submit_timeout: DEFAULT_SUBMIT_TIMEOUT,
             stats_log_interval: None,
             tls: None,
+            stats_on_terminal: false,
         }
     }
 

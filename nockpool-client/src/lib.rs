@@ -70,6 +70,7 @@ mod hashrate;
 mod queue;
 mod runner;
 mod stats;
+pub mod terminal;
 
 pub use address::{PoolAddress, DEFAULT_POOL_PORT};
 #[cfg(feature = "cli")]

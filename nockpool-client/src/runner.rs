@@ -106,9 +106,10 @@ where
         move || counter.per_engine(),
         Arc::clone(&shared),
     ));
+    let on_terminal = config.stats_on_terminal;
     let stats_logger = config
         .stats_log_interval
-        .map(|every| tokio::spawn(log_stats(every, Arc::clone(&shared))));
+        .map(|every| tokio::spawn(log_stats(every, on_terminal, Arc::clone(&shared))));
     let mut runner = Runner {
         backoff: Backoff::new(config.backoff_min, config.backoff_max),
         config,
@@ -128,6 +129,9 @@ where
     sampler.abort();
     if let Some(logger) = stats_logger {
         logger.abort();
+        if on_terminal {
+            crate::terminal::finish();
+        }
     }
     // Let the threads finish their current range so the final hash count is exact.
     let idle = Arc::clone(&miner);
@@ -173,14 +177,19 @@ fn report_undelivered_blocks(queue: &SubmissionQueue, shared: &Shared) {
     }
 }
 
-/// Logs the stats line every `every` (the first after one interval).
-async fn log_stats(every: Duration, shared: Arc<Shared>) {
+/// Logs the stats line every `every` (the first after one interval), or redraws it in place
+/// on the terminal.
+async fn log_stats(every: Duration, on_terminal: bool, shared: Arc<Shared>) {
     let mut tick = tokio::time::interval_at(Instant::now() + every, every);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         let line = shared.snapshot().to_string();
-        info!("{line}");
+        if on_terminal {
+            crate::terminal::draw(&line);
+        } else {
+            info!("{line}");
+        }
     }
 }
 

@@ -152,6 +152,9 @@ impl fmt::Display for ClientStats {
             (Some(pool), None) => write!(f, ", pool {pool}"),
             (None, _) => write!(f, ", not connected"),
         }?;
+        if let (Some(_), Some(difficulty)) = (&self.connected_pool, self.share_difficulty) {
+            write!(f, ", difficulty {difficulty}")?;
+        }
         if !self.kernel.is_empty() {
             write!(f, ", kernel {}", self.kernel)?;
         }
@@ -295,6 +298,10 @@ mod tests {
         );
         stats.kernel = "avx2";
         assert!(stats.to_string().ends_with("at height 42, kernel avx2"));
+        stats.share_difficulty = Some(4096);
+        assert!(stats
+            .to_string()
+            .ends_with("at height 42, difficulty 4096, kernel avx2"));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use nockpool_core::{ChainError, MiningShare};
 
-use crate::{Devnet, Limits, PoolServer, PoolServerBuilder, VardiffConfig};
+use crate::{Devnet, HttpConfig, Limits, PoolServer, PoolServerBuilder, VardiffConfig};
 
 /// What the `pool-server` binary reads for the pool itself (backend-independent).
 #[derive(Clone, Debug, clap::Args)]
@@ -103,9 +103,46 @@ pub struct ServerArgs {
     /// The PEM private key of --tls-cert.
     #[arg(long, env = "POOL_TLS_KEY", value_name = "PEM", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// The status API, dashboard and alerts.
+    #[command(flatten)]
+    pub http: HttpArgs,
     /// The embedded devnet's settings.
     #[command(flatten)]
     pub devnet: DevnetArgs,
+}
+
+/// The status API's, dashboard's and alerts' flags.
+#[derive(Clone, Debug, clap::Args)]
+pub struct HttpArgs {
+    /// Address of the status API, /metrics and the web dashboard (0.0.0.0:8080 for the LAN).
+    #[arg(long, env = "POOL_HTTP_ADDRESS", default_value = crate::DEFAULT_HTTP_ADDRESS)]
+    pub http_address: SocketAddr,
+    /// Token the API, /metrics and the dashboard require (Bearer header or ?token=); /health
+    /// stays open.
+    #[arg(long, env = "POOL_HTTP_TOKEN")]
+    pub http_token: Option<String>,
+    /// Serve no status API, metrics or dashboard (alerts still go to --alert-webhook).
+    #[arg(long)]
+    pub no_http: bool,
+    /// Seconds without a share before a worker is marked offline [default: 300, or 10 share
+    /// intervals when longer].
+    #[arg(long, value_name = "SECS")]
+    pub offline_after: Option<u64>,
+    /// http:// URL that gets a JSON POST per alert: worker offline / back online, found
+    /// block, backend down / up.
+    #[arg(long, env = "POOL_ALERT_WEBHOOK", value_name = "URL")]
+    pub alert_webhook: Option<String>,
+}
+
+impl HttpArgs {
+    /// The status API's settings (with `--no-http`: alerts only, on no address).
+    pub fn config(&self) -> HttpConfig {
+        HttpConfig::new(self.http_address)
+            .serve(!self.no_http)
+            .token(self.http_token.clone().filter(|t| !t.is_empty()))
+            .offline_after(self.offline_after.map(|s| Duration::from_secs(s.max(1))))
+            .alert_webhook(self.alert_webhook.clone().filter(|u| !u.is_empty()))
+    }
 }
 
 /// The embedded devnet's flags.
@@ -169,7 +206,8 @@ impl ServerArgs {
                 per_thread_hashrate: self.thread_hashrate.max(0.0),
                 ..VardiffConfig::default()
             })
-            .limits(self.limits());
+            .limits(self.limits())
+            .http(Some(self.http.config()));
         match self.fixed_difficulty {
             Some(difficulty) => builder.fixed_difficulty(difficulty),
             None => builder,
@@ -317,6 +355,31 @@ mod tests {
         assert_eq!(args.devnet.devnet_competitor, Some(5));
         let defaults = Server::try_parse_from(["pool-server"]).unwrap().args;
         assert_eq!(defaults.address, crate::DEFAULT_LISTEN.parse().unwrap());
+        assert_eq!(
+            defaults.http.http_address,
+            "127.0.0.1:8080".parse().unwrap()
+        );
+        assert!(!defaults.http.no_http && defaults.http.offline_after.is_none());
+        let http = Server::try_parse_from([
+            "pool-server",
+            "--http-address",
+            "0.0.0.0:9090",
+            "--http-token",
+            "t",
+            "--no-http",
+            "--offline-after",
+            "120",
+            "--alert-webhook",
+            "http://127.0.0.1:1/h",
+        ])
+        .unwrap()
+        .args
+        .http;
+        assert_eq!(http.http_address, "0.0.0.0:9090".parse().unwrap());
+        assert_eq!(http.http_token.as_deref(), Some("t"));
+        assert!(http.no_http);
+        assert_eq!(http.offline_after, Some(120));
+        assert_eq!(http.alert_webhook.as_deref(), Some("http://127.0.0.1:1/h"));
         assert_eq!(defaults.payee_texts().count(), 0);
         assert_eq!(defaults.fixed_difficulty, None);
         assert_eq!(defaults.max_miners, Limits::default().max_connections);

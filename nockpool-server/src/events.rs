@@ -50,6 +50,8 @@ pub enum PoolEvent {
         height: u64,
         /// How many miners the job reached.
         miners: usize,
+        /// How long queueing the job to every miner took.
+        fanout: Duration,
     },
     /// A connection's share difficulty changed (vardiff).
     DifficultyChanged {
@@ -72,6 +74,8 @@ pub enum PoolEvent {
         difficulty: u64,
         /// Whether it also met the network target.
         block_candidate: bool,
+        /// How long checking and crediting it took (a found block: including its durable write).
+        check_time: Duration,
     },
     /// A share was refused.
     ShareRejected {
@@ -81,6 +85,8 @@ pub enum PoolEvent {
         worker: String,
         /// Why.
         reason: RejectReason,
+        /// How long checking it took.
+        check_time: Duration,
     },
     /// A share met the network target; the block is persisted and being submitted.
     BlockFound {
@@ -111,6 +117,18 @@ pub enum PoolEvent {
     },
     /// Writes to the pool's database succeed again after a failure.
     StorageRecovered,
+    /// The status API and dashboard are being served.
+    HttpListening {
+        /// The bound address.
+        addr: SocketAddr,
+    },
+    /// The status API's address could not be bound; the pool mines on without it.
+    HttpUnavailable {
+        /// The address that was asked for.
+        addr: SocketAddr,
+        /// Why it could not be bound.
+        error: String,
+    },
     /// A connection sent too many invalid shares: it was cut and its address banned.
     AddressBanned {
         /// The connection that was cut.
@@ -158,6 +176,12 @@ pub struct WorkerSnapshot {
     pub reported_hashrate: Option<f64>,
     /// Share difficulty of its newest live connection.
     pub difficulty: Option<u64>,
+    /// When its newest live connection registered (`None`: not connected).
+    pub connected_since: Option<SystemTime>,
+    /// Threads announced, summed over its live connections.
+    pub threads: Option<u32>,
+    /// The client version its newest live connection announced (cleaned of control characters).
+    pub client_version: Option<String>,
 }
 
 /// An address refused for sending too many invalid shares.
@@ -197,6 +221,8 @@ pub struct JobSnapshot {
     pub commitment: Digest,
     /// When the template arrived.
     pub since: SystemTime,
+    /// The network target a block must meet.
+    pub network_target: nockpool_core::Target,
 }
 
 /// A point-in-time view of the pool.
@@ -223,6 +249,9 @@ pub struct PoolSnapshot {
     pub recent_blocks: Vec<BlockRecord>,
     /// The backend's last reported status.
     pub chain: Option<ChainStatus>,
+    /// Why the backend's last status call failed (`None`: it answered); while this is set,
+    /// [`chain`](Self::chain) is the last status that did arrive.
+    pub chain_error: Option<String>,
     /// Whether the pool's database (found blocks, worker totals) can be written.
     pub storage: StorageHealth,
     /// Addresses banned now for invalid shares ([`Limits::ban_invalid_shares`]).

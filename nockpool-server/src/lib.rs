@@ -26,6 +26,9 @@
 //! - `vardiff` — [`Vardiff`], [`VardiffConfig`]: per-connection difficulty (clock passed in).
 //! - `limits` — [`Limits`]: per-connection rate and size limits.
 //! - `store` — the pool's redb database (`<data dir>/pool.redb`): [`BlockRecord`]s, worker totals.
+//! - `http` — [`HttpConfig`]: the status API (`/api/…`, `/health`), Prometheus `/metrics`,
+//!   the web dashboard at `/`, offline-worker detection and the alert webhook. It reads the pool
+//!   only through a [`PoolHandle`].
 //! - `events` — [`PoolEvent`], [`PoolSnapshot`], [`WorkerSnapshot`], [`JobSnapshot`].
 //! - [`ChainBackend`] and its types live in `nockpool-core` and are re-exported here.
 //! - `devnet` — [`Devnet`]: the embedded development chain (simulated; `<data dir>/devnet.redb`).
@@ -122,6 +125,7 @@ mod cli;
 mod devnet;
 mod error;
 mod events;
+mod http;
 mod limits;
 mod pool;
 mod reopen;
@@ -132,12 +136,13 @@ mod vardiff;
 
 pub use accept::{bind_listener, raise_descriptor_limit, DescriptorLimit};
 #[cfg(feature = "cli")]
-pub use cli::{devnet_payees, DevnetArgs, ServerArgs};
+pub use cli::{devnet_payees, DevnetArgs, HttpArgs, ServerArgs};
 pub use devnet::{Devnet, DevnetBlock, DevnetBuilder, DevnetMiner, DEVNET_DB_FILE};
 pub use error::ServerError;
 pub use events::{
     BanSnapshot, JobSnapshot, PoolEvent, PoolSnapshot, StorageHealth, WorkerSnapshot,
 };
+pub use http::{HttpConfig, DEFAULT_HTTP_ADDRESS};
 pub use limits::Limits;
 pub use nockpool_core::{
     BlockOutcome, BlockTemplate, ChainBackend, ChainError, ChainStatus, FoundBlock, TemplateStream,

@@ -16,6 +16,7 @@ use tonic::transport::{Identity, ServerTlsConfig};
 
 use crate::accept::{listen, AcceptConfig, Incoming};
 use crate::events::{EventBus, PoolEvent, PoolSnapshot};
+use crate::http::HttpConfig;
 use crate::limits::Limits;
 use crate::pool::{Pool, PoolConfig};
 use crate::service::{stopped, PoolService};
@@ -64,6 +65,7 @@ pub struct PoolServerBuilder {
     summary_interval: Duration,
     status_interval: Duration,
     tls: Option<TlsSource>,
+    http: Option<HttpConfig>,
 }
 
 /// A TLS certificate chain and its private key, PEM-encoded, or the files that hold them.
@@ -234,6 +236,13 @@ impl PoolServerBuilder {
         self
     }
 
+    /// Serves the status API, `/metrics`, the dashboard and alerts while the pool runs (off by
+    /// default). A port that cannot be bound is logged; the pool mines on without it.
+    pub fn http(mut self, http: Option<HttpConfig>) -> Self {
+        self.http = http;
+        self
+    }
+
     /// Validates the settings and opens the data dir.
     pub fn build(mut self) -> Result<PoolServer, ServerError> {
         let backend = self.backend.ok_or_else(|| ServerError::Config {
@@ -284,6 +293,9 @@ impl PoolServerBuilder {
         let tls = self.tls.as_ref().map(server_tls).transpose()?;
         self.vardiff.validate()?;
         self.limits.validate()?;
+        if let Some(http) = &self.http {
+            http.validate()?;
+        }
         if self.summary_interval.is_zero() {
             return Err(ServerError::Config {
                 setting: "summary_interval",
@@ -311,6 +323,8 @@ impl PoolServerBuilder {
         let engine = self
             .engine
             .unwrap_or_else(|| Arc::new(V5Engine::new()) as Arc<dyn PowEngine>);
+        let offline_after =
+            crate::http::default_offline_after(config.vardiff.target_share_interval);
         let pool = Arc::new(Pool::new(config, engine, store, found_tx, events)?);
         Ok(PoolServer {
             pool,
@@ -318,6 +332,7 @@ impl PoolServerBuilder {
             listen: self.listen,
             found_rx,
             tls,
+            http: self.http.map(|h| (h, offline_after)),
         })
     }
 }
@@ -334,13 +349,15 @@ pub struct PoolServer {
     listen: SocketAddr,
     found_rx: mpsc::UnboundedReceiver<BlockRecord>,
     tls: Option<ServerTlsConfig>,
+    /// The status API's settings and the default offline delay.
+    http: Option<(HttpConfig, Duration)>,
 }
 
 /// A cheap, cloneable view of a pool: snapshots and events. Usable before, while and after the
 /// server runs.
 #[derive(Clone)]
 pub struct PoolHandle {
-    pool: Arc<Pool>,
+    pub(crate) pool: Arc<Pool>,
 }
 
 impl PoolHandle {
@@ -354,9 +371,26 @@ impl PoolHandle {
         self.pool.subscribe_events()
     }
 
+    /// Found blocks on record in the data dir, newest first: up to `limit` whose ids are below
+    /// `before` (from the newest when `None`). Reads the database: call it from a blocking
+    /// context (e.g. `tokio::task::spawn_blocking`) in async code.
+    pub fn found_blocks(
+        &self,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<BlockRecord>, ServerError> {
+        self.pool.found_blocks(before, limit)
+    }
+
     /// The address the server is listening on, once it is.
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.pool.listen_addr()
+    }
+
+    /// The address the status API and dashboard are served on, once they are (`None` without
+    /// [`PoolServerBuilder::http`], or when the address could not be bound).
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.pool.http_addr()
     }
 }
 
@@ -387,6 +421,7 @@ impl PoolServer {
             summary_interval: Duration::from_secs(60),
             status_interval: Duration::from_secs(30),
             tls: None,
+            http: None,
         }
     }
 
@@ -424,6 +459,7 @@ impl PoolServer {
             listen,
             found_rx,
             tls,
+            http,
         } = self;
         let addr = listener.local_addr().map_err(|source| ServerError::Bind {
             addr: listen,
@@ -472,6 +508,11 @@ impl PoolServer {
         tasks.spawn(follow_templates(pool.clone(), backend.clone(), mining_set));
         tasks.spawn(maintain(pool.clone(), backend.clone()));
         tasks.spawn(submit_blocks(pool.clone(), backend.clone(), found_rx));
+        if let Some((config, offline_after)) = http {
+            let handle = PoolHandle { pool: pool.clone() };
+            let stop = pool.shutdown_signal();
+            tasks.spawn(crate::http::run(handle, config, offline_after, stop));
+        }
 
         let limits = &pool.config.limits;
         let service = MiningPoolServer::new(PoolService { pool: pool.clone() })
@@ -605,11 +646,12 @@ async fn maintain(pool: Arc<Pool>, backend: Arc<dyn ChainBackend>) {
             _ = tick.tick() => {
                 ticks += 1;
                 pool.maintain();
-                if let Ok(Ok(status)) =
-                    tokio::time::timeout(BACKEND_CALL_TIMEOUT, backend.status()).await
-                {
-                    pool.set_chain_status(status);
-                }
+                let status = match tokio::time::timeout(BACKEND_CALL_TIMEOUT, backend.status()).await {
+                    Ok(Ok(status)) => Ok(status),
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Err(_) => Err(format!("no status answer within {BACKEND_CALL_TIMEOUT:?}")),
+                };
+                pool.set_chain_status(status);
                 // After a storage failure: reopen as soon as the disk allows.
                 let store = pool.store.clone();
                 let _ = tokio::task::spawn_blocking(move || store.probe()).await;

@@ -327,6 +327,43 @@ impl Store {
             .map_err(failure)
     }
 
+    /// Up to `limit` blocks with ids below `before` (all when `None`), newest first. Records
+    /// that do not decode are skipped with a warning.
+    pub(crate) fn blocks_page(
+        &self,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<BlockRecord>, ServerError> {
+        self.db
+            .read(|db| {
+                let txn = db.begin_read().map_err(storage("begin read"))?;
+                let table = txn.open_table(BLOCKS).map_err(storage("open table"))?;
+                let range = match before {
+                    Some(before) => table.range(..before),
+                    None => table.range(0..),
+                }
+                .map_err(storage("iterate"))?;
+                let mut out = Vec::new();
+                for entry in range.rev() {
+                    if out.len() >= limit {
+                        break;
+                    }
+                    let (key, value) = entry.map_err(storage("read"))?;
+                    match serde_json::from_slice::<StoredBlock>(value.value())
+                        .map_err(|e| e.to_string())
+                        .and_then(StoredBlock::into_record)
+                    {
+                        Ok(r) => out.push(r),
+                        Err(e) => {
+                            tracing::warn!("skipping unreadable found block #{}: {e}", key.value())
+                        }
+                    }
+                }
+                Ok(out)
+            })
+            .map_err(failure)
+    }
+
     /// Writes a block record durably (the call returns after the data is on disk).
     pub(crate) fn put_block(&self, record: &BlockRecord) -> Result<(), ServerError> {
         let bytes = serde_json::to_vec(&StoredBlock::from_record(record))

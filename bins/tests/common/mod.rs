@@ -155,12 +155,16 @@ impl Drop for Proc {
 pub fn pool_server(data_dir: &Path, listen: &str) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_pool-server"));
     command
-        .args(["--address", listen, "--log", "info", "--data-dir"])
+        .args(["--address", listen, "--log", "info"])
+        // Its own status port: tests run side by side (and 8080 may be in use here).
+        .args(["--http-address", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
         // No .env of the developer's, and no payee unless a test names one.
         .current_dir(data_dir.parent().unwrap_or(data_dir))
         .env("MINING_PUBKEY", "")
         .env_remove("POOL_TOKEN")
+        .env_remove("POOL_HTTP_TOKEN")
+        .env_remove("POOL_ALERT_WEBHOOK")
         .env_remove("RUST_LOG");
     command
 }

@@ -287,6 +287,9 @@ impl Accounting {
                     hashrate: w.hashrate(now),
                     reported_hashrate: None,
                     difficulty: None,
+                    connected_since: None,
+                    threads: None,
+                    client_version: None,
                 };
                 (name.clone(), snapshot)
             })

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use nockpool_core::proto::{self, work_order, RejectReason, WorkOrder};
 use nockpool_core::{clean_peer_text, Difficulty, Nonce, Target, MAX_PEER_TEXT, P};
@@ -218,6 +218,12 @@ struct Conn {
     prefix: u64,
     kick: Arc<Kick>,
     state: Mutex<ConnState>,
+    /// When it registered (wall clock, for status views).
+    connected_at: SystemTime,
+    /// Threads its Hello announced.
+    threads: u32,
+    /// The client version its Hello announced (cleaned like a worker name).
+    client_version: Arc<str>,
 }
 
 #[derive(Default)]
@@ -407,6 +413,10 @@ impl Conns {
             addr,
             prefix,
             kick: kick.clone(),
+            connected_at: SystemTime::now(),
+            threads: hello.threads,
+            client_version: sanitize_worker_name(&hello.client_version, limits.max_worker_name)
+                .into(),
             state: Mutex::new(ConnState {
                 tx: Some(tx),
                 closed_at: None,
@@ -746,7 +756,13 @@ impl Conns {
             }
             if let Some(ws) = workers.get_mut(&*conn.worker) {
                 ws.connections += 1;
-                ws.difficulty = Some(st.vardiff.difficulty().get());
+                // The newest connection names the worker's difficulty, version and start.
+                if ws.connected_since.is_none_or(|t| t < conn.connected_at) {
+                    ws.connected_since = Some(conn.connected_at);
+                    ws.client_version = Some(conn.client_version.to_string());
+                    ws.difficulty = Some(st.vardiff.difficulty().get());
+                }
+                *ws.threads.get_or_insert(0) += conn.threads;
                 if let Some(h) = st.reported_hashrate {
                     *ws.reported_hashrate.get_or_insert(0.0) += h;
                 }

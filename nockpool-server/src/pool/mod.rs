@@ -98,7 +98,9 @@ pub(crate) struct Pool {
     bans: Bans,
     shares: Shares,
     chain_status: Mutex<Option<ChainStatus>>,
+    chain_error: Mutex<Option<String>>,
     listen_addr: Mutex<Option<SocketAddr>>,
+    http_addr: Mutex<Option<SocketAddr>>,
     shutdown: watch::Sender<bool>,
     /// Sockets that have not completed the HTTP/2 handshake (kept by the accept loop).
     pub(crate) handshaking: Arc<Handshaking>,
@@ -147,7 +149,9 @@ impl Pool {
             bans,
             shares,
             chain_status: Mutex::new(None),
+            chain_error: Mutex::new(None),
             listen_addr: Mutex::new(None),
+            http_addr: Mutex::new(None),
             shutdown: watch::channel(false).0,
             handshaking: Arc::default(),
         })
@@ -170,8 +174,33 @@ impl Pool {
         *lock(&self.listen_addr)
     }
 
-    pub(crate) fn set_chain_status(&self, status: ChainStatus) {
-        *lock(&self.chain_status) = Some(status);
+    pub(crate) fn set_http_addr(&self, addr: SocketAddr) {
+        *lock(&self.http_addr) = Some(addr);
+        self.emit(PoolEvent::HttpListening { addr });
+    }
+
+    pub(crate) fn http_addr(&self) -> Option<SocketAddr> {
+        *lock(&self.http_addr)
+    }
+
+    pub(crate) fn set_chain_status(&self, status: Result<ChainStatus, String>) {
+        match status {
+            Ok(status) => {
+                *lock(&self.chain_status) = Some(status);
+                *lock(&self.chain_error) = None;
+            }
+            Err(error) => *lock(&self.chain_error) = Some(error),
+        }
+    }
+
+    /// Found blocks on record, newest first: up to `limit` with ids below `before` (all ids
+    /// when `None`). Reads the data dir (blocking).
+    pub(crate) fn found_blocks(
+        &self,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<BlockRecord>, crate::ServerError> {
+        self.store.blocks_page(before, limit)
     }
 
     pub(crate) fn shutdown_signal(&self) -> watch::Receiver<bool> {
@@ -261,7 +290,9 @@ impl Pool {
         let Some(entry) = self.jobs.install(template, prepared, now()) else {
             return; // the same work again
         };
+        let fanout_started = Instant::now();
         let reached = self.conns.broadcast(&entry);
+        let fanout = fanout_started.elapsed();
         tracing::info!(
             job = %entry.job_id,
             height = entry.template.height,
@@ -272,6 +303,7 @@ impl Pool {
             job_id: entry.job_id.clone(),
             height: entry.template.height,
             miners: reached,
+            fanout,
         });
     }
 
@@ -291,6 +323,7 @@ impl Pool {
             accounting: &self.accounting,
             bans: &self.bans,
             events: &self.events,
+            received: Instant::now(),
         };
         self.shares.submit(&ctx, authorized, peer, req, now()).await
     }
@@ -351,6 +384,7 @@ impl Pool {
             height: c.template.height,
             commitment: c.template.commitment,
             since: c.received_wall,
+            network_target: c.template.network_target,
         });
         PoolSnapshot {
             listen_addr: self.listen_addr(),
@@ -363,6 +397,7 @@ impl Pool {
             blocks_found: self.blocks.total(),
             recent_blocks: self.blocks.recent(),
             chain: lock(&self.chain_status).clone(),
+            chain_error: lock(&self.chain_error).clone(),
             storage: self.store.health(),
             bans,
             bans_total,

@@ -80,6 +80,8 @@ pub(super) struct ShareContext<'a> {
     pub(super) accounting: &'a Accounting,
     pub(super) bans: &'a Bans,
     pub(super) events: &'a EventBus,
+    /// When the submission arrived (real time: what the share-check latency measures).
+    pub(super) received: std::time::Instant,
 }
 
 /// A submission that was not accepted.
@@ -166,6 +168,7 @@ impl Shares {
                     connection_id: req.connection_id,
                     worker: worker.as_deref().unwrap_or_default().to_owned(),
                     reason: rejection.reason,
+                    check_time: ctx.received.elapsed(),
                 });
                 tracing::debug!(
                     connection_id = req.connection_id,
@@ -544,6 +547,7 @@ impl Shares {
             job_id,
             difficulty,
             block_candidate: is_block,
+            check_time: ctx.received.elapsed(),
         });
         Ok(answer)
     }
