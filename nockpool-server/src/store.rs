@@ -312,15 +312,7 @@ impl Store {
                 let mut out = Vec::new();
                 for entry in table.iter().map_err(storage("iterate"))? {
                     let (key, value) = entry.map_err(storage("read"))?;
-                    match serde_json::from_slice::<StoredBlock>(value.value())
-                        .map_err(|e| e.to_string())
-                        .and_then(StoredBlock::into_record)
-                    {
-                        Ok(r) => out.push(r),
-                        Err(e) => {
-                            tracing::warn!("skipping unreadable found block #{}: {e}", key.value())
-                        }
-                    }
+                    out.extend(decode_block(key.value(), value.value()));
                 }
                 Ok(out)
             })
@@ -349,15 +341,7 @@ impl Store {
                         break;
                     }
                     let (key, value) = entry.map_err(storage("read"))?;
-                    match serde_json::from_slice::<StoredBlock>(value.value())
-                        .map_err(|e| e.to_string())
-                        .and_then(StoredBlock::into_record)
-                    {
-                        Ok(r) => out.push(r),
-                        Err(e) => {
-                            tracing::warn!("skipping unreadable found block #{}: {e}", key.value())
-                        }
-                    }
+                    out.extend(decode_block(key.value(), value.value()));
                 }
                 Ok(out)
             })
@@ -490,6 +474,21 @@ impl Store {
     /// Closes the database file; later writes fail with a storage error.
     pub(crate) fn close(&self) {
         self.db.close();
+    }
+}
+
+/// A stored block record, or `None` (with a warning) when it does not decode: one bad record
+/// must not hide the others.
+fn decode_block(id: u64, bytes: &[u8]) -> Option<BlockRecord> {
+    match serde_json::from_slice::<StoredBlock>(bytes)
+        .map_err(|e| e.to_string())
+        .and_then(StoredBlock::into_record)
+    {
+        Ok(record) => Some(record),
+        Err(e) => {
+            tracing::warn!("skipping unreadable found block #{id}: {e}");
+            None
+        }
     }
 }
 
