@@ -13,7 +13,9 @@ use nockpool_core::proto::{
     miner_status, work_order, Hello, MinerStatus, NoticeKind, RejectReason, Status, SubmitAck,
     Welcome, WorkOrder, WorkResult,
 };
-use nockpool_core::{Digest, Job, Share, Target, TOKEN_METADATA_KEY};
+use nockpool_core::{
+    clean_peer_text, Digest, Job, Share, Target, MAX_PEER_TEXT, TOKEN_METADATA_KEY,
+};
 use nockpool_pow::{FoundShare, MiningJob};
 use tokio::sync::mpsc;
 use tokio::time::{sleep, sleep_until, timeout, Instant, MissedTickBehavior};
@@ -480,8 +482,10 @@ impl Runner {
                     difficulty: set.difficulty,
                 });
             }
-            Some(work_order::Kind::Notice(notice)) => {
+            Some(work_order::Kind::Notice(mut notice)) => {
                 let kind = NoticeKind::try_from(notice.kind).unwrap_or(NoticeKind::Unspecified);
+                // Pool text reaches our log and our embedder's events: no forged lines.
+                notice.message = clean_peer_text(&notice.message, MAX_PEER_TEXT);
                 match kind {
                     NoticeKind::BlockRejected
                     | NoticeKind::BlockStale
@@ -518,7 +522,8 @@ impl Runner {
         let (prepared, share_target, network_target) = match parsed {
             Ok(parsed) => parsed,
             Err(reason) => {
-                warn!(job_id = %job.job_id, %reason, "pool sent an unusable job");
+                let job_id = clean_peer_text(&job.job_id, MAX_PEER_TEXT);
+                warn!(%job_id, %reason, "pool sent an unusable job");
                 if job.clean_jobs || !session.first_job {
                     // Whatever we were mining is stale now; grinding it would be wasted work.
                     self.pause_engine();
@@ -760,20 +765,21 @@ impl Runner {
             });
         } else {
             let reason = RejectReason::try_from(ack.reason).unwrap_or(RejectReason::Unspecified);
+            let message = clean_peer_text(&ack.message, MAX_PEER_TEXT);
             *stats.rejected.entry(reason).or_insert(0) += 1;
             if submission.block {
                 stats.blocks_rejected += 1;
             }
             drop(stats);
             if submission.block {
-                warn!(job_id = %submission.job_id, reason = reason.as_str_name(), message = %ack.message, "pool rejected our block candidate");
+                warn!(job_id = %submission.job_id, reason = reason.as_str_name(), %message, "pool rejected our block candidate");
             } else {
-                debug!(job_id = %submission.job_id, reason = reason.as_str_name(), message = %ack.message, "share rejected");
+                debug!(job_id = %submission.job_id, reason = reason.as_str_name(), %message, "share rejected");
             }
             self.shared.emit(ClientEvent::ShareRejected {
                 job_id: submission.job_id,
                 reason,
-                message: ack.message,
+                message,
                 block: submission.block,
             });
         }
@@ -829,11 +835,13 @@ async fn open_session(
         .await
         .map_err(|_| "no answer to Subscribe".to_owned())?
         .map_err(|status| {
-            // A TLS pool drops a plaintext HTTP/2 connection without a gRPC answer.
+            // A TLS pool drops a plaintext HTTP/2 connection without a gRPC answer; depending on
+            // when the drop lands, tonic reports it as one of these (an h2 protocol error is
+            // `Internal`).
             let hint = if !config.pools[pool].is_tls()
                 && matches!(
                     status.code(),
-                    Code::Cancelled | Code::Unavailable | Code::Unknown
+                    Code::Cancelled | Code::Unavailable | Code::Unknown | Code::Internal
                 ) {
                 " (if this pool uses TLS, connect with --tls-ca or an https:// address)"
             } else {
@@ -923,6 +931,14 @@ fn endpoint(pool: &PoolAddress, config: &Config) -> Result<Endpoint, String> {
 /// Decodes a job and the share target to mine at: never harder than the network target, which
 /// would hide blocks from the pool.
 fn parse_job(job: &nockpool_core::proto::Job) -> Result<(Job, Target), String> {
+    // The id is echoed back and logged: anything our pool never sends (control characters, a
+    // very long id) is refused rather than carried into logs and stats.
+    if job.job_id.len() > MAX_PEER_TEXT || job.job_id != clean_peer_text(&job.job_id, MAX_PEER_TEXT)
+    {
+        return Err(format!(
+            "its job id is not plain text of at most {MAX_PEER_TEXT} bytes"
+        ));
+    }
     let job = Job::try_from(job).map_err(|e| e.to_string())?;
     let share_target = job.share_target.easier(job.network_target);
     Ok((job, share_target))
@@ -932,7 +948,8 @@ fn status_text(status: &tonic::Status) -> String {
     if status.message().is_empty() {
         format!("{:?}", status.code())
     } else {
-        format!("{:?}: {}", status.code(), status.message())
+        let message = clean_peer_text(status.message(), MAX_PEER_TEXT);
+        format!("{:?}: {message}", status.code())
     }
 }
 
@@ -956,6 +973,34 @@ mod tests {
     use std::sync::atomic::{AtomicU64, Ordering};
 
     use super::*;
+
+    #[test]
+    fn pool_text_is_refused_or_cleaned_before_it_reaches_the_log() {
+        let job = |job_id: &str| nockpool_core::proto::Job {
+            job_id: job_id.to_owned(),
+            commitment: vec![1, 2, 3, 4, 5],
+            share_target: vec![0xff; 8],
+            network_target: vec![1],
+            pow_version: 5,
+            pow_len: 64,
+            ..Default::default()
+        };
+        assert!(parse_job(&job("2094f2be-8")).is_ok());
+        for forged in [
+            "j\n*** BLOCK #999 FAKE ***",
+            "j\u{1b}[2J",
+            &"j".repeat(MAX_PEER_TEXT + 1),
+        ] {
+            let Err(err) = parse_job(&job(forged)) else {
+                panic!("job id {forged:?} was taken");
+            };
+            assert!(err.contains("job id"), "{err}");
+        }
+        let status = tonic::Status::unavailable("down\n*** BLOCK #999 FAKE ***\u{7}");
+        let text = status_text(&status);
+        assert!(!text.contains('\n') && !text.contains('\u{7}'), "{text:?}");
+        assert!(text.starts_with("Unavailable: down"), "{text}");
+    }
 
     #[tokio::test(start_paused = true)]
     async fn sampler_averages_real_hashes_over_both_windows_in_paused_time() {
