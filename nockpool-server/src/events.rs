@@ -153,6 +153,7 @@ pub enum PoolEvent {
 
 /// One worker (miner name) as the pool sees it; several connections may share a name.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct WorkerSnapshot {
     /// The worker name.
     pub name: String,
@@ -186,6 +187,7 @@ pub struct WorkerSnapshot {
 
 /// An address refused for sending too many invalid shares.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct BanSnapshot {
     /// The banned address.
     pub ip: IpAddr,
@@ -212,6 +214,7 @@ pub enum StorageHealth {
 
 /// The job currently being mined.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct JobSnapshot {
     /// Template-level job id.
     pub job_id: String,
@@ -227,6 +230,7 @@ pub struct JobSnapshot {
 
 /// A point-in-time view of the pool.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct PoolSnapshot {
     /// The bound address, once listening.
     pub listen_addr: Option<SocketAddr>,
