@@ -220,8 +220,8 @@ impl ServerArgs {
 const MAX_MINERS_LIMIT: usize = 1_000_000;
 
 fn parse_max_miners(text: &str) -> Result<usize, String> {
-    match text.trim().parse::<usize>() {
-        Ok(n) if (1..=MAX_MINERS_LIMIT).contains(&n) => Ok(n),
+    match at_least_one_usize(text)? {
+        n if n <= MAX_MINERS_LIMIT => Ok(n),
         _ => Err(format!(
             "give at least 1 and at most {MAX_MINERS_LIMIT} miners"
         )),
