@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput};
 use nockpool_benches::{conditions, race, twenty_first_uses_avx512, Contender};
+
+mod reference;
 use nockpool_pow::kernel::{self, Kernel};
 use nockpool_pow::tip5;
 use twenty_first::prelude::{BFieldElement, Digest as TfDigest, Tip5 as TfTip5};
@@ -127,21 +129,10 @@ fn hashing(c: &mut Criterion) {
 fn ratios() {
     let before = kernel::current();
     let one = states(1)[0];
-    let batch = states(1024);
+    let batch = states(reference::PAIRS);
     let tf_pairs = pairs(&batch);
     let mut tf = twenty_first_sponge(&one);
-    let mut contenders = vec![
-        Contender::new("twenty-first permutation (5 rounds, single)", 1.0, || {
-            black_box(&mut tf).permutation()
-        }),
-        Contender::new(
-            "twenty-first hash_pair_many x1024 (5 rounds)",
-            1024.0,
-            || {
-                black_box(TfTip5::hash_pair_many(black_box(&tf_pairs)));
-            },
-        ),
-    ];
+    let mut contenders = reference::contenders(&mut tf, &tf_pairs);
     let kernels = Kernel::supported();
     for &k in &kernels {
         let mut single = one;
@@ -171,8 +162,8 @@ fn ratios() {
     for (c, ns) in contenders.iter().zip(&best) {
         println!("  {:<48} {:>9.1} ns per permutation", c.name, ns);
     }
-    let (tf_single, tf_batched) = (best[0], best[1]);
-    let r = 1.4 * tf_single.min(tf_batched);
+    let tf_single = best[0];
+    let r = reference::r_ns(&best);
     println!(
         "  R = 1.4 × min(twenty-first single, batched) = {r:.1} ns (7-round reference); \
          twenty-first runs its {} path here",

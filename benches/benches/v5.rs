@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
 use nockpool_benches::{conditions, race, Contender};
+
+mod reference;
 use nockpool_core::{Digest, JobParams, Target};
 use nockpool_pow::bench::BenchConfig;
 use nockpool_pow::kernel::{self, Kernel};
@@ -96,7 +98,7 @@ fn miner(c: &mut Criterion) {
 fn ratios() {
     let before = kernel::current();
     let batch = nonces(64);
-    let states: Vec<[TfDigest; 2]> = (0..1024u64)
+    let states: Vec<[TfDigest; 2]> = (0..reference::PAIRS as u64)
         .map(|i| {
             let d = |o: u64| {
                 TfDigest::new(std::array::from_fn(|j| {
@@ -107,18 +109,7 @@ fn ratios() {
         })
         .collect();
     let mut tf = TfTip5::new(Domain::FixedLength);
-    let mut contenders = vec![
-        Contender::new("twenty-first permutation (5 rounds, single)", 1.0, || {
-            black_box(&mut tf).permutation()
-        }),
-        Contender::new(
-            "twenty-first hash_pair_many x1024 (5 rounds)",
-            1024.0,
-            || {
-                black_box(TfTip5::hash_pair_many(black_box(&states)));
-            },
-        ),
-    ];
+    let mut contenders = reference::contenders(&mut tf, &states);
     let kernels = Kernel::supported();
     for &k in &kernels {
         let batch = &batch;
@@ -144,7 +135,7 @@ fn ratios() {
 
     println!("\nv5 goal ratios (best of 25 interleaved 3 ms slices per contender)");
     println!("{}", conditions());
-    let r = 1.4 * best[0].min(best[1]);
+    let r = reference::r_ns(&best);
     let reference = 1e9 / (34.0 * r);
     println!(
         "  R = {r:.1} ns; reference rate 1/(34 R) = {:.1} k/s; goal 1.25× = {:.1} k/s per core",
