@@ -859,13 +859,11 @@ impl Device {
         }
     }
 
-    /// The indices (into the dispatch) that met the target, sorted.
-    fn collect(&self, flight: InFlight) -> Result<Vec<u32>, GpuError> {
-        let s = &self.slots[flight.slot];
-        self.wait_mapped(flight.submission, &flight.mapped)?;
+    /// The words of a buffer mapped for reading, copied out, and the buffer unmapped so it can
+    /// be mapped again.
+    fn mapped_words(&self, staging: &wgpu::Buffer) -> Result<Vec<u32>, GpuError> {
         let words = {
-            let view = s
-                .staging
+            let view = staging
                 .get_mapped_range(..)
                 .map_err(|e| GpuError::DeviceFailed {
                     device: self.name.clone(),
@@ -873,7 +871,15 @@ impl Device {
                 })?;
             bytes_to_words(&view)
         };
-        s.staging.unmap();
+        staging.unmap();
+        Ok(words)
+    }
+
+    /// The indices (into the dispatch) that met the target, sorted.
+    fn collect(&self, flight: InFlight) -> Result<Vec<u32>, GpuError> {
+        let s = &self.slots[flight.slot];
+        self.wait_mapped(flight.submission, &flight.mapped)?;
+        let words = self.mapped_words(&s.staging)?;
         let found = words[0];
         if found > flight.count {
             return Err(GpuError::DeviceFailed {
@@ -925,16 +931,7 @@ impl Device {
             let _ = tx.send(r);
         });
         self.wait_mapped(submission, &rx)?;
-        let out = {
-            let view = staging
-                .get_mapped_range(..)
-                .map_err(|e| GpuError::DeviceFailed {
-                    device: self.name.clone(),
-                    reason: format!("mapping results: {e}"),
-                })?;
-            bytes_to_words(&view)
-        };
-        staging.unmap();
+        let out = self.mapped_words(&staging)?;
         Ok(out.into_iter().take(words).collect())
     }
 
